@@ -1,0 +1,306 @@
+"""Typed configuration: the one source of truth for model sizes and training settings.
+
+A YAML file in `configs/` maps one-to-one onto `ElectraConfig`:
+
+    model:          # ModelConfig: the discriminator's architecture (+ the generator's size)
+      vocab_size: 30522
+      ...
+    pretraining:    # PretrainingConfig: the replaced-token-detection objective
+      mask_prob: 0.15
+      ...
+    optimizer:      # OptimizerConfig: AdamW + warm-up/linear-decay schedule
+      learning_rate: 5.0e-4
+      ...
+
+Unknown keys and wrongly typed values raise `ConfigError` naming the offending key, because a
+misspelled option that is silently ignored (TF Model Garden's `**kwargs`) costs a user a
+training run. Command-line overrides use dotted keys: `--set model.hidden_size=128`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal, Optional
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid; the message says what and how to fix it."""
+
+
+# BERT-uncased special token ids: the vocabulary Google's released ELECTRA checkpoints use.
+BERT_PAD_ID, BERT_UNK_ID, BERT_CLS_ID, BERT_SEP_ID, BERT_MASK_ID = 0, 100, 101, 102, 103
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of the discriminator (the encoder that is fine-tuned) and of the generator.
+
+    The generator has the same depth and embedding block; its hidden size is
+    `int(hidden_size * generator_hidden_fraction)`, its heads `max(1, hidden // 64)` and its
+    feed-forward size `4 * hidden` (the authors' `get_generator_config`).
+    """
+
+    vocab_size: int = 30522
+    embedding_size: int = 128
+    hidden_size: int = 256
+    num_layers: int = 12
+    num_heads: int = 4
+    intermediate_size: int = 1024
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    dropout: float = 0.1
+    attention_dropout: float = 0.1
+    layer_norm_epsilon: float = 1e-12
+    initializer_range: float = 0.02
+    position_embedding: Literal["learned", "sinusoidal"] = "learned"
+    generator_hidden_fraction: float = 0.25
+
+    def validate(self) -> None:
+        for name in ("vocab_size", "embedding_size", "hidden_size", "num_layers", "num_heads",
+                     "intermediate_size", "max_position_embeddings", "type_vocab_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"model.{name} must be >= 1, got {getattr(self, name)}.")
+        if self.hidden_size % self.num_heads:
+            raise ConfigError(
+                f"model.hidden_size ({self.hidden_size}) must be divisible by model.num_heads "
+                f"({self.num_heads}); choose num_heads so that hidden_size / num_heads is an integer "
+                "(ELECTRA uses 64 per head).")
+        for name in ("dropout", "attention_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"model.{name} must be in [0, 1), got {getattr(self, name)}.")
+        if not 0.0 < self.generator_hidden_fraction <= 1.0:
+            raise ConfigError("model.generator_hidden_fraction must be in (0, 1], got "
+                              f"{self.generator_hidden_fraction}.")
+        if self.generator_hidden_size < 1:
+            raise ConfigError(
+                f"model.generator_hidden_fraction={self.generator_hidden_fraction} gives a generator "
+                f"with hidden size 0 for hidden_size={self.hidden_size}; raise the fraction.")
+
+    @property
+    def generator_hidden_size(self) -> int:
+        # round(), as the authors do, so that 768 * 0.333 gives 256, not 255.
+        return int(round(self.hidden_size * self.generator_hidden_fraction))
+
+    def encoder_kwargs(self) -> dict:
+        """Arguments of `electra_tf.layers.ElectraEncoder` for the discriminator-sized encoder."""
+        return dict(
+            vocab_size=self.vocab_size,
+            embedding_size=self.embedding_size,
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
+            num_heads=self.num_heads,
+            intermediate_size=self.intermediate_size,
+            max_position_embeddings=self.max_position_embeddings,
+            type_vocab_size=self.type_vocab_size,
+            dropout=self.dropout,
+            attention_dropout=self.attention_dropout,
+            layer_norm_epsilon=self.layer_norm_epsilon,
+            initializer_range=self.initializer_range,
+            position_embedding=self.position_embedding,
+        )
+
+    def generator_encoder_kwargs(self) -> dict:
+        """Arguments of the generator's encoder: same depth and embeddings, smaller width."""
+        hidden = self.generator_hidden_size
+        return dict(self.encoder_kwargs(), hidden_size=hidden, num_heads=max(1, hidden // 64),
+                    intermediate_size=4 * hidden)
+
+
+@dataclass
+class PretrainingConfig:
+    """The replaced-token-detection objective (see ELECTRA_REFERENCE.md, "The objective")."""
+
+    max_seq_length: int = 128
+    mask_prob: float = 0.15
+    # None -> int((mask_prob + 0.005) * max_seq_length), the authors' rule (19 for 128 at 15%).
+    max_predictions_per_seq: Optional[int] = None
+    mask_token_rate: float = 0.85  # chosen positions that become [MASK]; the rest keep their token
+    disc_weight: float = 50.0
+    temperature: float = 1.0
+    electra_objective: bool = True  # False: BERT-style MLM with a full-size model, no discriminator
+    pad_id: int = BERT_PAD_ID
+    cls_id: int = BERT_CLS_ID
+    sep_id: int = BERT_SEP_ID
+    mask_id: int = BERT_MASK_ID
+
+    def validate(self) -> None:
+        if self.max_seq_length < 3:
+            raise ConfigError(f"pretraining.max_seq_length must be >= 3, got {self.max_seq_length}.")
+        if not 0.0 < self.mask_prob < 1.0:
+            raise ConfigError(f"pretraining.mask_prob must be in (0, 1), got {self.mask_prob}.")
+        if not 0.0 <= self.mask_token_rate <= 1.0:
+            raise ConfigError(
+                f"pretraining.mask_token_rate must be in [0, 1], got {self.mask_token_rate}.")
+        if self.num_predictions < 1:
+            raise ConfigError("pretraining.max_predictions_per_seq must be >= 1.")
+        if self.temperature <= 0:
+            raise ConfigError(f"pretraining.temperature must be > 0, got {self.temperature}.")
+
+    @property
+    def num_predictions(self) -> int:
+        """Masked positions per sequence (the static size of the gathered generator logits)."""
+        if self.max_predictions_per_seq is not None:
+            return self.max_predictions_per_seq
+        return int((self.mask_prob + 0.005) * self.max_seq_length)
+
+
+@dataclass
+class OptimizerConfig:
+    """AdamW with decoupled weight decay, global-norm clipping and warm-up + linear decay."""
+
+    learning_rate: float = 5e-4
+    weight_decay: float = 0.01
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-6
+    clipnorm: float = 1.0
+    warmup_steps: int = 10000
+    train_steps: int = 1000000
+    batch_size: int = 128
+
+    def validate(self) -> None:
+        if self.learning_rate <= 0:
+            raise ConfigError(f"optimizer.learning_rate must be > 0, got {self.learning_rate}.")
+        if self.train_steps < 1 or self.batch_size < 1:
+            raise ConfigError("optimizer.train_steps and optimizer.batch_size must be >= 1.")
+        if self.warmup_steps < 0:
+            raise ConfigError(f"optimizer.warmup_steps must be >= 0, got {self.warmup_steps}.")
+
+
+@dataclass
+class ElectraConfig:
+    """Everything needed to build and pretrain an ELECTRA model."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    pretraining: PretrainingConfig = field(default_factory=PretrainingConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+
+    def validate(self) -> "ElectraConfig":
+        self.model.validate()
+        self.pretraining.validate()
+        self.optimizer.validate()
+        if self.pretraining.max_seq_length > self.model.max_position_embeddings:
+            raise ConfigError(
+                f"pretraining.max_seq_length ({self.pretraining.max_seq_length}) exceeds "
+                f"model.max_position_embeddings ({self.model.max_position_embeddings}).")
+        for name in ("pad_id", "cls_id", "sep_id", "mask_id"):
+            token_id = getattr(self.pretraining, name)
+            if not 0 <= token_id < self.model.vocab_size:
+                raise ConfigError(
+                    f"pretraining.{name}={token_id} is outside the vocabulary "
+                    f"(model.vocab_size={self.model.vocab_size}); set the special-token ids of "
+                    "your vocabulary.")
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self, path: str | os.PathLike) -> None:
+        with open(path, "w", encoding="utf-8") as f:
+            yaml.safe_dump(self.to_dict(), f, sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ElectraConfig":
+        return _from_dict(cls, data, prefix="").validate()
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike, overrides: Optional[list[str]] = None
+                  ) -> "ElectraConfig":
+        return load_config(path, overrides)
+
+
+def load_config(path: str | os.PathLike, overrides: Optional[list[str]] = None) -> ElectraConfig:
+    """Reads a YAML config, applies `key.sub=value` overrides, validates and returns it."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ConfigError(f"Config file not found: {path!r}. The shipped configs live in "
+                          "`configs/` (e.g. configs/electra_small.yaml).")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"Config file {path!r} is not valid UTF-8 YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config file {path!r} must hold a mapping at the top level.")
+    apply_overrides(data, overrides or [])
+    try:
+        return ElectraConfig.from_dict(data)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Applies `section.key=value` strings (value parsed as YAML) to a nested dict in place."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"Override {item!r} must look like section.key=value, "
+                              "e.g. model.hidden_size=128.")
+        parts = key.strip().split(".")
+        node = data
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"Override {item!r}: {part!r} is not a section.")
+        node[parts[-1]] = yaml.safe_load(raw)
+    return data
+
+
+def _from_dict(cls, data: Any, prefix: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {data!r}.")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in data if k not in names]
+    if unknown:
+        raise ConfigError(f"Unknown config key {prefix}{unknown[0]!r}. Valid keys here: "
+                          f"{', '.join(names)}.")
+    kwargs = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(hints[name], value, f"{prefix}{name}")
+    return cls(**kwargs)
+
+
+def _coerce(hint, value, key: str):
+    """Checks `value` against the annotation `hint`; ints are accepted where floats are expected."""
+    if dataclasses.is_dataclass(hint):
+        return _from_dict(hint, value, prefix=f"{key}.")
+    origin = typing.get_origin(hint)
+    if origin is typing.Union:  # Optional[X]
+        if value is None:
+            return None
+        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _coerce(inner, value, key)
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise ConfigError(f"{key} must be one of {list(choices)}, got {value!r}.")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}.")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} must be an integer, got {value!r}.")
+        return value
+    if hint is float:
+        if isinstance(value, str):
+            # PyYAML reads `1e-12` (no dot) as a string; accept any text Python parses as a number.
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} must be a number, got {value!r}.")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string, got {value!r}.")
+        return value
+    return value

@@ -1,0 +1,141 @@
+"""Input embeddings: word + position + token type -> LayerNorm -> dropout."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+
+def sinusoidal_position_encoding(num_positions: int, dim: int) -> np.ndarray:
+    """The Transformer's fixed position encoding (Vaswani et al. 2017, section 3.5).
+
+        PE[pos, 2i]   = sin(pos / 10000^(2i / dim))
+        PE[pos, 2i+1] = cos(pos / 10000^(2i / dim))
+
+    Sine on even dimensions, cosine on odd ones, interleaved -- not "sin for the first half and
+    cos for the second half" as several articles write it.
+
+    Returns:
+        float32 array of shape `[num_positions, dim]`.
+    """
+    positions = np.arange(num_positions, dtype=np.float64)[:, None]
+    even_dims = np.arange(0, dim, 2, dtype=np.float64)  # the "2i" of the formula
+    angles = positions / np.power(10000.0, even_dims / dim)
+    encoding = np.zeros((num_positions, dim), dtype=np.float64)
+    encoding[:, 0::2] = np.sin(angles)
+    encoding[:, 1::2] = np.cos(angles[:, : dim // 2])
+    return encoding.astype("float32")
+
+
+@keras.saving.register_keras_serializable(package="electra_tf")
+class ElectraEmbeddings(keras.layers.Layer):
+    """Word + position + token-type embeddings, then LayerNorm and dropout (BERT/ELECTRA style).
+
+    In ELECTRA pretraining one instance is shared by the generator and the discriminator
+    ("tied embeddings"); each network then has its own E->H projection, which is why the
+    projection lives in `ElectraEncoder`, not here.
+
+    Args:
+        vocab_size: number of word pieces V.
+        embedding_size: embedding width E.
+        max_position_embeddings: longest supported sequence.
+        type_vocab_size: number of segment ids (2: sentence A / B).
+        position_embedding: "learned" (ELECTRA, BERT) or "sinusoidal" (fixed, Vaswani et al.).
+        dropout: dropout rate after the LayerNorm.
+        layer_norm_epsilon: LayerNorm epsilon (1e-12 in BERT/ELECTRA).
+        initializer_range: stddev of the truncated-normal initialiser.
+
+    Call args:
+        token_ids: int tensor `[batch, seq_len]`.
+        segment_ids: optional int tensor `[batch, seq_len]` (zeros when omitted).
+
+    Returns:
+        float tensor `[batch, seq_len, embedding_size]`.
+
+    Example:
+    >>> layer = ElectraEmbeddings(vocab_size=100, embedding_size=16)
+    >>> layer(np.array([[1, 2, 3]])).shape
+    TensorShape([1, 3, 16])
+    """
+
+    def __init__(self, vocab_size, embedding_size, max_position_embeddings=512, type_vocab_size=2,
+                 position_embedding="learned", dropout=0.1, layer_norm_epsilon=1e-12,
+                 initializer_range=0.02, **kwargs):
+        super().__init__(**kwargs)
+        if position_embedding not in ("learned", "sinusoidal"):
+            raise ValueError("position_embedding must be 'learned' or 'sinusoidal', got "
+                             f"{position_embedding!r}.")
+        self.vocab_size = vocab_size
+        self.embedding_size = embedding_size
+        self.max_position_embeddings = max_position_embeddings
+        self.type_vocab_size = type_vocab_size
+        self.position_embedding = position_embedding
+        self.dropout = dropout
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.initializer_range = initializer_range
+
+        init = keras.initializers.TruncatedNormal(stddev=initializer_range)
+        self.word_embeddings = keras.layers.Embedding(
+            vocab_size, embedding_size, embeddings_initializer=init, dtype=self.dtype_policy,
+            name="word_embeddings")
+        if position_embedding == "learned":
+            self.position_embeddings = keras.layers.Embedding(
+                max_position_embeddings, embedding_size, embeddings_initializer=init,
+                dtype=self.dtype_policy, name="position_embeddings")
+        else:
+            self.position_embeddings = None
+        self.token_type_embeddings = keras.layers.Embedding(
+            type_vocab_size, embedding_size, embeddings_initializer=init,
+            dtype=self.dtype_policy, name="token_type_embeddings")
+        self.layer_norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="layer_norm")
+        self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+
+    def build(self, token_ids_shape, segment_ids_shape=None):
+        self.word_embeddings.build(token_ids_shape)
+        if self.position_embeddings is not None:
+            self.position_embeddings.build((None,))
+        else:
+            # Fixed, so not a weight: rebuilt from the formula, never saved or trained.
+            self._sinusoid = sinusoidal_position_encoding(
+                self.max_position_embeddings, self.embedding_size)
+        self.token_type_embeddings.build(token_ids_shape)
+        self.layer_norm.build(tuple(token_ids_shape) + (self.embedding_size,))
+        self.built = True
+
+    @property
+    def embedding_matrix(self):
+        """The word-embedding matrix `[vocab_size, embedding_size]` (the generator's output layer)."""
+        return self.word_embeddings.embeddings
+
+    def call(self, token_ids, segment_ids=None, training=None):
+        seq_len = ops.shape(token_ids)[1]
+        if segment_ids is None:
+            segment_ids = ops.zeros_like(token_ids)
+        x = self.word_embeddings(token_ids) + self.token_type_embeddings(segment_ids)
+        if self.position_embeddings is not None:
+            positions = self.position_embeddings(ops.arange(seq_len))
+        else:
+            positions = ops.cast(ops.convert_to_tensor(self._sinusoid)[:seq_len],
+                                 self.compute_dtype)
+        x = x + ops.expand_dims(positions, 0)
+        x = self.layer_norm(x)
+        return self.dropout_layer(x, training=training)
+
+    def compute_output_shape(self, token_ids_shape, segment_ids_shape=None):
+        return tuple(token_ids_shape) + (self.embedding_size,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocab_size=self.vocab_size,
+            embedding_size=self.embedding_size,
+            max_position_embeddings=self.max_position_embeddings,
+            type_vocab_size=self.type_vocab_size,
+            position_embedding=self.position_embedding,
+            dropout=self.dropout,
+            layer_norm_epsilon=self.layer_norm_epsilon,
+            initializer_range=self.initializer_range,
+        )
+        return config

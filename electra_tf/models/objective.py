@@ -1,0 +1,121 @@
+"""The small in-graph helpers of the ELECTRA objective: mask, gather, scatter, sample.
+
+Each mirrors one helper of the authors' `pretrain/pretrain_helpers.py`; they run inside the
+`tf.function` of `train_step`, so masking is dynamic (new positions every step).
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+
+def mask_tokens(token_ids, padding_mask, *, num_predictions, mask_prob, mask_token_rate, mask_id,
+                special_ids, seed):
+    """Chooses positions to predict and replaces most of them with [MASK] (the official rule).
+
+    Per sequence, `max(1, min(num_predictions, round(mask_prob * n_real)))` positions are drawn
+    uniformly *without replacement* among the candidates (real tokens other than `special_ids`;
+    the authors sample with replacement, which occasionally picks a position twice -- without
+    replacement avoids those duplicates and is otherwise the same distribution). A sequence with
+    fewer candidates gets all of them. Each chosen position becomes [MASK] with probability
+    `mask_token_rate` (0.85) and keeps its token otherwise; there are no random-token replacements.
+
+    Args:
+        token_ids: int32 `[batch, seq_len]`.
+        padding_mask: bool/int `[batch, seq_len]`, 1 for real tokens.
+        num_predictions: static P, at most seq_len.
+        mask_prob: fraction of real tokens to predict (0.15).
+        mask_token_rate: fraction of predicted positions shown as [MASK] (0.85).
+        mask_id: id of [MASK].
+        special_ids: ids never chosen ([CLS], [SEP], [MASK]; padding is excluded by the mask).
+        seed: a `keras.random.SeedGenerator` (its state is saved with the model, so resumed
+            training continues the same random stream).
+
+    Returns:
+        dict with
+          `masked_token_ids` int32 `[batch, seq_len]`: the generator's input;
+          `masked_positions` int32 `[batch, P]`: chosen positions (0 where unused);
+          `masked_lm_ids` int32 `[batch, P]`: original tokens at those positions;
+          `masked_lm_weights` float32 `[batch, P]`: 1 for used slots, 0 for padding slots.
+    """
+    token_ids = tf.cast(token_ids, tf.int32)
+    padding_mask = tf.cast(padding_mask, tf.bool)
+    is_candidate = padding_mask
+    for special in special_ids:
+        is_candidate &= tf.not_equal(token_ids, special)
+
+    num_real = tf.reduce_sum(tf.cast(padding_mask, tf.float32), axis=1)
+    num_to_predict = tf.cast(tf.round(num_real * mask_prob), tf.int32)
+    num_to_predict = tf.maximum(1, tf.minimum(num_predictions, num_to_predict))
+
+    # Uniform sampling without replacement = the top-P of i.i.d. uniform scores; non-candidates
+    # score -1 so they are only picked when a sequence has fewer than P candidates, and then
+    # they are dropped by `is_used` below.
+    scores = keras.random.uniform(tf.shape(token_ids), seed=seed)
+    scores = tf.where(is_candidate, scores, -1.0)
+    top_scores, positions = tf.math.top_k(scores, k=num_predictions)
+    slot = tf.range(num_predictions)[None, :]
+    is_used = (slot < num_to_predict[:, None]) & (top_scores >= 0.0)
+    positions = tf.where(is_used, positions, 0)
+
+    shown_as_mask = is_used & (
+        keras.random.uniform(tf.shape(positions), seed=seed) < mask_token_rate)
+    masked_token_ids = scatter_positions(
+        token_ids, positions, tf.fill(tf.shape(positions), mask_id), shown_as_mask)
+    masked_lm_ids = tf.where(is_used, gather_positions(token_ids, positions), 0)
+    return {
+        "masked_token_ids": masked_token_ids,
+        "masked_positions": positions,
+        "masked_lm_ids": masked_lm_ids,
+        "masked_lm_weights": tf.cast(is_used, tf.float32),
+    }
+
+
+def gather_positions(sequence, positions):
+    """Picks `sequence[b, positions[b, p]]`.
+
+    Args:
+        sequence: `[batch, seq_len]` or `[batch, seq_len, dim]`.
+        positions: int32 `[batch, P]`.
+
+    Returns:
+        `[batch, P]` or `[batch, P, dim]`.
+    """
+    return tf.gather(sequence, positions, batch_dims=1)
+
+
+def scatter_positions(sequence, positions, values, update_mask):
+    """Writes `values[b, p]` into `sequence[b, positions[b, p]]` wherever `update_mask[b, p]`.
+
+    Args:
+        sequence: int32 `[batch, seq_len]`.
+        positions: int32 `[batch, P]`, distinct within a row where `update_mask` is set.
+        values: int32 `[batch, P]`.
+        update_mask: bool `[batch, P]`.
+
+    Returns:
+        int32 `[batch, seq_len]`.
+    """
+    batch = tf.shape(sequence)[0]
+    batch_index = tf.broadcast_to(tf.range(batch)[:, None], tf.shape(positions))
+    indices = tf.stack([batch_index, positions], axis=-1)
+    indices = tf.boolean_mask(indices, update_mask)
+    updates = tf.boolean_mask(tf.cast(values, sequence.dtype), update_mask)
+    return tf.tensor_scatter_nd_update(sequence, indices, updates)
+
+
+def gumbel_sample(logits, temperature, seed):
+    """Draws one token per position from `softmax(logits / temperature)` by the Gumbel-max trick.
+
+    Args:
+        logits: float32 `[batch, P, vocab]`.
+
+    Returns:
+        int32 `[batch, P]`, with no gradient (ELECTRA does not back-propagate through sampling).
+    """
+    logits = tf.stop_gradient(tf.cast(logits, tf.float32))
+    uniform = keras.random.uniform(tf.shape(logits), seed=seed)
+    gumbel = -tf.math.log(-tf.math.log(uniform + 1e-9) + 1e-9)
+    return tf.stop_gradient(
+        tf.argmax(logits / temperature + gumbel, axis=-1, output_type=tf.int32))
