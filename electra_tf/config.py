@@ -258,7 +258,7 @@ def _from_dict(cls, data: Any, prefix: str):
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = [k for k in data if k not in names]
     if unknown:
-        raise ConfigError(f"Unknown config key {prefix}{unknown[0]!r}. Valid keys here: "
+        raise ConfigError(f"Unknown config key '{prefix}{unknown[0]}'. Valid keys here: "
                           f"{', '.join(names)}.")
     kwargs = {}
     for name, value in data.items():

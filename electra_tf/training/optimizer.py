@@ -7,9 +7,11 @@ import keras
 from electra_tf.config import OptimizerConfig
 from electra_tf.training.schedules import WarmupLinearDecay
 
-# Keras matches these patterns against `variable.name`, the short name: LayerNormalization's
-# scale and offset are `gamma`/`beta`, every Dense/EinsumDense/MLM-head bias is `bias`.
-NO_DECAY_NAME_PATTERNS = ("^gamma$", "^beta$", "^bias$")
+# LayerNormalization's scale/offset are `gamma`/`beta`; every Dense/EinsumDense/MLM-head bias is
+# `bias`. Keras searches these patterns in `variable.name`, which on the TensorFlow backend is the
+# tf.Variable's full name ("encoder/.../layer_norm/gamma:0"), not Keras's short name ("gamma"),
+# so the patterns anchor on the last path component and allow the ":0" suffix.
+NO_DECAY_NAME_PATTERNS = tuple(rf"(^|/){name}(:\d+)?$" for name in ("gamma", "beta", "bias"))
 
 
 def create_optimizer(config: OptimizerConfig | None = None, **overrides) -> keras.optimizers.AdamW:

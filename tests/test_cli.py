@@ -1,0 +1,26 @@
+"""The `electra-tf` command line and the package metadata."""
+
+import subprocess
+import sys
+
+import electra_tf
+from electra_tf.cli import main
+
+
+def test_version_and_help_list_subcommands():
+    out = subprocess.run([sys.executable, "-m", "electra_tf.cli", "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    for command in ("summary", "demo"):
+        assert command in out
+    assert electra_tf.__version__.count(".") == 2
+
+
+def test_summary_prints_counts(capsys):
+    assert main(["summary", "--config", "electra_small"]) == 0
+    out = capsys.readouterr().out
+    assert "13,549,057" in out  # the discriminator of ELECTRA-Small
+
+
+def test_bad_override_is_a_clean_error(capsys):
+    assert main(["summary", "--config", "electra_small", "--set", "model.hiden_size=3"]) == 2
+    assert "Unknown config key 'model.hiden_size'" in capsys.readouterr().err

@@ -1,0 +1,69 @@
+"""Behaviour of the layers beyond the shared harness."""
+
+import numpy as np
+
+from conftest import TINY_ENCODER
+from electra_tf.layers import (
+    ElectraEmbeddings,
+    ElectraEncoder,
+    MultiHeadSelfAttention,
+    sinusoidal_position_encoding,
+)
+
+
+def test_sinusoidal_formula_interleaves_sin_and_cos():
+    encoding = sinusoidal_position_encoding(8, 128)
+    pos, i = 5, 10  # dimension pair (2i, 2i+1) = (20, 21)
+    angle = pos / 10000 ** (2 * i / 128)
+    np.testing.assert_allclose(encoding[pos, 2 * i], np.sin(angle), rtol=1e-6)
+    np.testing.assert_allclose(encoding[pos, 2 * i + 1], np.cos(angle), rtol=1e-6)
+    np.testing.assert_allclose(encoding[0, 0::2], 0.0)
+    np.testing.assert_allclose(encoding[0, 1::2], 1.0)
+
+
+def test_sinusoidal_embeddings_have_no_position_weights():
+    learned = ElectraEmbeddings(50, 16, max_position_embeddings=32)
+    fixed = ElectraEmbeddings(50, 16, max_position_embeddings=32, position_embedding="sinusoidal")
+    ids = np.array([[1, 2, 3]])
+    learned(ids), fixed(ids)
+    assert learned.count_params() - fixed.count_params() == 32 * 16
+
+
+def test_fused_and_explicit_attention_paths_agree():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 6, 16)).astype("float32")
+    mask = np.array([[1] * 6, [1] * 4 + [0] * 2])
+    layer = MultiHeadSelfAttention(num_heads=4, key_dim=4)
+    fused = layer(x, padding_mask=mask)  # keras.ops.dot_product_attention
+    explicit, scores = layer(x, padding_mask=mask, return_attention_scores=True)
+    np.testing.assert_allclose(np.asarray(fused), np.asarray(explicit), atol=1e-5)
+    scores = np.asarray(scores)
+    assert scores.shape == (2, 4, 6, 6)
+    np.testing.assert_allclose(scores.sum(-1), 1.0, atol=1e-5)
+    assert np.all(scores[1, :, :, 4:] < 1e-6), "padding keys must get no attention"
+
+
+def test_padding_does_not_change_real_token_outputs():
+    encoder = ElectraEncoder(**TINY_ENCODER)
+    ids = np.array([[2, 7, 8, 9, 3, 0, 0, 0]])
+    mask = (ids != 0).astype("int32")
+    other_padding = ids.copy()
+    other_padding[0, 5:] = [11, 12, 13]  # garbage in padded slots
+    a = encoder({"token_ids": ids, "padding_mask": mask})
+    b = encoder({"token_ids": other_padding, "padding_mask": mask})
+    np.testing.assert_allclose(np.asarray(a)[0, :5], np.asarray(b)[0, :5], atol=1e-5)
+
+
+def test_encoder_returns_attention_per_layer():
+    encoder = ElectraEncoder(**TINY_ENCODER)
+    output, scores = encoder({"token_ids": np.array([[2, 7, 8, 3]])},
+                             return_attention_scores=True)
+    assert output.shape == (1, 4, 24)
+    assert len(scores) == TINY_ENCODER["num_layers"]
+    assert scores[0].shape == (1, 2, 4, 4)
+
+
+def test_projection_only_when_sizes_differ():
+    same = ElectraEncoder(**dict(TINY_ENCODER, embedding_size=24))
+    assert same.embedding_projection is None
+    assert ElectraEncoder(**TINY_ENCODER).embedding_projection is not None

@@ -1,0 +1,89 @@
+"""Optimiser, schedule and `fit` on the synthetic corpus."""
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import TINY_PRETRAINING_CONFIG
+from electra_tf import ElectraConfig, ElectraPretrainer, OptimizerConfig, create_optimizer
+from electra_tf.data import synthetic_dataset
+from electra_tf.training import WarmupLinearDecay
+
+
+def test_schedule_matches_reference_formula():
+    schedule = WarmupLinearDecay(1e-3, warmup_steps=100, total_steps=1000)
+    for step in [0, 50, 100, 400, 999, 1000, 1500]:
+        expected = 1e-3 * min(1.0, step / 100) * max(0.0, 1 - step / 1000)
+        np.testing.assert_allclose(float(schedule(step)), expected, rtol=1e-4, atol=1e-12)  # float32
+    restored = WarmupLinearDecay.from_config(schedule.get_config())
+    assert float(restored(300)) == pytest.approx(float(schedule(300)))
+
+
+def test_adamw_settings_and_decay_exclusions():
+    optimizer = create_optimizer(OptimizerConfig(learning_rate=0.1, warmup_steps=0,
+                                                 train_steps=10, weight_decay=0.5))
+    assert optimizer.epsilon == 1e-6 and optimizer.global_clipnorm == 1.0
+    assert (optimizer.beta_1, optimizer.beta_2) == (0.9, 0.999)
+    dense = keras.layers.Dense(3)
+    norm = keras.layers.LayerNormalization()
+    dense.build((None, 3))
+    norm.build((None, 3))
+    variables = [dense.kernel, dense.bias, norm.gamma, norm.beta]
+    for v in variables:
+        v.assign(np.ones(v.shape, "float32"))
+    # Zero gradients: Adam's step is 0, so only decoupled weight decay can move a variable.
+    optimizer.apply([np.zeros(v.shape, "float32") for v in variables], variables)
+    np.testing.assert_allclose(np.asarray(dense.kernel), 1 - 0.1 * 0.5, rtol=1e-6)  # step 0
+    for v in (dense.bias, norm.gamma, norm.beta):
+        np.testing.assert_allclose(np.asarray(v), 1.0)
+
+
+def test_global_norm_clipping():
+    optimizer = create_optimizer(OptimizerConfig(learning_rate=1.0, warmup_steps=0,
+                                                 train_steps=10**6, weight_decay=0.0))
+    clipped = optimizer._clip_gradients([np.full((4,), 100.0, "float32")])[0]
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(clipped)), 1.0, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_fit_on_synthetic_corpus_drives_losses_down():
+    steps = 450
+    config = ElectraConfig.from_dict({
+        "model": dict(vocab_size=128, embedding_size=64, hidden_size=64, num_layers=2,
+                      num_heads=1, intermediate_size=256, generator_hidden_fraction=0.25),
+        "pretraining": dict(TINY_PRETRAINING_CONFIG, max_seq_length=32),
+        "optimizer": dict(learning_rate=2e-3, warmup_steps=40, train_steps=steps),
+    })
+    pretrainer = ElectraPretrainer(config.model, config.pretraining, seed=0)
+    pretrainer.compile(optimizer=create_optimizer(config.optimizer))
+    history = pretrainer.fit(synthetic_dataset(2000, 32, 128, 32, seed=0),
+                             steps_per_epoch=steps // 3, epochs=3, verbose=0).history
+    for name in ("loss", "mlm_loss", "disc_loss", "mlm_accuracy", "disc_accuracy",
+                 "disc_precision", "disc_recall"):
+        assert name in history, name
+    first, last = {k: v[0] for k, v in history.items()}, {k: v[-1] for k, v in history.items()}
+    # Measured (seed 0, 2 CPU cores): mlm_loss 4.7 -> 3.4, disc_loss 0.46 -> 0.24,
+    # disc_recall 0.03 -> 0.5. The bounds leave room for thread-order noise, not for a broken
+    # objective (which keeps disc_loss near the 0.40 base-rate entropy and recall near 0).
+    assert last["mlm_loss"] < first["mlm_loss"] - 0.7
+    assert last["disc_loss"] < 0.75 * first["disc_loss"]
+    assert last["disc_recall"] > 0.25
+    assert last["disc_accuracy"] > first["disc_accuracy"]
+    evaluation = pretrainer.evaluate(synthetic_dataset(256, 32, 128, 32, seed=1, repeat=False),
+                                     verbose=0, return_dict=True)
+    assert evaluation["disc_loss"] < first["disc_loss"]
+
+
+def test_mlm_objective_trains_with_fit():
+    config = ElectraConfig.from_dict({
+        "model": dict(vocab_size=128, embedding_size=32, hidden_size=32, num_layers=1,
+                      num_heads=1, intermediate_size=64),
+        "pretraining": dict(TINY_PRETRAINING_CONFIG, max_seq_length=32, electra_objective=False),
+        "optimizer": dict(learning_rate=3e-3, warmup_steps=10, train_steps=120),
+    })
+    pretrainer = ElectraPretrainer(config.model, config.pretraining, seed=0)
+    pretrainer.compile(optimizer=create_optimizer(config.optimizer))
+    history = pretrainer.fit(synthetic_dataset(1000, 32, 128, 32), steps_per_epoch=60,
+                             epochs=2, verbose=0).history
+    assert set(history) == {"loss", "mlm_loss", "mlm_accuracy"}
+    assert history["mlm_loss"][-1] < history["mlm_loss"][0] - 0.3
