@@ -88,21 +88,9 @@ class ModelConfig:
 
     def encoder_kwargs(self) -> dict:
         """Arguments of `electra_tf.layers.ElectraEncoder` for the discriminator-sized encoder."""
-        return dict(
-            vocab_size=self.vocab_size,
-            embedding_size=self.embedding_size,
-            hidden_size=self.hidden_size,
-            num_layers=self.num_layers,
-            num_heads=self.num_heads,
-            intermediate_size=self.intermediate_size,
-            max_position_embeddings=self.max_position_embeddings,
-            type_vocab_size=self.type_vocab_size,
-            dropout=self.dropout,
-            attention_dropout=self.attention_dropout,
-            layer_norm_epsilon=self.layer_norm_epsilon,
-            initializer_range=self.initializer_range,
-            position_embedding=self.position_embedding,
-        )
+        fields = dataclasses.asdict(self)
+        fields.pop("generator_hidden_fraction")  # a pretrainer setting, not an encoder argument
+        return fields
 
     def generator_encoder_kwargs(self) -> dict:
         """Arguments of the generator's encoder: same depth and embeddings, smaller width."""

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import keras
 
-from electra_tf.layers.encoder import ElectraEncoder
 from electra_tf.layers.heads import ReplacedTokenDetectionHead
+from electra_tf.models.task import EncoderTask
 
 
 @keras.saving.register_keras_serializable(package="electra_tf")
-class Discriminator(keras.Model):
+class Discriminator(EncoderTask):
     """Encoder + per-token replaced-token-detection (RTD) head.
 
     After pretraining, `discriminator.encoder` is the network to fine-tune.
@@ -31,10 +31,7 @@ class Discriminator(keras.Model):
     """
 
     def __init__(self, encoder, **kwargs):
-        super().__init__(**kwargs)
-        if isinstance(encoder, dict):
-            encoder = keras.saving.deserialize_keras_object(encoder)
-        self.encoder = encoder
+        super().__init__(encoder, **kwargs)
         self.rtd_head = ReplacedTokenDetectionHead(
             initializer_range=encoder.initializer_range, dtype=self.dtype_policy, name="rtd_head")
 
@@ -46,14 +43,3 @@ class Discriminator(keras.Model):
 
     def call(self, inputs, training=None):
         return self.rtd_head(self.encoder(inputs, training=training))
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(encoder=keras.saving.serialize_keras_object(self.encoder))
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return cls(**config)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import keras
 
-from electra_tf.layers.encoder import ElectraEncoder
 from electra_tf.layers.heads import MaskedLMHead
 from electra_tf.models.objective import gather_positions
+from electra_tf.models.task import EncoderTask
 
 
 @keras.saving.register_keras_serializable(package="electra_tf")
-class Generator(keras.Model):
+class Generator(EncoderTask):
     """Encoder + masked-LM head whose output layer is the encoder's word-embedding matrix.
 
     Args:
@@ -35,10 +35,7 @@ class Generator(keras.Model):
     """
 
     def __init__(self, encoder, **kwargs):
-        super().__init__(**kwargs)
-        if isinstance(encoder, dict):
-            encoder = keras.saving.deserialize_keras_object(encoder)
-        self.encoder = encoder
+        super().__init__(encoder, **kwargs)
         self.mlm_head = MaskedLMHead(
             encoder.vocab_size, encoder.embedding_size,
             layer_norm_epsilon=encoder.layer_norm_epsilon,
@@ -55,14 +52,3 @@ class Generator(keras.Model):
         if masked_positions is not None:
             hidden = gather_positions(hidden, masked_positions)
         return self.mlm_head(hidden, self.encoder.embeddings.embedding_matrix)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(encoder=keras.saving.serialize_keras_object(self.encoder))
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return cls(**config)
