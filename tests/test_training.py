@@ -87,3 +87,28 @@ def test_mlm_objective_trains_with_fit():
                              epochs=2, verbose=0).history
     assert set(history) == {"loss", "mlm_loss", "mlm_accuracy"}
     assert history["mlm_loss"][-1] < history["mlm_loss"][0] - 0.3
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_train_steps(policy):
+    from conftest import TINY_MODEL_CONFIG
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        pretrainer = ElectraPretrainer(dict(TINY_MODEL_CONFIG, vocab_size=64),
+                                       TINY_PRETRAINING_CONFIG, seed=0)
+        optimizer = create_optimizer(OptimizerConfig(warmup_steps=2, train_steps=20))
+        if policy == "mixed_float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        pretrainer.compile(optimizer=optimizer)
+        history = pretrainer.fit(synthetic_dataset(200, 16, 64, 8, num_topics=4),
+                                 steps_per_epoch=5, epochs=1, verbose=0).history
+    finally:
+        keras.config.set_dtype_policy(previous)
+    layer = pretrainer.discriminator.encoder.transformer_layers[0]
+    assert layer.compute_dtype == policy.split("_")[1]
+    assert all(v.dtype == "float32" for v in pretrainer.trainable_variables)
+    assert all(np.isfinite(values[-1]) for values in history.values())
+    # Losses in float32 from logits: the untrained discriminator sits near log(2).
+    assert abs(history["disc_loss"][-1] - np.log(2)) < 0.05
