@@ -15,12 +15,16 @@ from electra_tf.config import (  # noqa: E402
     PretrainingConfig,
     load_config,
 )
+from electra_tf.data import WordPieceTokenizer, open_corpus, pretraining_dataset  # noqa: E402
+from electra_tf.errors import DataError, ElectraError  # noqa: E402
 from electra_tf.layers import ElectraEncoder  # noqa: E402
 from electra_tf.models import Discriminator, ElectraPretrainer, Generator  # noqa: E402
-from electra_tf.training import WarmupLinearDecay, create_optimizer  # noqa: E402
+from electra_tf.training import WarmupLinearDecay, create_optimizer, pretrain  # noqa: E402
 
 __all__ = [
     "ConfigError",
+    "DataError",
+    "ElectraError",
     "Discriminator",
     "ElectraConfig",
     "ElectraEncoder",
@@ -30,7 +34,11 @@ __all__ = [
     "OptimizerConfig",
     "PretrainingConfig",
     "WarmupLinearDecay",
+    "WordPieceTokenizer",
     "__version__",
     "create_optimizer",
     "load_config",
+    "open_corpus",
+    "pretrain",
+    "pretraining_dataset",
 ]

@@ -27,10 +27,7 @@ from typing import Any, Literal, Optional
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A configuration file or override is invalid; the message says what and how to fix it."""
-
+from electra_tf.errors import ConfigError  # re-exported: `electra_tf.config.ConfigError`
 
 # BERT-uncased special token ids: the vocabulary Google's released ELECTRA checkpoints use.
 BERT_PAD_ID, BERT_UNK_ID, BERT_CLS_ID, BERT_SEP_ID, BERT_MASK_ID = 0, 100, 101, 102, 103

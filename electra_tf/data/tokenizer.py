@@ -1,0 +1,85 @@
+"""`WordPieceTokenizer`: a Keras layer that turns raw strings into WordPiece ids inside the graph.
+
+Built on tensorflow-text's `FastBertNormalizer` + `FastWordpieceTokenizer` (end-to-end mode: it
+splits on whitespace and punctuation itself, as BERT's basic tokenizer does), so it runs in
+tf.data, in `tf.function`s and inside an exported SavedModel with no Python in the loop.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+from electra_tf.data.vocab import UNK, load_vocabulary, special_token_ids
+
+# Longer "words" (URLs, base64 blobs, a 10 MB line without spaces) become one [UNK]; this is
+# BERT's own limit and keeps the per-word cost bounded.
+MAX_BYTES_PER_WORD = 100
+
+
+@keras.saving.register_keras_serializable(package="electra_tf")
+class WordPieceTokenizer(keras.layers.Layer):
+    """Raw text -> WordPiece token ids, lower-cased and accent-stripped like BERT-uncased.
+
+    Args:
+        vocabulary: list of tokens (id = position) or the path of a `vocab.txt`.
+        lower_case: lower-case + NFD + strip accents before splitting (BERT "uncased"). Must match
+            how the vocabulary was learned.
+
+    Call args:
+        inputs: string tensor `[batch]` (or a scalar string).
+
+    Returns:
+        int32 `tf.RaggedTensor` `[batch, (tokens)]` of ids, no [CLS]/[SEP] added.
+
+    Example:
+    >>> tokenizer = WordPieceTokenizer("vocab.txt")              # doctest: +SKIP
+    >>> tokenizer(tf.constant(["A great movie!"])).to_list()     # doctest: +SKIP
+    [[1037, 2307, 3185, 999]]
+    """
+
+    def __init__(self, vocabulary, lower_case: bool = True, **kwargs):
+        kwargs.setdefault("trainable", False)
+        kwargs["dtype"] = "string"  # silences Keras' float autocasting of the string input
+        super().__init__(**kwargs)
+        if isinstance(vocabulary, str):
+            vocabulary = load_vocabulary(vocabulary)
+        self.vocabulary = list(vocabulary)
+        self.lower_case = bool(lower_case)
+        self.special_ids = special_token_ids(self.vocabulary)
+        self._normalizer = tf_text.FastBertNormalizer(
+            lower_case_nfd_strip_accents=self.lower_case)
+        self._wordpiece = tf_text.FastWordpieceTokenizer(
+            vocab=self.vocabulary, suffix_indicator="##", max_bytes_per_word=MAX_BYTES_PER_WORD,
+            token_out_type=tf.int32, unknown_token=UNK, no_pretokenization=False,
+            support_detokenization=True)
+        self.built = True
+
+    @property
+    def vocabulary_size(self) -> int:
+        return len(self.vocabulary)
+
+    def call(self, inputs):
+        inputs = tf.convert_to_tensor(inputs, dtype=tf.string)
+        return self._wordpiece.tokenize(self._normalizer.normalize(inputs))
+
+    def tokenize(self, inputs):
+        """Strings `[batch]` -> ragged int32 ids `[batch, (tokens)]`, as pure TF ops (no Keras
+        call machinery), for tf.data maps and `tf.function`s."""
+        return self.call(inputs)
+
+    def detokenize(self, token_ids):
+        """Ids `[batch, (tokens)]` (ragged or dense, padding dropped by the caller) -> strings."""
+        return self._wordpiece.detokenize(token_ids)
+
+    def id_to_token(self, token_id: int) -> str:
+        return self.vocabulary[token_id]
+
+    def compute_output_spec(self, inputs):
+        return keras.KerasTensor((inputs.shape[0], None), dtype="int32", ragged=True)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(vocabulary=self.vocabulary, lower_case=self.lower_case)
+        return config

@@ -1,0 +1,130 @@
+"""WordPiece vocabularies: learn one from a corpus (tensorflow-text's learner), read and check one.
+
+A vocabulary file has one token per line; the line number is the token id. Ours start with the BERT
+special tokens `[PAD] [UNK] [CLS] [SEP] [MASK]` (ids 0-4); Google's BERT-uncased `vocab.txt`
+(30,522 tokens, `[PAD]`=0, `[UNK]`=100, `[CLS]`=101, `[SEP]`=102, `[MASK]`=103) works as well:
+ids are always looked up by token, never assumed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from electra_tf.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
+SPECIAL_TOKENS = (PAD, UNK, CLS, SEP, MASK)
+
+
+@dataclass(frozen=True)
+class SpecialTokenIds:
+    """Ids of the special tokens in one vocabulary."""
+
+    pad: int
+    unk: int
+    cls: int
+    sep: int
+    mask: int
+
+    def as_pretraining_overrides(self) -> dict:
+        """The `pretraining.*_id` config values this vocabulary implies."""
+        return dict(pad_id=self.pad, cls_id=self.cls, sep_id=self.sep, mask_id=self.mask)
+
+
+def special_token_ids(vocabulary: Sequence[str], source: str = "the vocabulary") -> SpecialTokenIds:
+    """Looks the five special tokens up; a missing one is a `DataError` naming it."""
+    index = {token: i for i, token in enumerate(vocabulary)}
+    missing = [token for token in SPECIAL_TOKENS if token not in index]
+    if missing:
+        raise DataError(
+            f"{source} lacks the special token(s) {', '.join(missing)}. ELECTRA needs all of "
+            f"{' '.join(SPECIAL_TOKENS)}, one per line. Use a BERT vocab.txt, or let "
+            f"`electra-tf train-tokenizer` (or `pretrain` without --vocab) learn one.")
+    return SpecialTokenIds(*(index[token] for token in SPECIAL_TOKENS))
+
+
+def load_vocabulary(path: str) -> list[str]:
+    """Reads and checks a vocabulary file (UTF-8, one token per line, no duplicates, specials).
+
+    Raises:
+        DataError: missing/unreadable file, bad encoding, empty, duplicate or missing specials.
+    """
+    if not os.path.isfile(path):
+        raise DataError(f"Vocabulary file not found: {path!r}. Give the path of a vocab.txt, or "
+                        f"leave --vocab out to learn a vocabulary from the corpus.")
+    try:
+        with open(path, encoding="utf-8") as f:
+            # Tokens never contain whitespace; strip only the line end so ids keep their lines.
+            tokens = [line.rstrip("\r\n") for line in f]
+    except UnicodeDecodeError as err:
+        raise DataError(f"Vocabulary {path!r} is not UTF-8 text ({err}).") from None
+    while tokens and not tokens[-1]:
+        tokens.pop()  # a trailing blank line is not a token
+    if not tokens:
+        raise DataError(f"Vocabulary {path!r} is empty.")
+    seen: dict[str, int] = {}
+    for line_number, token in enumerate(tokens, start=1):
+        if not token or token != token.strip():
+            raise DataError(f"Vocabulary {path!r} line {line_number}: {token!r} is empty or has "
+                            f"surrounding whitespace; each line must hold one token.")
+        if token in seen:
+            raise DataError(f"Vocabulary {path!r} has {token!r} twice (lines {seen[token] + 1} "
+                            f"and {line_number}); token ids would be ambiguous.")
+        seen[token] = line_number - 1
+    special_token_ids(tokens, source=f"Vocabulary {path!r}")
+    return tokens
+
+
+def save_vocabulary(vocabulary: Sequence[str], path: str) -> None:
+    """Writes one token per line (atomically: a crash never leaves half a vocabulary)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("\n".join(vocabulary) + "\n")
+    os.replace(tmp, path)
+
+
+def vocabulary_fingerprint(vocabulary: Sequence[str]) -> str:
+    """Short content hash: tells whether a checkpoint and a vocabulary belong together."""
+    return hashlib.sha256("\n".join(vocabulary).encode("utf-8")).hexdigest()[:16]
+
+
+def learn_vocabulary(texts: Iterable[str], vocab_size: int, lower_case: bool = True,
+                     batch_size: int = 1024) -> list[str]:
+    """Learns a WordPiece vocabulary with tensorflow-text's BERT vocabulary learner.
+
+    Words are split as BERT's basic tokenizer splits them (whitespace and punctuation,
+    lower-cased and accent-stripped when `lower_case`), then the learner picks at most
+    `vocab_size` word pieces (`##` marks a continuation). The specials come first: ids 0-4.
+
+    Args:
+        texts: documents (str). Read once.
+        vocab_size: upper bound of the vocabulary size (the learner may return a few less).
+        lower_case: lower-case and strip accents (BERT "uncased").
+
+    Returns:
+        the vocabulary, `[PAD] [UNK] [CLS] [SEP] [MASK]` first.
+    """
+    import tensorflow as tf
+    from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset as bert_vocab
+
+    if vocab_size <= len(SPECIAL_TOKENS) + 50:
+        raise DataError(f"vocab_size {vocab_size} is too small: the specials and single characters "
+                        f"alone need more; use at least 1000.")
+    dataset = tf.data.Dataset.from_generator(
+        lambda: iter(texts), output_signature=tf.TensorSpec((), tf.string)).batch(batch_size)
+    vocabulary = bert_vocab.bert_vocab_from_dataset(
+        dataset, vocab_size=vocab_size, reserved_tokens=list(SPECIAL_TOKENS),
+        bert_tokenizer_params=dict(lower_case=lower_case),
+        # Cap the word list the threshold search works on: it bounds the learner's run time on
+        # big corpora, and words seen fewer than a handful of times never earn a piece anyway.
+        learn_params=dict(max_input_tokens=300_000))
+    if len(vocabulary) <= len(SPECIAL_TOKENS):
+        raise DataError("The corpus gave no words to learn a vocabulary from.")
+    return vocabulary

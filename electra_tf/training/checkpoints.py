@@ -1,0 +1,103 @@
+"""Training checkpoints that a `kill -9` cannot break.
+
+A checkpoint holds everything a resumed run needs to continue *exactly*: every model variable
+(weights and the random-stream states of dropout and masking), every optimizer variable (moments
+and the step counter that drives the learning-rate schedule). The position in the data stream is
+the step counter itself: the pipeline is a pure function of the seed, so the resumed run skips
+that many batches.
+
+TensorFlow writes a checkpoint's files first and the `checkpoint` index file last, so a run killed
+mid-save leaves the previous checkpoint as the latest. A checkpoint whose files were damaged
+afterwards (disk full, a partial copy) fails to restore; `restore_latest` then warns and falls back
+to the one before.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import re
+
+import tensorflow as tf
+
+from electra_tf.errors import CheckpointError
+
+logger = logging.getLogger(__name__)
+
+_PREFIX = "ckpt"
+
+
+class TrainingCheckpointer:
+    """Keeps the last `keep` checkpoints of a model and its optimizer in `directory`.
+
+    Both must be built (variables created) before this is constructed: a checkpoint is a list of
+    variables in creation order, checked against their shapes on restore.
+
+    Args:
+        directory: where `ckpt-<step>.index/.data-*` files go.
+        model: a built `keras.Model`.
+        optimizer: its built optimizer (`optimizer.build(model.trainable_variables)`).
+        keep: how many recent checkpoints to keep.
+    """
+
+    def __init__(self, directory: str, model, optimizer, keep: int = 3):
+        if not optimizer.built:
+            raise ValueError("Build the optimizer before checkpointing it.")
+        self.directory = directory
+        self.optimizer = optimizer
+        # Plain lists, not `model`: Keras' seed-generator states are not tracked as
+        # attributes, and a resumed run must continue the same dropout and masking streams.
+        self._checkpoint = tf.train.Checkpoint(
+            model_variables=[v.value for v in model.variables],
+            optimizer_variables=[v.value for v in optimizer.variables])
+        self._manager = tf.train.CheckpointManager(
+            self._checkpoint, directory, max_to_keep=keep, checkpoint_name=_PREFIX)
+
+    @property
+    def step(self) -> int:
+        return int(self.optimizer.iterations.numpy())
+
+    def save(self) -> str:
+        """Writes a checkpoint named after the current optimizer step."""
+        return self._manager.save(checkpoint_number=self.step)
+
+    def checkpoints(self) -> list[str]:
+        """Checkpoint prefixes on disk, oldest first (from the index file and the files)."""
+        found = set(self._manager.checkpoints)
+        for index in glob.glob(os.path.join(self.directory, f"{_PREFIX}-*.index")):
+            found.add(index[:-len(".index")])
+        return sorted(found, key=_step_of)
+
+    def restore_latest(self) -> int | None:
+        """Restores the newest readable checkpoint and returns its step (None: none on disk).
+
+        Raises:
+            CheckpointError: checkpoints exist but none can be restored into this model (a
+                different architecture, or all damaged).
+        """
+        candidates = self.checkpoints()
+        errors = []
+        for prefix in reversed(candidates):
+            try:
+                self._checkpoint.restore(prefix).assert_existing_objects_matched()
+            except Exception as err:  # DataLoss, NotFound, shape mismatch, truncated files ...
+                first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err)
+                errors.append(f"{os.path.basename(prefix)}: {first_line}")
+                logger.warning("Checkpoint %s cannot be restored (%s); trying the previous one.",
+                               prefix, first_line)
+                continue
+            logger.info("Restored %s (step %d).", prefix, self.step)
+            return self.step
+        if candidates:
+            raise CheckpointError(
+                f"None of the {len(candidates)} checkpoint(s) in {self.directory} can be restored "
+                "into this model:\n  " + "\n  ".join(errors) + "\nThey were probably written by a "
+                "different configuration; use a new --out-dir, or delete the checkpoints to "
+                "start over.")
+        return None
+
+
+def _step_of(prefix: str) -> int:
+    match = re.search(rf"{_PREFIX}-(\d+)$", prefix)
+    return int(match.group(1)) if match else -1

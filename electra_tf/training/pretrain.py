@@ -1,0 +1,328 @@
+"""`pretrain`: text in, a pretrained discriminator out, resumable at any point.
+
+One output directory holds one run:
+
+    OUT/config.yaml          the effective config (special-token ids taken from the vocabulary)
+    OUT/vocab.txt            the vocabulary (given with --vocab, or learned from the corpus)
+    OUT/run.json             seed, corpus and settings a resumed run must reuse
+    OUT/checkpoints/         the last few training checkpoints (model + optimizer + step)
+    OUT/logs/                TensorBoard scalars (`tensorboard --logdir OUT/logs`)
+    OUT/history.jsonl        one line of metrics per logging interval
+    OUT/discriminator.keras  the pretrained discriminator: what fine-tuning loads
+    OUT/generator.keras      the generator (for inspection or continued pretraining)
+    OUT/metrics.json         final losses and accuracies, sequences/s, tokens/s, wall time
+    OUT/curves.png           the loss / accuracy curves
+
+Running the same call again on the same OUT continues from the newest readable checkpoint with the
+same weights, optimizer moments, learning-rate step, random streams and data position, so a run
+killed with `kill -9` and resumed ends with the weights an uninterrupted run ends with.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import math
+import os
+import time
+
+import keras
+
+from electra_tf.config import ElectraConfig
+from electra_tf.data.corpus import Corpus, open_corpus
+from electra_tf.data.pipeline import pretraining_dataset
+from electra_tf.data.tokenizer import WordPieceTokenizer
+from electra_tf.data.vocab import (learn_vocabulary, load_vocabulary, save_vocabulary,
+                                   special_token_ids, vocabulary_fingerprint)
+from electra_tf.errors import CheckpointError, ConfigError, DataError
+from electra_tf.models.pretrainer import ElectraPretrainer
+from electra_tf.training.callbacks import (IntervalLogger, PeriodicCheckpoint, StopAtStep,
+                                           read_history)
+from electra_tf.training.checkpoints import TrainingCheckpointer
+from electra_tf.training.optimizer import create_optimizer
+
+logger = logging.getLogger(__name__)
+
+# The settings a resumed run must share with the run it continues.
+_RUN_KEYS = ("seed", "lower_case", "doc_format", "log_every", "save_every")
+
+
+class RunPaths:
+    """File layout of one pretraining output directory (see the module docstring)."""
+
+    def __init__(self, root: str):
+        self.root = root
+        join = lambda name: os.path.join(root, name)  # noqa: E731
+        self.config, self.vocab, self.run = join("config.yaml"), join("vocab.txt"), join("run.json")
+        self.checkpoints, self.logs, self.history = (join("checkpoints"), join("logs"),
+                                                     join("history.jsonl"))
+        self.discriminator, self.generator = join("discriminator.keras"), join("generator.keras")
+        self.metrics, self.curves = join("metrics.json"), join("curves.png")
+
+
+def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
+             vocab: str | None = None, steps: int | None = None, batch_size: int | None = None,
+             save_every: int = 1000, keep_checkpoints: int = 3, log_every: int = 100,
+             seed: int = 0, lower_case: bool = True, doc_format: str = "auto",
+             vocab_documents: int = 20_000, verbose: int | str = "auto") -> dict:
+    """Pretrains ELECTRA on `corpus` into `out_dir` (see the module docstring), resuming if
+    `out_dir` holds an unfinished run. Returns the metrics also written to `metrics.json`.
+
+    Args:
+        config: model, objective and optimizer settings (e.g. `load_config("configs/...")`).
+        corpus: a `Corpus` or a `--corpus` spec (file, folder, glob, IMDB archive, tfds:NAME).
+        out_dir: the run directory.
+        vocab: a vocab.txt; without one a WordPiece vocabulary of `config.model.vocab_size`
+            pieces is learned from the first `vocab_documents` documents.
+        steps, batch_size: override `optimizer.train_steps` / `optimizer.batch_size`.
+        save_every: steps between checkpoints (rounded up to a multiple of `log_every`).
+        keep_checkpoints: how many recent checkpoints to keep.
+        log_every: steps per logging interval (one Keras "epoch" with its progress bar).
+        seed: seeds the initial weights, masking, dropout, packing and shuffling.
+        lower_case: lower-case and strip accents before WordPiece (BERT uncased). It must match
+            how the vocabulary was made (True for BERT-uncased and for learned vocabularies).
+        doc_format: "auto", "line" or "blank" (see `TextFileCorpus`).
+        verbose: Keras `fit` verbosity.
+
+    Raises:
+        ConfigError, DataError, CheckpointError: with a message saying what to change.
+        TrainingError: the loss became NaN; the checkpoints written before are kept.
+    """
+    started = time.time()
+    paths = RunPaths(out_dir)
+    if steps is not None and steps < 1 or batch_size is not None and batch_size < 1:
+        raise ConfigError("--steps and --batch-size must be >= 1.")
+    if log_every < 1 or save_every < 1 or keep_checkpoints < 1:
+        raise ConfigError("--log-every, --save-every and --keep-checkpoints must be >= 1.")
+    save_every = math.ceil(save_every / log_every) * log_every
+    os.makedirs(out_dir, exist_ok=True)
+
+    run = dict(seed=seed, lower_case=lower_case, doc_format=doc_format, log_every=log_every,
+               save_every=save_every, corpus=corpus if isinstance(corpus, str) else repr(corpus))
+    previous_run = _read_json(paths.run)
+    if previous_run:
+        run = _merge_previous_run(previous_run, run)
+
+    # 1. The corpus: fail fast, before minutes of vocabulary learning.
+    if isinstance(corpus, str):
+        corpus = open_corpus(corpus, doc_format=run["doc_format"])
+    corpus.check()
+
+    # 2. The vocabulary: the run's own copy, the one given, or one learned from the corpus.
+    vocabulary, learned = _resolve_vocabulary(paths, vocab, corpus, config.model.vocab_size,
+                                              run, vocab_documents)
+    run.setdefault("vocab_learned", learned)
+    run.setdefault("vocab_fingerprint", vocabulary_fingerprint(vocabulary))
+    tokenizer = WordPieceTokenizer(vocabulary, lower_case=run["lower_case"])
+
+    # 3. The effective config, checked against the run being resumed.
+    config = _effective_config(config, vocabulary, run["vocab_learned"], steps, batch_size)
+    _check_resumable_config(paths, config)
+    config.to_yaml(paths.config)
+    _write_json(paths.run, run)
+
+    # 4. Model, optimizer (built, so the checkpoint covers its variables) and checkpoints.
+    keras.utils.set_random_seed(run["seed"])
+    pretrainer = ElectraPretrainer(config.model, config.pretraining, seed=run["seed"])
+    pretrainer.compile(optimizer=create_optimizer(config.optimizer))
+    pretrainer.build({"token_ids": (None, config.pretraining.max_seq_length)})
+    pretrainer.optimizer.build(pretrainer.trainable_variables)
+    checkpointer = TrainingCheckpointer(paths.checkpoints, pretrainer, pretrainer.optimizer,
+                                        keep=keep_checkpoints)
+    start_step = checkpointer.restore_latest() or 0
+    history = read_history(paths.history, up_to_step=start_step)
+    total_steps, batch = config.optimizer.train_steps, config.optimizer.batch_size
+    if start_step:
+        logger.info("Resuming %s from step %d of %d.", out_dir, start_step, total_steps)
+
+    # 5. Train: one Keras epoch per logging interval.
+    if start_step < total_steps:
+        dataset = pretraining_dataset(
+            corpus, tokenizer, config.pretraining.max_seq_length, batch, seed=run["seed"],
+            skip_batches=start_step)
+        interval_logger = IntervalLogger(paths.history, paths.logs, batch,
+                                         checkpoint_dir=paths.checkpoints)
+        logger.info("Pretraining %s steps %d -> %d, batch %d x %d tokens; checkpoints every %d "
+                    "steps in %s.", "ELECTRA" if config.pretraining.electra_objective else "MLM",
+                    start_step, total_steps, batch, config.pretraining.max_seq_length,
+                    run["save_every"], paths.checkpoints)
+        pretrainer.fit(
+            dataset, epochs=math.ceil(total_steps / run["log_every"]),
+            initial_epoch=start_step // run["log_every"], steps_per_epoch=run["log_every"],
+            callbacks=[StopAtStep(total_steps), interval_logger,
+                       PeriodicCheckpoint(checkpointer, run["save_every"], total_steps)],
+            verbose=verbose, shuffle=False)
+        history += interval_logger.records
+        logger.info("Corpus, last pass: %s.", corpus.stats.summary())
+
+    # 6. The products.
+    _save_keras_atomically(pretrainer.generator, paths.generator)
+    if pretrainer.discriminator is not None:
+        _save_keras_atomically(pretrainer.discriminator, paths.discriminator)
+    metrics = _final_metrics(config, history, corpus, vocabulary, start_step,
+                             time.time() - started)
+    _write_json(paths.metrics, metrics)
+    try:
+        from electra_tf.training.plots import plot_pretraining_curves
+
+        plot_pretraining_curves(history, paths.curves, title=f"ELECTRA pretraining: {out_dir}")
+    except ImportError:  # matplotlib is optional for the library, required by the CLI extra
+        logger.info("matplotlib is not installed; skipped %s.", paths.curves)
+    return metrics
+
+
+# ------------------------------------------------------------------------------ the pieces
+
+
+def _merge_previous_run(previous: dict, requested: dict) -> dict:
+    if previous.get("seed") != requested["seed"]:
+        raise CheckpointError(
+            f"This output directory holds a run with seed {previous.get('seed')}, not "
+            f"{requested['seed']}: its data order and random streams cannot be continued with "
+            f"another seed. Pass --seed {previous.get('seed')} or use a new --out-dir.")
+    for key in _RUN_KEYS:
+        if key in previous and previous[key] != requested.get(key):
+            logger.warning("Resuming with the run's own %s=%r (asked: %r).", key, previous[key],
+                           requested.get(key))
+    if previous.get("corpus") != requested["corpus"]:
+        logger.warning("The corpus differs from the run's (%s, now %s); resuming anyway: the data "
+                       "position is only exact for the same corpus.", previous.get("corpus"),
+                       requested["corpus"])
+    merged = dict(requested)
+    merged.update({k: v for k, v in previous.items() if k != "corpus"})
+    return merged
+
+
+def _resolve_vocabulary(paths, vocab, corpus, vocab_size, run, vocab_documents):
+    """Returns (vocabulary, learned_here)."""
+    if os.path.exists(paths.vocab):
+        vocabulary = load_vocabulary(paths.vocab)
+        if vocab and vocabulary_fingerprint(load_vocabulary(vocab)) != \
+                vocabulary_fingerprint(vocabulary):
+            raise CheckpointError(
+                f"{paths.vocab} (the vocabulary this run was trained with) differs from {vocab}. "
+                f"Resume without --vocab, or start a new --out-dir for the new vocabulary.")
+        return vocabulary, bool(run.get("vocab_learned", False))
+    if vocab:
+        vocabulary = load_vocabulary(vocab)
+        save_vocabulary(vocabulary, paths.vocab)
+        return vocabulary, False
+    logger.info("No --vocab given: learning a %d-piece WordPiece vocabulary from the first %d "
+                "documents of %s ...", vocab_size, vocab_documents, corpus.name)
+    began = time.time()
+    vocabulary = learn_vocabulary(itertools.islice(corpus.documents(), vocab_documents),
+                                  vocab_size, lower_case=run["lower_case"])
+    logger.info("Learned %d pieces in %.0f s from %s; saved to %s.", len(vocabulary),
+                time.time() - began, corpus.stats.summary(), paths.vocab)
+    save_vocabulary(vocabulary, paths.vocab)
+    return vocabulary, True
+
+
+def _effective_config(config: ElectraConfig, vocabulary, vocab_learned: bool, steps, batch_size):
+    data = config.to_dict()
+    ids = special_token_ids(vocabulary)
+    changed = {k: v for k, v in ids.as_pretraining_overrides().items()
+               if data["pretraining"][k] != v}
+    if changed:
+        logger.info("Special-token ids from the vocabulary: %s.", changed)
+    data["pretraining"].update(ids.as_pretraining_overrides())
+    if data["model"]["vocab_size"] != len(vocabulary):
+        if not vocab_learned:
+            raise ConfigError(
+                f"The config says model.vocab_size={data['model']['vocab_size']} but the "
+                f"vocabulary has {len(vocabulary)} tokens. Pass --set "
+                f"model.vocab_size={len(vocabulary)} to size the model for this vocabulary, or give "
+                f"the vocabulary the config was made for.")
+        logger.info("model.vocab_size = %d, the size of the learned vocabulary.", len(vocabulary))
+        data["model"]["vocab_size"] = len(vocabulary)
+    optimizer = data["optimizer"]
+    if steps is not None:
+        optimizer["train_steps"] = steps
+    if batch_size is not None:
+        optimizer["batch_size"] = batch_size
+    if optimizer["warmup_steps"] >= optimizer["train_steps"]:
+        warmup = max(1, optimizer["train_steps"] // 10)
+        logger.warning("warmup_steps %d >= train_steps %d: using %d warm-up steps (10%%).",
+                       optimizer["warmup_steps"], optimizer["train_steps"], warmup)
+        optimizer["warmup_steps"] = warmup
+    return ElectraConfig.from_dict(data)
+
+
+def _check_resumable_config(paths, config: ElectraConfig):
+    if not os.path.exists(paths.config):
+        return
+    previous = ElectraConfig.from_yaml(paths.config).to_dict()
+    current = config.to_dict()
+    differences = [f"{section}.{key}: {previous[section][key]!r} -> {current[section][key]!r}"
+                   for section in ("model", "pretraining")
+                   for key in current[section] if previous[section].get(key) != current[section][key]]
+    if differences:
+        raise CheckpointError(
+            f"{paths.root} holds a run with a different model or objective ("
+            + "; ".join(differences) + "). Its checkpoints cannot continue with this config: "
+            "use the same config to resume, or a new --out-dir.")
+    changed = [f"optimizer.{key}: {previous['optimizer'].get(key)!r} -> {value!r}"
+               for key, value in current["optimizer"].items()
+               if previous["optimizer"].get(key) != value]
+    if changed:
+        logger.warning("Resuming with changed optimizer settings: %s.", "; ".join(changed))
+
+
+def _final_metrics(config, history, corpus, vocabulary, start_step, wall_s) -> dict:
+    batch, seq_len = config.optimizer.batch_size, config.pretraining.max_seq_length
+    train_s = sum(r.get("interval_s", 0.0) for r in history)
+    steps = history[-1]["step"] if history else start_step
+    sequences = steps * batch
+    metrics = {
+        "steps": steps,
+        "train_steps": config.optimizer.train_steps,
+        "batch_size": batch,
+        "max_seq_length": seq_len,
+        "vocab_size": len(vocabulary),
+        "final": {k: v for k, v in (history[-1] if history else {}).items()
+                  if k not in ("interval_s", "sequences_per_s")},
+        "first_interval": {k: v for k, v in (history[0] if history else {}).items()
+                           if k not in ("interval_s", "sequences_per_s")},
+        "train_time_s": round(train_s, 1),
+        "sequences_per_s": round(sequences / train_s, 2) if train_s else None,
+        # Every position of a packed sequence is computed, padding included.
+        "tokens_per_s": round(sequences * seq_len / train_s, 1) if train_s else None,
+        "wall_time_this_invocation_s": round(wall_s, 1),
+        "resumed_from_step": start_step,
+        "corpus": {"name": corpus.name, **corpus.stats.as_dict()},
+    }
+    return metrics
+
+
+def _save_keras_atomically(model, path):
+    tmp = f"{path[:-len('.keras')]}.tmp.keras"
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def _read_json(path) -> dict:
+    if not os.path.exists(path):
+        return {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path} is damaged ({err}); delete it to start a new run there, "
+                              f"or restore it from a backup.") from None
+
+
+def _write_json(path, data):
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def load_run_vocabulary(out_dir: str) -> list[str]:
+    """The vocabulary a pretraining run used (for fine-tuning its discriminator)."""
+    path = RunPaths(out_dir).vocab
+    if not os.path.exists(path):
+        raise DataError(f"{out_dir} is not a pretraining output directory (no vocab.txt).")
+    return load_vocabulary(path)

@@ -1,0 +1,179 @@
+"""`electra-tf pretrain`: outputs, kill -9 + resume, damaged checkpoints, user mistakes."""
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from electra_tf.cli import SAMPLE_CORPUS, main
+from electra_tf.data.tokenizer import WordPieceTokenizer
+from electra_tf.data.vocab import SPECIAL_TOKENS, learn_vocabulary, save_vocabulary
+
+# A model of a few thousand parameters: the point here is the run's bookkeeping, not learning.
+SMALL = ["model.num_layers=1", "model.hidden_size=32", "model.embedding_size=32",
+         "model.intermediate_size=64", "model.num_heads=1", "pretraining.max_seq_length=32"]
+
+
+@pytest.fixture(scope="module")
+def corpus_and_vocab(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pretrain")
+    with open(SAMPLE_CORPUS, encoding="utf-8") as f:
+        texts = [next(f) for _ in range(80)]
+    corpus = root / "reviews.txt"
+    corpus.write_text("".join(texts), encoding="utf-8")
+    vocab = learn_vocabulary(texts, vocab_size=1200)
+    save_vocabulary(vocab, str(root / "vocab.txt"))
+    return str(corpus), str(root / "vocab.txt"), len(vocab)
+
+
+def pretrain_args(corpus, vocab, vocab_size, out_dir, steps=40, extra=()):
+    args = ["pretrain", "--config", "electra_tiny", "--corpus", corpus, "--vocab", vocab,
+            "--out-dir", str(out_dir), "--steps", str(steps), "--batch-size", "4",
+            "--save-every", "10", "--log-every", "5", "--quiet"]
+    for item in SMALL + [f"model.vocab_size={vocab_size}"]:
+        args += ["--set", item]
+    return args + list(extra)
+
+
+def discriminator_weights(out_dir):
+    model = keras.saving.load_model(os.path.join(out_dir, "discriminator.keras"))
+    return model.get_weights()
+
+
+def test_pretrain_writes_the_documented_outputs(corpus_and_vocab, tmp_path):
+    corpus, vocab, size = corpus_and_vocab
+    assert main(pretrain_args(corpus, vocab, size, tmp_path, steps=20)) == 0
+    for name in ("config.yaml", "vocab.txt", "run.json", "history.jsonl", "metrics.json",
+                 "discriminator.keras", "generator.keras", "curves.png"):
+        assert os.path.exists(tmp_path / name), name
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["steps"] == 20 and metrics["final"]["step"] == 20
+    assert metrics["sequences_per_s"] > 0 and metrics["tokens_per_s"] > 0
+    assert np.isfinite(metrics["final"]["disc_loss"]) and metrics["corpus"]["documents"] > 0
+    history = [json.loads(line) for line in open(tmp_path / "history.jsonl")]
+    assert [r["step"] for r in history] == [5, 10, 15, 20]
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == [
+        "checkpoint", "ckpt-10.data-00000-of-00001", "ckpt-10.index",
+        "ckpt-20.data-00000-of-00001", "ckpt-20.index"]
+    assert any(name.startswith("events") for name in os.listdir(tmp_path / "logs"))
+    # The discriminator reloads on its own (what fine-tuning does) and runs.
+    model = keras.saving.load_model(str(tmp_path / "discriminator.keras"))
+    assert model({"token_ids": np.array([[2, 10, 11, 3]])}).shape == (1, 4)
+    # Running again on a finished run trains nothing and keeps the weights.
+    before = discriminator_weights(tmp_path)
+    assert main(pretrain_args(corpus, vocab, size, tmp_path, steps=20)) == 0
+    for a, b in zip(before, discriminator_weights(tmp_path)):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_kill_dash_nine_then_resume_ends_with_the_uninterrupted_weights(corpus_and_vocab,
+                                                                         tmp_path):
+    corpus, vocab, size = corpus_and_vocab
+    steps = 60
+    command = [sys.executable, "-m", "electra_tf.cli"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+
+    # The killed run: wait for its second checkpoint, then SIGKILL it mid-training.
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(command + pretrain_args(corpus, vocab, size, killed, steps),
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not (killed / "checkpoints" / "ckpt-20.index").exists():
+        assert process.poll() is None, "the run ended before it could be killed"
+        assert time.time() < deadline, "no checkpoint within 4 minutes"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (killed / "discriminator.keras").exists(), "killed too late: the run had finished"
+
+    resumed = subprocess.run(command + pretrain_args(corpus, vocab, size, killed, steps),
+                             env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "Resuming" in resumed.stderr and "from step 20" in resumed.stderr
+
+    uninterrupted = tmp_path / "uninterrupted"
+    assert main(pretrain_args(corpus, vocab, size, uninterrupted, steps)) == 0
+
+    for a, b in zip(discriminator_weights(killed), discriminator_weights(uninterrupted)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+    history_killed = [json.loads(line) for line in open(killed / "history.jsonl")]
+    history_full = [json.loads(line) for line in open(uninterrupted / "history.jsonl")]
+    assert [r["step"] for r in history_killed] == list(range(5, steps + 1, 5))
+    for a, b in zip(history_killed, history_full):
+        assert a["disc_loss"] == pytest.approx(b["disc_loss"], abs=1e-5)
+
+
+def test_damaged_latest_checkpoint_falls_back_to_the_previous(corpus_and_vocab, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    corpus, vocab, size = corpus_and_vocab
+    assert main(pretrain_args(corpus, vocab, size, tmp_path, steps=20)) == 0
+    data = tmp_path / "checkpoints" / "ckpt-20.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[:100])  # a partial copy / full disk
+    (tmp_path / "discriminator.keras").unlink()
+    assert main(pretrain_args(corpus, vocab, size, tmp_path, steps=20)) == 0
+    assert "ckpt-20 cannot be restored" in caplog.text
+    assert "from step 10" in caplog.text
+    assert (tmp_path / "discriminator.keras").exists()
+
+
+def test_resume_with_a_different_model_is_refused(corpus_and_vocab, tmp_path, capsys):
+    corpus, vocab, size = corpus_and_vocab
+    assert main(pretrain_args(corpus, vocab, size, tmp_path, steps=10)) == 0
+    code = main(pretrain_args(corpus, vocab, size, tmp_path, steps=10,
+                              extra=["--set", "model.hidden_size=64"]))
+    assert code == 2
+    assert "model.hidden_size: 32 -> 64" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("case", ["missing corpus", "empty corpus", "short lines",
+                                  "vocab without specials", "vocab size mismatch",
+                                  "missing vocab"])
+def test_user_mistakes_are_one_clear_line(corpus_and_vocab, tmp_path, capsys, case):
+    corpus, vocab, size = corpus_and_vocab
+    expected = {"missing corpus": "Corpus path not found", "empty corpus": "no usable text",
+                "short lines": "no usable text", "vocab without specials": "lacks the special",
+                "vocab size mismatch": "--set model.vocab_size=", "missing vocab": "not found"}
+    vocab_size = size
+    if case == "missing corpus":
+        corpus = str(tmp_path / "nope.txt")
+    elif case == "empty corpus":
+        corpus = str(tmp_path / "empty.txt")
+        open(corpus, "w").close()
+    elif case == "short lines":
+        corpus = str(tmp_path / "short.txt")
+        open(corpus, "w").write("hi\nok then\n" * 100)
+    elif case == "vocab without specials":
+        vocab = str(tmp_path / "v.txt")
+        open(vocab, "w").write("[PAD]\n[UNK]\nmovie\n")
+    elif case == "vocab size mismatch":
+        vocab_size = size + 7
+    elif case == "missing vocab":
+        vocab = str(tmp_path / "missing_vocab.txt")
+    code = main(pretrain_args(corpus, vocab, vocab_size, tmp_path / "out", steps=5))
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert expected[case] in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) <= 3
+
+
+def test_train_tokenizer_command(tmp_path, capsys):
+    out = tmp_path / "vocab.txt"
+    assert main(["train-tokenizer", "--corpus", SAMPLE_CORPUS, "--vocab-size", "1000",
+                 "--max-documents", "50", "--out", str(out)]) == 0
+    tokens = out.read_text(encoding="utf-8").splitlines()
+    # 50 reviews are few: the learner keeps pieces seen >= 10 times, so it stops short of 1000.
+    assert tuple(tokens[:5]) == SPECIAL_TOKENS and 300 < len(tokens) <= 1000
+    assert "50 documents" in capsys.readouterr().out
+    with open(SAMPLE_CORPUS, encoding="utf-8") as f:
+        texts = [next(f) for _ in range(50)]
+    ids = WordPieceTokenizer(str(out))(tf.constant(texts)).flat_values.numpy()
+    assert (ids == 1).mean() < 0.01  # [UNK] is rare in the text it was learned from
