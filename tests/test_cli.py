@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 import electra_tf
 from electra_tf.cli import main
 
@@ -24,3 +26,12 @@ def test_summary_prints_counts(capsys):
 def test_bad_override_is_a_clean_error(capsys):
     assert main(["summary", "--config", "electra_small", "--set", "model.hiden_size=3"]) == 2
     assert "Unknown config key 'model.hiden_size'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_quickstart_pretrains_on_the_embedded_sample(tmp_path, capsys):
+    out_dir = tmp_path / "quickstart"
+    assert main(["quickstart", "--out-dir", str(out_dir), "--steps", "50"]) == 0
+    printed = capsys.readouterr().out
+    assert "Both losses fell" in printed
+    assert (out_dir / "discriminator.keras").exists() and (out_dir / "vocab.txt").exists()

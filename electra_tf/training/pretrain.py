@@ -154,7 +154,7 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
                        PeriodicCheckpoint(checkpointer, run["save_every"], total_steps)],
             verbose=verbose, shuffle=False)
         history += interval_logger.records
-        logger.info("Corpus, last pass: %s.", corpus.stats.summary())
+        logger.info("Corpus (pass in progress): %s.", corpus.stats.summary())
 
     # 6. The products.
     _save_keras_atomically(pretrainer.generator, paths.generator)
