@@ -18,8 +18,21 @@ from electra_tf.config import (  # noqa: E402
 from electra_tf.data import WordPieceTokenizer, open_corpus, pretraining_dataset  # noqa: E402
 from electra_tf.errors import DataError, ElectraError  # noqa: E402
 from electra_tf.layers import ElectraEncoder  # noqa: E402
-from electra_tf.models import Discriminator, ElectraPretrainer, Generator  # noqa: E402
-from electra_tf.training import WarmupLinearDecay, create_optimizer, pretrain  # noqa: E402
+from electra_tf.models import (  # noqa: E402
+    Discriminator,
+    ElectraPretrainer,
+    Generator,
+    SequenceClassifier,
+)
+from electra_tf.training import (  # noqa: E402
+    FinetuneConfig,
+    WarmupLinearDecay,
+    create_optimizer,
+    evaluate,
+    finetune,
+    load_finetune_config,
+    pretrain,
+)
 
 __all__ = [
     "ConfigError",
@@ -29,7 +42,9 @@ __all__ = [
     "ElectraConfig",
     "ElectraEncoder",
     "ElectraPretrainer",
+    "FinetuneConfig",
     "Generator",
+    "SequenceClassifier",
     "ModelConfig",
     "OptimizerConfig",
     "PretrainingConfig",
@@ -37,7 +52,10 @@ __all__ = [
     "WordPieceTokenizer",
     "__version__",
     "create_optimizer",
+    "evaluate",
+    "finetune",
     "load_config",
+    "load_finetune_config",
     "open_corpus",
     "pretrain",
     "pretraining_dataset",

@@ -201,10 +201,15 @@ class ElectraConfig:
 
 def load_config(path: str | os.PathLike, overrides: Optional[list[str]] = None) -> ElectraConfig:
     """Reads a YAML config, applies `key.sub=value` overrides, validates and returns it."""
+    return load_yaml_config(ElectraConfig, path, overrides)
+
+
+def load_yaml_config(cls, path: str | os.PathLike, overrides: Optional[list[str]] = None):
+    """Reads YAML into the config dataclass `cls` (which has `from_dict`), with overrides."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ConfigError(f"Config file not found: {path!r}. The shipped configs live in "
-                          "`configs/` (e.g. configs/electra_small.yaml).")
+                          "`configs/` (e.g. configs/electra_small.yaml, configs/finetune/imdb.yaml).")
     try:
         with open(path, encoding="utf-8") as f:
             data = yaml.safe_load(f) or {}
@@ -214,7 +219,7 @@ def load_config(path: str | os.PathLike, overrides: Optional[list[str]] = None) 
         raise ConfigError(f"Config file {path!r} must hold a mapping at the top level.")
     apply_overrides(data, overrides or [])
     try:
-        return ElectraConfig.from_dict(data)
+        return cls.from_dict(data)
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
 

@@ -1,5 +1,6 @@
 """The `electra-tf` command line and the package metadata."""
 
+import json
 import subprocess
 import sys
 
@@ -29,9 +30,12 @@ def test_bad_override_is_a_clean_error(capsys):
 
 
 @pytest.mark.slow
-def test_quickstart_pretrains_on_the_embedded_sample(tmp_path, capsys):
+def test_quickstart_pretrains_finetunes_and_evaluates_the_embedded_sample(tmp_path, capsys):
     out_dir = tmp_path / "quickstart"
-    assert main(["quickstart", "--out-dir", str(out_dir), "--steps", "50"]) == 0
+    assert main(["quickstart", "--out-dir", str(out_dir), "--steps", "50",
+                 "--finetune-epochs", "1"]) == 0
     printed = capsys.readouterr().out
-    assert "Both losses fell" in printed
-    assert (out_dir / "discriminator.keras").exists() and (out_dir / "vocab.txt").exists()
+    assert "Both losses fell" in printed and "Test (200 reviews" in printed
+    assert (out_dir / "pretrained" / "discriminator.keras").exists()
+    metrics = json.loads((out_dir / "sentiment" / "metrics.json").read_text())
+    assert metrics["validation"]["examples"] == 40 and metrics["test"]["examples"] == 200

@@ -237,23 +237,35 @@ class ImdbCorpus(Corpus):
             self.root = None
 
     def _raw_documents(self) -> Iterator[str]:
+        for _, text in self.labelled_documents():
+            yield text
+
+    def labelled_documents(self) -> Iterator[tuple[str, str]]:
+        """Yields `(subset, text)` pairs, e.g. `("train/pos", "A great movie...")`; folders are
+        read in sorted file order, the archive in its own order."""
         if self.root is not None:
             for subset in self.subsets:
                 folder = os.path.join(self.root, subset)
+                if not os.path.isdir(folder):
+                    raise DataError(f"{self.root} has no {subset}/ folder; is it a complete "
+                                    "aclImdb folder?")
                 for name in sorted(os.listdir(folder)):
                     if name.endswith(".txt"):
                         with open(os.path.join(folder, name), "rb") as f:
-                            yield _clean_review(_decode_line(f.read(), self.stats))
+                            yield subset, _clean_review(_decode_line(f.read(), self.stats))
             return
-        wanted = tuple(f"/{subset}/" for subset in self.subsets)
+        wanted = {subset: f"/{subset}/" for subset in self.subsets}
         try:
             with tarfile.open(self.path, "r|*") as archive:  # streamed: one pass, archive order
                 for member in archive:
-                    if member.isfile() and member.name.endswith(".txt") \
-                            and any(w in member.name for w in wanted) \
-                            and not os.path.basename(member.name).startswith("urls_"):
-                        raw = archive.extractfile(member).read()
-                        yield _clean_review(_decode_line(raw, self.stats))
+                    if not member.isfile() or not member.name.endswith(".txt") \
+                            or os.path.basename(member.name).startswith("urls_"):
+                        continue
+                    for subset, marker in wanted.items():
+                        if marker in member.name:
+                            raw = archive.extractfile(member).read()
+                            yield subset, _clean_review(_decode_line(raw, self.stats))
+                            break
         except (tarfile.TarError, EOFError, OSError) as err:
             raise DataError(f"Cannot read the IMDB archive {self.path!r}: {err}. Is it a complete "
                             f"aclImdb_v1.tar.gz? Re-download it or extract it and pass the folder.")

@@ -1,8 +1,14 @@
-"""Training: AdamW with ELECTRA's weight-decay exclusions and schedule, and the resumable
-`pretrain` run (checkpoints, logs, outputs)."""
+"""Training: AdamW with ELECTRA's weight-decay exclusions, schedule and layer-wise LR decay, the
+resumable `pretrain` run, and `finetune`/`evaluate` for text classification."""
 
-from electra_tf.training.optimizer import NO_DECAY_NAME_PATTERNS, create_optimizer
+from electra_tf.training.finetune import evaluate, finetune
+from electra_tf.training.finetune_config import FinetuneConfig, load_finetune_config
+from electra_tf.training.optimizer import (NO_DECAY_NAME_PATTERNS, LayerwiseAdamW,
+                                           create_finetuning_optimizer, create_optimizer,
+                                           layerwise_lr_multipliers)
 from electra_tf.training.pretrain import pretrain
 from electra_tf.training.schedules import WarmupLinearDecay
 
-__all__ = ["NO_DECAY_NAME_PATTERNS", "WarmupLinearDecay", "create_optimizer", "pretrain"]
+__all__ = ["NO_DECAY_NAME_PATTERNS", "FinetuneConfig", "LayerwiseAdamW", "WarmupLinearDecay",
+           "create_finetuning_optimizer", "create_optimizer", "evaluate", "finetune",
+           "layerwise_lr_multipliers", "load_finetune_config", "pretrain"]

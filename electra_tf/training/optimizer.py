@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 from electra_tf.config import OptimizerConfig
 from electra_tf.training.schedules import WarmupLinearDecay
@@ -14,6 +15,26 @@ from electra_tf.training.schedules import WarmupLinearDecay
 NO_DECAY_NAME_PATTERNS = tuple(rf"(^|/){name}(:\d+)?$" for name in ("gamma", "beta", "bias"))
 
 
+@keras.saving.register_keras_serializable(package="electra_tf")
+class ElectraAdamW(keras.optimizers.AdamW):
+    """`keras.optimizers.AdamW` that turns sparse (`tf.IndexedSlices`) gradients dense first.
+
+    An embedding lookup's gradient is `IndexedSlices` with one row per *occurrence* of a token,
+    so a token seen k times in a batch appears k times. Keras 3's Adam (TensorFlow backend)
+    updates its moments with `scatter_add` over those rows: the first moment gets the sum of
+    the k gradients (correct) but the second moment gets the sum of their *squares* instead of
+    the square of their sum, and global-norm clipping measures the rows separately too. Frequent
+    tokens ("the", [CLS], [SEP]) then take steps up to sqrt(k) times too large (measured in
+    tests/test_finetune.py). The authors' TF1 optimizer densifies, as `tf.convert_to_tensor`
+    does here; the dense [vocab, embedding] gradient costs little next to the Transformer.
+    """
+
+    def apply(self, grads, trainable_variables=None):
+        grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
+                 for g in grads]
+        return super().apply(grads, trainable_variables)
+
+
 def create_optimizer(config: OptimizerConfig | None = None, **overrides) -> keras.optimizers.AdamW:
     """Builds AdamW with the warm-up/linear-decay schedule, global-norm clipping and decoupled
     weight decay that skips LayerNorm and bias variables (the authors' `exclude_from_weight_decay`).
@@ -23,14 +44,14 @@ def create_optimizer(config: OptimizerConfig | None = None, **overrides) -> kera
             (e.g. `create_optimizer(cfg, train_steps=500)`).
 
     Returns:
-        a `keras.optimizers.AdamW` ready for `model.compile(optimizer=...)`.
+        an `ElectraAdamW` (a `keras.optimizers.AdamW`) ready for `model.compile(optimizer=...)`.
     """
     config = config or OptimizerConfig()
     if overrides:
         config = OptimizerConfig(**{**config.__dict__, **overrides})
     config.validate()
     schedule = WarmupLinearDecay(config.learning_rate, config.warmup_steps, config.train_steps)
-    optimizer = keras.optimizers.AdamW(
+    optimizer = ElectraAdamW(
         learning_rate=schedule,
         weight_decay=config.weight_decay,
         beta_1=config.beta_1,
@@ -38,5 +59,104 @@ def create_optimizer(config: OptimizerConfig | None = None, **overrides) -> kera
         epsilon=config.epsilon,
         global_clipnorm=config.clipnorm if config.clipnorm > 0 else None,
     )
+    optimizer.exclude_from_weight_decay(var_names=list(NO_DECAY_NAME_PATTERNS))
+    return optimizer
+
+
+def layerwise_lr_multipliers(model, decay: float) -> dict[str, float]:
+    """Learning-rate multipliers of ELECTRA's layer-wise decay, keyed by `variable.path`.
+
+    With `n` Transformer layers and decay `d` (the paper's definition):
+
+        task head (everything outside the encoder)    1
+        top Transformer layer (index n - 1)           d
+        layer i (0-based)                             d ** (n - i)
+        embeddings (+ the E->H projection)            d ** (n + 1)
+
+    The authors' `_get_layer_lrs` multiplies everything below the head by one extra factor of `d`
+    (a leftover of a removed pooler layer, they confirmed); this function does not.
+
+    Args:
+        model: a model with an `encoder` attribute holding an `ElectraEncoder`
+            (e.g. `SequenceClassifier`), built.
+        decay: `d` in (0, 1]; 1 disables the decay.
+
+    Returns:
+        {variable.path: multiplier} for every trainable variable of `model`.
+    """
+    if not 0.0 < decay <= 1.0:
+        raise ValueError(f"Layer-wise learning-rate decay must be in (0, 1], got {decay}.")
+    encoder = model.encoder
+    n = len(encoder.transformer_layers)
+    multipliers = {v.path: 1.0 for v in model.trainable_variables}
+    bottom = [encoder.embeddings] + ([encoder.embedding_projection]
+                                     if encoder.embedding_projection is not None else [])
+    for layer in bottom:
+        for v in layer.trainable_variables:
+            multipliers[v.path] = decay ** (n + 1)
+    for i, layer in enumerate(encoder.transformer_layers):
+        for v in layer.trainable_variables:
+            multipliers[v.path] = decay ** (n - i)
+    return multipliers
+
+
+@keras.saving.register_keras_serializable(package="electra_tf")
+class LayerwiseAdamW(ElectraAdamW):
+    """AdamW whose learning rate is scaled per variable (ELECTRA's layer-wise LR decay).
+
+    Scaling gradients would not do it: Adam's update is invariant to the gradient's scale. The
+    rate itself is scaled in `update_step`, and so is the decoupled weight decay (which Keras
+    would otherwise apply with the unscaled rate), as in the authors' optimizer where
+    `lr * (adam_update + weight_decay * w)` uses the layer's rate for both terms.
+
+    Args:
+        lr_multipliers: {variable.path: multiplier}, e.g. from `layerwise_lr_multipliers`;
+            variables not listed get 1.
+        **kwargs: `keras.optimizers.AdamW` arguments.
+    """
+
+    def __init__(self, lr_multipliers=None, **kwargs):
+        super().__init__(**kwargs)
+        self.lr_multipliers = dict(lr_multipliers or {})
+        self._lr_scales = []
+
+    def build(self, var_list):
+        super().build(var_list)
+        # Index-aligned with the optimizer's own slot lists, so `update_step` can look a
+        # variable's scale up the same way Adam looks up its moments.
+        self._lr_scales = [float(self.lr_multipliers.get(v.path, 1.0)) for v in var_list]
+
+    def lr_multiplier(self, variable) -> float:
+        return self._lr_scales[self._get_variable_index(variable)]
+
+    def _apply_weight_decay(self, variables):
+        pass  # applied per variable in `update_step`, with the variable's own rate
+
+    def update_step(self, gradient, variable, learning_rate):
+        scaled_rate = learning_rate * self.lr_multiplier(variable)
+        if self.weight_decay is not None and self._use_weight_decay(variable):
+            rate = keras.ops.cast(scaled_rate, variable.dtype)
+            variable.assign_sub(variable * keras.ops.cast(self.weight_decay, variable.dtype) * rate)
+        super().update_step(gradient, variable, scaled_rate)
+
+    def get_config(self):
+        config = super().get_config()
+        config["lr_multipliers"] = dict(self.lr_multipliers)
+        return config
+
+
+def create_finetuning_optimizer(model, learning_rate: float, train_steps: int, *,
+                                warmup_fraction: float = 0.1, layerwise_decay: float = 0.8,
+                                weight_decay: float = 0.01, epsilon: float = 1e-6,
+                                clipnorm: float = 1.0) -> LayerwiseAdamW:
+    """ELECTRA's fine-tuning optimiser for `model` (built): AdamW, `warmup_fraction` of
+    `train_steps` of linear warm-up then linear decay to 0, layer-wise LR decay, global-norm
+    clipping, no weight decay on LayerNorm and bias variables."""
+    schedule = WarmupLinearDecay(learning_rate, int(round(warmup_fraction * train_steps)),
+                                 max(1, train_steps))
+    optimizer = LayerwiseAdamW(
+        lr_multipliers=layerwise_lr_multipliers(model, layerwise_decay),
+        learning_rate=schedule, weight_decay=weight_decay, epsilon=epsilon,
+        global_clipnorm=clipnorm if clipnorm > 0 else None)
     optimizer.exclude_from_weight_decay(var_names=list(NO_DECAY_NAME_PATTERNS))
     return optimizer

@@ -38,3 +38,58 @@ def plot_pretraining_curves(history: list[dict], path: str, title: str = "ELECTR
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_finetuning_curves(history: list[dict], path: str, title: str = "Fine-tuning"):
+    """Training and validation loss/accuracy per evaluation (records with `step`, `loss`,
+    `accuracy`, `val_loss`, `val_accuracy`)."""
+    if not history:
+        return
+    plt = _pyplot()
+    steps = [r["step"] for r in history]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        for key, label in ((metric, "train (interval mean)"), (f"val_{metric}", "validation")):
+            if key in history[0]:
+                ax.plot(steps, [r[key] for r in history], marker=".", label=label)
+        ax.set_xlabel("step")
+        ax.set_title(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_confusion_matrix(confusion, label_names, path: str, title: str = "Confusion matrix"):
+    """Heatmap of counts, rows = true class, columns = predicted class."""
+    plt = _pyplot()
+    k = len(label_names)
+    fig, ax = plt.subplots(figsize=(1.2 * k + 2.5, 1.2 * k + 2))
+    image = ax.imshow(confusion, cmap="Blues")
+    ax.set_xticks(range(k), label_names)
+    ax.set_yticks(range(k), label_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    peak = max(max(row) for row in confusion) or 1
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, str(confusion[i][j]), ha="center", va="center",
+                    color="white" if confusion[i][j] > peak / 2 else "black")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    ax.set_title(title)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

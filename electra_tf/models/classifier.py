@@ -1,0 +1,130 @@
+"""`SequenceClassifier`: an ELECTRA encoder with the paper's classification head."""
+
+from __future__ import annotations
+
+import os
+
+import keras
+from keras import ops
+
+from electra_tf.config import ModelConfig
+from electra_tf.errors import CheckpointError
+from electra_tf.layers.encoder import ElectraEncoder
+from electra_tf.models.task import EncoderTask
+
+
+@keras.saving.register_keras_serializable(package="electra_tf")
+class SequenceClassifier(EncoderTask):
+    """Encoder -> hidden state of [CLS] -> dropout -> dense(num_labels), as in ELECTRA fine-tuning.
+
+    ELECTRA has no pooler: the [CLS] vector goes straight into dropout and the output layer.
+
+    Args:
+        encoder: an `ElectraEncoder` (or its config dict): a pretrained discriminator's encoder
+            (`SequenceClassifier.from_pretrained`) or a fresh one (`SequenceClassifier.from_scratch`).
+        num_labels: number of classes.
+        label_names: optional class names (index = label id); kept in the saved model so that
+            predictions can be reported by name. Defaults to "0", "1", ...
+        dropout: dropout rate on the [CLS] vector (0.1 in the paper).
+
+    Call args:
+        inputs: dict of `token_ids`, `segment_ids`, `padding_mask`, each int `[batch, seq_len]`.
+
+    Returns:
+        float32 logits `[batch, num_labels]` (use `from_logits=True` losses).
+
+    Example:
+    >>> encoder = ElectraEncoder(vocab_size=100, embedding_size=16, hidden_size=16,
+    ...                          num_layers=1, num_heads=1, intermediate_size=32)
+    >>> SequenceClassifier(encoder, num_labels=2)({"token_ids": np.array([[2, 5, 3]])}).shape
+    TensorShape([1, 2])
+    """
+
+    def __init__(self, encoder, num_labels, label_names=None, dropout=0.1, **kwargs):
+        super().__init__(encoder, **kwargs)
+        if num_labels < 2:
+            raise ValueError(f"num_labels must be >= 2, got {num_labels}.")
+        label_names = [str(n) for n in label_names] if label_names else [
+            str(i) for i in range(num_labels)]
+        if len(label_names) != num_labels:
+            raise ValueError(f"{len(label_names)} label_names for num_labels={num_labels}.")
+        self.num_labels = num_labels
+        self.label_names = label_names
+        self.dropout_rate = dropout
+        self.head_dropout = keras.layers.Dropout(dropout, dtype=self.dtype_policy,
+                                                 name="head_dropout")
+        self.classifier_head = keras.layers.Dense(
+            num_labels, kernel_initializer=keras.initializers.TruncatedNormal(
+                stddev=self.encoder.initializer_range),
+            dtype=self.dtype_policy, name="classifier_head")
+
+    def build(self, inputs_shape):
+        if not self.encoder.built:  # a deserialised or pretrained encoder arrives built
+            self.encoder.build(inputs_shape)
+        self.classifier_head.build((None, self.encoder.hidden_size))
+        self.built = True
+
+    def call(self, inputs, training=None):
+        cls_vector = self.encoder(inputs, training=training)[:, 0]  # [batch, hidden]
+        logits = self.classifier_head(self.head_dropout(cls_vector, training=training))
+        return ops.cast(logits, "float32")  # the loss stays float32 under mixed precision
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_labels=self.num_labels, label_names=list(self.label_names),
+                      dropout=self.dropout_rate)
+        return config
+
+    # ------------------------------------------------------------------ constructors
+
+    @classmethod
+    def from_scratch(cls, model_config: ModelConfig, num_labels, label_names=None,
+                     dropout=None, **encoder_overrides):
+        """A randomly initialised encoder of `model_config`'s size with a classification head:
+        the "Transformer model" baseline. `encoder_overrides` replace encoder arguments, e.g.
+        `position_embedding="sinusoidal"` as in the popular articles."""
+        kwargs = dict(model_config.encoder_kwargs(), **encoder_overrides)
+        encoder = ElectraEncoder(**kwargs, name="encoder")
+        return cls(encoder, num_labels, label_names=label_names,
+                   dropout=model_config.dropout if dropout is None else dropout)
+
+    @classmethod
+    def from_pretrained(cls, pretrained, num_labels, label_names=None, dropout=0.1):
+        """The encoder of a pretraining run with a new head.
+
+        Args:
+            pretrained: an `electra-tf pretrain` output directory (its `discriminator.keras`, or
+                `generator.keras` for an MLM-objective run, whose full-size generator is the
+                encoder to fine-tune), a `.keras` file of a `Discriminator`/`Generator`/
+                `SequenceClassifier`, or such a model object.
+        """
+        model = pretrained
+        if isinstance(pretrained, (str, os.PathLike)):
+            model = keras.saving.load_model(_pretrained_model_path(os.fspath(pretrained)),
+                                            compile=False, safe_mode=True)
+        encoder = getattr(model, "encoder", None)
+        if not isinstance(encoder, ElectraEncoder):
+            raise CheckpointError(f"{pretrained!r} holds a {type(model).__name__}, which has no "
+                                  "ELECTRA encoder to fine-tune.")
+        return cls(encoder, num_labels, label_names=label_names, dropout=dropout)
+
+
+def _pretrained_model_path(path: str) -> str:
+    if os.path.isfile(path):
+        return path
+    # An MLM-objective run's generator is full-size and is the encoder to fine-tune; an ELECTRA
+    # run's generator is the small helper network and never is.
+    name = "discriminator.keras"
+    config_path = os.path.join(path, "config.yaml")
+    if os.path.isfile(config_path):
+        from electra_tf.config import load_config
+
+        if not load_config(config_path).pretraining.electra_objective:
+            name = "generator.keras"
+    if os.path.isfile(os.path.join(path, name)):
+        return os.path.join(path, name)
+    if os.path.isdir(path):
+        raise CheckpointError(f"{path} has no {name}: give the "
+                              "--out-dir of a finished 'electra-tf pretrain' run (an unfinished "
+                              "run writes them when it completes; re-run its command to finish).")
+    raise CheckpointError(f"Pretrained model {path!r} does not exist.")

@@ -1,0 +1,298 @@
+"""`finetune` and `evaluate`: a pretrained ELECTRA (or a from-scratch Transformer) on a
+text-classification task, with everything a run leaves behind.
+
+    OUT/classifier.keras       the fine-tuned `SequenceClassifier` (best validation checkpoint)
+    OUT/finetune.yaml          the fine-tuning config used
+    OUT/vocab.txt, run.json    vocabulary; task, data, initialisation, label names, lower-casing
+    OUT/history.jsonl          one record per evaluation: step, loss, accuracy, val_loss, ...
+    OUT/metrics.json           {"validation": ..., "test": ... (after `evaluate`), timings}
+    OUT/curves.png, OUT/confusion_<split>.png, OUT/logs/ (TensorBoard)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+
+import keras
+import numpy as np
+
+from electra_tf.config import ModelConfig, load_config
+from electra_tf.data.classification import (ClassificationPreprocessor, LabelledTexts,
+                                            classification_dataset, load_labelled_texts,
+                                            stratified_split)
+from electra_tf.data.tokenizer import WordPieceTokenizer
+from electra_tf.data.vocab import learn_vocabulary, load_vocabulary, save_vocabulary
+from electra_tf.errors import CheckpointError, ConfigError
+from electra_tf.models.classifier import SequenceClassifier
+from electra_tf.training.callbacks import IntervalLogger
+from electra_tf.training.evaluation import classification_metrics
+from electra_tf.training.finetune_config import FinetuneConfig, load_finetune_config
+from electra_tf.training.optimizer import create_finetuning_optimizer
+
+logger = logging.getLogger("electra_tf")
+
+
+class FinetunePaths:
+    def __init__(self, root: str):
+        self.root = root
+        join = lambda name: os.path.join(root, name)  # noqa: E731
+        self.classifier, self.config, self.vocab = (join("classifier.keras"),
+                                                    join("finetune.yaml"), join("vocab.txt"))
+        self.run, self.history, self.metrics = join("run.json"), join("history.jsonl"), \
+            join("metrics.json")
+        self.best_weights, self.logs, self.curves = (join("best.weights.h5"), join("logs"),
+                                                     join("curves.png"))
+
+    def confusion(self, split: str) -> str:
+        return os.path.join(self.root, f"confusion_{split}.png")
+
+
+def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = None,
+             from_scratch: bool = False, model_config: ModelConfig | None = None,
+             vocab: str | None = None, lower_case: bool = True, train_data: LabelledTexts = None,
+             verbose="auto") -> dict:
+    """Fine-tunes a classifier and writes `out_dir` (see the module docstring).
+
+    Args:
+        config: the `FinetuneConfig` (task, preprocessing, training recipe).
+        out_dir: output folder; an existing fine-tuning result there is refused, not overwritten.
+        pretrained: an `electra-tf pretrain` output directory. Its encoder is fine-tuned; with
+            `from_scratch` only its architecture and vocabulary are used (the fair baseline).
+        from_scratch: random initialisation ("the Transformer model" baseline), with the
+            `from_scratch` section of the config applied.
+        model_config: architecture for `from_scratch` without `pretrained`.
+        vocab: vocabulary for `from_scratch` without `pretrained` (learned from the training
+            texts when None); `lower_case` goes with it.
+        train_data: labelled texts to use instead of loading `config.task` (Python API).
+
+    Returns:
+        the metrics dict written to `metrics.json`.
+    """
+    started = time.time()
+    paths = FinetunePaths(out_dir)
+    if os.path.exists(paths.classifier):
+        raise CheckpointError(f"{out_dir} already holds a fine-tuned classifier; choose a new "
+                              "--out-dir (or delete that one) to train again.")
+    if pretrained is None and not (from_scratch and model_config is not None):
+        raise ConfigError("Give --pretrained DIR (a pretraining output), or --from-scratch with "
+                          "--model-config (an architecture such as electra_tiny).")
+    if from_scratch:
+        config = config.for_scratch_training()
+    config.validate()
+    os.makedirs(out_dir, exist_ok=True)
+    task, prep, training = config.task, config.preprocessing, config.training
+
+    # 1. Data: train, and validation carved from it (the test split is never touched here).
+    if train_data is None:
+        train_data = load_labelled_texts(task.name, task.data, "train",
+                                         text_column=task.text_column,
+                                         label_column=task.label_column)
+    train, validation = stratified_split(train_data, task.validation_fraction, task.split_seed)
+    if task.max_train_examples and len(train) > task.max_train_examples:
+        train, _ = stratified_split(train, 1 - task.max_train_examples / len(train),
+                                    task.split_seed)
+    logger.info("Task %s: %d training and %d validation examples %s from %s.", task.name,
+                len(train), len(validation), train.class_counts(), train_data.source)
+
+    # 2. Vocabulary and model.
+    vocabulary, lower_case = _vocabulary(pretrained, vocab, lower_case, train, model_config)
+    save_vocabulary(vocabulary, paths.vocab)
+    keras.utils.set_random_seed(training.seed)
+    classifier = _build_classifier(pretrained, from_scratch, model_config, config, train)
+    encoder = classifier.encoder
+    if encoder.vocab_size != len(vocabulary):
+        raise ConfigError(f"The encoder has vocab_size={encoder.vocab_size} but the vocabulary "
+                          f"has {len(vocabulary)} tokens; use the vocabulary it was pretrained "
+                          "with (its run's vocab.txt).")
+    if prep.max_seq_length > encoder.max_position_embeddings:
+        raise ConfigError(f"preprocessing.max_seq_length={prep.max_seq_length} exceeds the "
+                          f"encoder's max_position_embeddings={encoder.max_position_embeddings}.")
+    tokenizer = WordPieceTokenizer(vocabulary, lower_case=lower_case)
+    preprocessor = ClassificationPreprocessor(tokenizer, prep.max_seq_length, prep.truncation,
+                                              prep.head_fraction)
+    classifier.build({"token_ids": (None, None)})
+
+    # 3. Schedule: `evaluations_per_epoch` Keras "epochs" per pass over the training set.
+    steps_per_pass = math.ceil(len(train) / training.batch_size)
+    total_steps = steps_per_pass * training.epochs
+    evaluations = training.epochs * training.evaluations_per_epoch
+    steps_per_evaluation = math.ceil(total_steps / evaluations)
+    classifier.compile(
+        optimizer=create_finetuning_optimizer(
+            classifier, training.learning_rate, total_steps,
+            warmup_fraction=training.warmup_fraction, layerwise_decay=training.layerwise_decay,
+            weight_decay=training.weight_decay),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    train_ds = classification_dataset(train, preprocessor, training.batch_size, shuffle=True,
+                                      seed=training.seed, repeat=True, bucket_by_length=True)
+    val_ds = classification_dataset(validation, preprocessor, 2 * training.batch_size)
+
+    run = {"task": task.name, "data": task.data or "tfds:imdb_reviews", "pretrained": pretrained,
+           "from_scratch": from_scratch, "lower_case": lower_case,
+           "label_names": train.label_names, "train_examples": len(train),
+           "validation_examples": len(validation), "total_steps": total_steps}
+    _write_json(paths.run, run)
+    config.to_yaml(paths.config)
+
+    if os.path.exists(paths.history):
+        os.remove(paths.history)  # a previous attempt that did not finish
+    callbacks = [
+        IntervalLogger(paths.history, paths.logs, training.batch_size, checkpoint_dir=out_dir),
+        keras.callbacks.ModelCheckpoint(paths.best_weights, monitor="val_accuracy", mode="max",
+                                        save_best_only=True, save_weights_only=True),
+    ]
+    if training.early_stopping_patience is not None:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_accuracy", mode="max", patience=training.early_stopping_patience))
+    logger.info("Fine-tuning %s: %d steps (%d epochs x %d), batch %d, lr %g, layer-wise decay "
+                "%g, up to %d tokens (%s truncation).",
+                "from scratch" if from_scratch else f"from {pretrained}", total_steps,
+                training.epochs, steps_per_pass, training.batch_size, training.learning_rate,
+                training.layerwise_decay, prep.max_seq_length, prep.truncation)
+    fit_started = time.time()
+    classifier.fit(train_ds, epochs=evaluations, steps_per_epoch=steps_per_evaluation,
+                   validation_data=val_ds, callbacks=callbacks, verbose=verbose, shuffle=False)
+    train_time = time.time() - fit_started
+
+    # 4. The best checkpoint, its validation metrics, and the products.
+    classifier.load_weights(paths.best_weights)
+    history = _read_jsonl(paths.history)
+    best = max(history, key=lambda r: r.get("val_accuracy", -1.0))
+    val_metrics = predict_metrics(classifier, val_ds, validation.label_names)
+    logger.info("Best validation accuracy %.4f at step %d.", val_metrics["accuracy"],
+                best["step"])
+    classifier.save(paths.classifier)
+    os.remove(paths.best_weights)
+    metrics = {"validation": val_metrics, "best_step": best["step"], "steps": total_steps,
+               "train_time_s": round(train_time, 1),
+               "wall_time_s": round(time.time() - started, 1),
+               "examples_per_s": round(history[-1]["step"] * training.batch_size / train_time, 2)}
+    _write_json(paths.metrics, metrics)
+    _plot(paths, history, val_metrics, "validation", out_dir)
+    return metrics
+
+
+def evaluate(model_dir: str, split: str = "test", data: str | None = None,
+             batch_size: int = 64, verbose="auto") -> dict:
+    """Evaluates a fine-tuned classifier on one split of its task (or on `data`), adds the
+    result to `model_dir/metrics.json` under the split's name, and plots the confusion matrix."""
+    paths = FinetunePaths(model_dir)
+    classifier, preprocessor, run, config = load_finetuned(model_dir)
+    task = config.task
+    source = data or (task.data if task.data else None)
+    if source is None and run["task"] != "imdb":
+        raise ConfigError("This task has no stored data path; give --data.")
+    labelled = load_labelled_texts(run["task"], source, split, text_column=task.text_column,
+                                   label_column=task.label_column,
+                                   label_names=run["label_names"])
+    dataset = classification_dataset(labelled, preprocessor, batch_size)
+    began = time.time()
+    metrics = predict_metrics(classifier, dataset, run["label_names"], verbose=verbose)
+    metrics["seconds"] = round(time.time() - began, 1)
+    metrics["source"] = labelled.source
+    all_metrics = _read_json(paths.metrics)
+    all_metrics[split] = metrics
+    _write_json(paths.metrics, all_metrics)
+    _plot(paths, None, metrics, split, model_dir)
+    return metrics
+
+
+def load_finetuned(model_dir: str):
+    """Returns `(classifier, preprocessor, run, config)` of a fine-tuning output directory."""
+    paths = FinetunePaths(model_dir)
+    if not os.path.isfile(paths.classifier):
+        raise CheckpointError(f"{model_dir} has no classifier.keras: give the --out-dir of a "
+                              "finished 'electra-tf finetune' run.")
+    classifier = keras.saving.load_model(paths.classifier, compile=False, safe_mode=True)
+    run = _read_json(paths.run)
+    config = load_finetune_config(paths.config)
+    prep = config.preprocessing
+    tokenizer = WordPieceTokenizer(load_vocabulary(paths.vocab), lower_case=run["lower_case"])
+    preprocessor = ClassificationPreprocessor(tokenizer, prep.max_seq_length, prep.truncation,
+                                              prep.head_fraction)
+    return classifier, preprocessor, run, config
+
+
+def predict_metrics(classifier, dataset, label_names, verbose=0) -> dict:
+    """Runs `classifier` over `(inputs, label)` batches and computes `classification_metrics`."""
+    labels, predictions = [], []
+    for inputs, y in dataset:
+        logits = classifier(inputs, training=False)
+        predictions.append(np.argmax(logits.numpy(), axis=-1))
+        labels.append(y.numpy())
+    return classification_metrics(np.concatenate(labels), np.concatenate(predictions),
+                                  label_names)
+
+
+# ------------------------------------------------------------------------------ the pieces
+
+
+def _vocabulary(pretrained, vocab, lower_case, train, model_config):
+    if pretrained is not None and not os.path.exists(pretrained):
+        raise CheckpointError(f"Pretrained model {pretrained!r} does not exist; give the "
+                              "--out-dir of an 'electra-tf pretrain' run.")
+    if pretrained is not None and os.path.isdir(pretrained):
+        vocab_path = os.path.join(pretrained, "vocab.txt")
+        if not os.path.isfile(vocab_path):
+            raise CheckpointError(f"{pretrained} has no vocab.txt; is it an 'electra-tf "
+                                  "pretrain' output directory?")
+        run = _read_json(os.path.join(pretrained, "run.json"))
+        return load_vocabulary(vocab_path), bool(run.get("lower_case", True))
+    if vocab is not None:
+        return load_vocabulary(vocab), lower_case
+    if pretrained is not None:
+        raise ConfigError(f"{pretrained} is a model file: also give --vocab (the vocabulary it "
+                          "was pretrained with).")
+    logger.info("Learning a %d-piece vocabulary from the training texts ...",
+                model_config.vocab_size)
+    return learn_vocabulary(train.texts, model_config.vocab_size, lower_case=lower_case), \
+        lower_case
+
+
+def _build_classifier(pretrained, from_scratch, model_config, config, train):
+    num_labels, names = len(train.label_names), train.label_names
+    dropout = config.training.dropout
+    if not from_scratch:
+        return SequenceClassifier.from_pretrained(pretrained, num_labels, names, dropout)
+    if model_config is None:
+        model_config = load_config(os.path.join(pretrained, "config.yaml")).model
+    return SequenceClassifier.from_scratch(
+        model_config, num_labels, names, dropout=dropout,
+        position_embedding=config.from_scratch.position_embedding)
+
+
+def _plot(paths, history, metrics, split, out_dir):
+    try:
+        from electra_tf.training.plots import plot_confusion_matrix, plot_finetuning_curves
+    except ImportError:
+        return
+    if history:
+        plot_finetuning_curves(history, paths.curves, title=f"Fine-tuning: {out_dir}")
+    plot_confusion_matrix(metrics["confusion_matrix"], metrics["label_names"],
+                          paths.confusion(split),
+                          title=f"{split}: accuracy {metrics['accuracy']:.4f}")
+
+
+def _read_json(path) -> dict:
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _read_jsonl(path) -> list:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _write_json(path, data):
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)

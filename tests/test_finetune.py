@@ -1,0 +1,306 @@
+"""Fine-tuning: classifier, layer-wise LR decay, truncation, metrics, data loading, end to end."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import TINY_ENCODER
+from electra_tf.cli import SAMPLE_CORPUS, SAMPLE_LABELLED, main
+from electra_tf.data.classification import (ClassificationPreprocessor, LabelledTexts,
+                                            classification_dataset, load_labelled_texts,
+                                            stratified_split, truncate_pieces)
+from electra_tf.data.tokenizer import WordPieceTokenizer
+from electra_tf.data.vocab import learn_vocabulary, save_vocabulary
+from electra_tf.errors import DataError
+from electra_tf.layers import ElectraEncoder
+from electra_tf.models.classifier import SequenceClassifier
+from electra_tf.training.evaluation import classification_metrics
+from electra_tf.training.optimizer import (LayerwiseAdamW, create_finetuning_optimizer,
+                                           layerwise_lr_multipliers)
+
+
+def tiny_classifier(num_layers=2, seed=0):
+    keras.utils.set_random_seed(seed)
+    encoder = ElectraEncoder(**dict(TINY_ENCODER, num_layers=num_layers), name="encoder")
+    model = SequenceClassifier(encoder, num_labels=3, label_names=["a", "b", "c"])
+    model({"token_ids": np.array([[2, 5, 6, 3]])})
+    return model
+
+
+# ------------------------------------------------------------------ layer-wise learning rates
+
+
+def test_layerwise_multipliers_follow_the_paper_not_the_extra_factor():
+    model = tiny_classifier(num_layers=2)  # n = 2, embedding 16 != hidden 24: has a projection
+    d = 0.8
+    multipliers = layerwise_lr_multipliers(model, d)
+    assert set(multipliers) == {v.path for v in model.trainable_variables}
+    expected_by_part = {"classifier_head": 1.0, "transformer_layer_1": d,
+                        "transformer_layer_0": d ** 2, "embeddings": d ** 3,
+                        "embedding_projection": d ** 3}
+    for path, value in multipliers.items():
+        part = next(p for p in expected_by_part if f"/{p}/" in path)
+        assert value == pytest.approx(expected_by_part[part]), path
+    assert layerwise_lr_multipliers(model, 1.0) == {p: 1.0 for p in multipliers}
+    with pytest.raises(ValueError):
+        layerwise_lr_multipliers(model, 0.0)
+
+
+def test_optimizer_scales_each_variables_step_by_its_multiplier():
+    """Adam's first step moves every weight by lr * sign(grad) (epsilon aside): with layer-wise
+    decay the step of each variable must be lr * its multiplier."""
+    model = tiny_classifier(num_layers=2)
+    lr, d = 1e-2, 0.5
+    optimizer = create_finetuning_optimizer(model, lr, train_steps=10, warmup_fraction=0.0,
+                                            layerwise_decay=d, weight_decay=0.0, clipnorm=0.0,
+                                            epsilon=1e-12)
+    inputs = {"token_ids": np.array([[2, 5, 6, 7, 3], [2, 8, 9, 3, 0]])}
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(model(inputs, training=False) ** 2)
+    grads = tape.gradient(loss, model.trainable_variables)
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    # The schedule's first step has lr * (1 - 0/10) = lr.
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    multipliers = layerwise_lr_multipliers(model, d)
+    checked = 0
+    for var, grad, old in zip(model.trainable_variables, grads, before):
+        grad = tf.convert_to_tensor(grad).numpy()
+        big = np.abs(grad) > 1e-5  # where epsilon is negligible against |grad|
+        if not big.any():
+            continue
+        step = np.abs(var.numpy() - old)[big]
+        np.testing.assert_allclose(step, lr * multipliers[var.path], rtol=1e-3, err_msg=var.path)
+        checked += 1
+    assert checked >= 10
+
+
+def test_weight_decay_uses_the_scaled_rate_and_skips_layer_norm():
+    model = tiny_classifier(num_layers=1)
+    lr, d, wd = 0.1, 0.5, 0.1
+    optimizer = create_finetuning_optimizer(model, lr, train_steps=10, warmup_fraction=0.0,
+                                            layerwise_decay=d, weight_decay=wd, clipnorm=0.0)
+    zero_grads = [tf.zeros_like(v) for v in model.trainable_variables]
+    before = {v.path: v.numpy().copy() for v in model.trainable_variables}
+    optimizer.apply_gradients(zip(zero_grads, model.trainable_variables))
+    multipliers = layerwise_lr_multipliers(model, d)
+    for var in model.trainable_variables:
+        old = before[var.path]
+        if var.path.endswith(("gamma", "beta", "bias")):
+            np.testing.assert_array_equal(var.numpy(), old)
+        else:  # zero gradient: only the decoupled decay w -= w * wd * lr * multiplier moves it
+            np.testing.assert_allclose(var.numpy(), old * (1 - wd * lr * multipliers[var.path]),
+                                       rtol=1e-5, err_msg=var.path)
+
+
+def test_layerwise_optimizer_survives_serialisation():
+    optimizer = LayerwiseAdamW(lr_multipliers={"a/b": 0.5}, learning_rate=1e-3)
+    clone = LayerwiseAdamW.from_config(optimizer.get_config())
+    assert clone.lr_multipliers == {"a/b": 0.5}
+
+
+# ------------------------------------------------------------------ truncation and encoding
+
+
+def test_head_and_head_tail_truncation():
+    pieces = tf.ragged.constant([list(range(10, 30)), [7, 8, 9]], dtype=tf.int32)
+    head = truncate_pieces(pieces, budget=8, truncation="head").to_list()
+    assert head == [list(range(10, 18)), [7, 8, 9]]
+    head_tail = truncate_pieces(pieces, budget=8, truncation="head_tail",
+                                head_fraction=0.25).to_list()
+    assert head_tail == [[10, 11] + list(range(24, 30)), [7, 8, 9]]
+    exact = tf.ragged.constant([list(range(8))], dtype=tf.int32)
+    assert truncate_pieces(exact, 8, "head_tail").to_list() == [list(range(8))]
+
+
+def test_preprocessor_adds_cls_sep_and_respects_the_length():
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad", "movie", "the", "end"]
+    tokenizer = WordPieceTokenizer(vocab)
+    prep = ClassificationPreprocessor(tokenizer, max_seq_length=6, truncation="head_tail",
+                                      head_fraction=0.5)
+    ids = prep(tf.constant(["good movie", "the good bad movie the end", ""])).to_list()
+    assert ids[0] == [2, 5, 7, 3]
+    assert ids[1] == [2, 8, 5, 8, 9, 3]  # 4-piece budget: first 2 + last 2
+    assert ids[2] == [2, 3]  # an empty review is still a valid input
+    data = LabelledTexts(["good movie", "the good bad movie the end", "bad"], [1, 0, 0], ["n", "p"])
+    inputs, labels = next(iter(classification_dataset(data, prep, batch_size=3)))
+    assert inputs["token_ids"].shape == (3, 6)
+    np.testing.assert_array_equal(inputs["padding_mask"].numpy().sum(axis=1), [4, 6, 3])
+    np.testing.assert_array_equal(labels.numpy(), [1, 0, 0])
+    restored = ClassificationPreprocessor.from_config(prep.get_config())
+    assert restored(tf.constant(["the good bad movie the end"])).to_list() == [ids[1]]
+
+
+# ------------------------------------------------------------------ metrics
+
+
+def test_metrics_match_a_hand_computation():
+    labels = [0, 0, 0, 1, 1, 2, 2, 2, 2, 2]
+    predictions = [0, 1, 0, 1, 1, 2, 0, 2, 1, 2]
+    m = classification_metrics(labels, predictions, ["x", "y", "z"])
+    assert m["confusion_matrix"] == [[2, 1, 0], [0, 2, 0], [1, 1, 3]]
+    assert m["accuracy"] == pytest.approx(7 / 10)
+    # x: TP 2, predicted 3, actual 3; y: TP 2, predicted 4, actual 2; z: TP 3, predicted 3, actual 5
+    assert m["per_class"]["x"]["precision"] == pytest.approx(2 / 3)
+    assert m["per_class"]["y"]["precision"] == pytest.approx(2 / 4)
+    assert m["per_class"]["y"]["recall"] == pytest.approx(1.0)
+    assert m["per_class"]["z"]["recall"] == pytest.approx(3 / 5)
+    assert m["per_class"]["y"]["f1"] == pytest.approx(2 * 0.5 * 1.0 / 1.5)
+    assert m["per_class"]["z"]["support"] == 5
+    assert m["macro"]["f1"] == pytest.approx((2 / 3 + 2 / 3 + 0.75) / 3)
+    never_predicted = classification_metrics([0, 1], [0, 0], ["a", "b"])
+    assert never_predicted["per_class"]["b"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0,
+                                                 "support": 1}
+
+
+# ------------------------------------------------------------------ data
+
+
+def test_stratified_split_is_fixed_and_keeps_class_balance():
+    data = LabelledTexts([f"t{i}" for i in range(100)], [i % 4 == 0 for i in range(100)],
+                         ["no", "yes"])
+    train, held = stratified_split(data, 0.2, seed=3)
+    assert len(held) == 20 and held.class_counts() == {"no": 15, "yes": 5}
+    assert not set(train.texts) & set(held.texts)
+    assert stratified_split(data, 0.2, seed=3)[1].texts == held.texts
+
+
+def test_csv_folder_and_imdb_folder_loaders(tmp_path):
+    csv_path = tmp_path / "train.tsv"
+    csv_path.write_bytes(b"label\ttext\npos\tgreat fun\nneg\tdull \xff plot\npos\tloved it\n")
+    data = load_labelled_texts("csv", str(csv_path), "train")
+    assert data.label_names == ["neg", "pos"] and list(data.labels) == [1, 0, 1]
+    assert "\ufffd" in data.texts[1]  # invalid UTF-8 replaced, not fatal
+    for name, label in (("a.txt", "neg"), ("b.txt", "pos")):
+        for split in ("train", "test"):
+            folder = tmp_path / "imdb" / "aclImdb" / split / label
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(f"A {label} review.<br />Second line.")
+    imdb = load_labelled_texts("imdb", str(tmp_path / "imdb"), "test")
+    assert sorted(zip(imdb.labels.tolist(), imdb.texts)) == [
+        (0, "A neg review.\nSecond line."), (1, "A pos review.\nSecond line.")]
+    classes = load_labelled_texts("folder", str(tmp_path / "imdb" / "aclImdb"), "train")
+    assert classes.label_names == ["neg", "pos"] and len(classes) == 2
+    with pytest.raises(DataError, match="does not know"):
+        load_labelled_texts("csv", str(csv_path), "train", label_names=["neg", "neutral"])
+    with pytest.raises(DataError, match="header"):
+        load_labelled_texts("csv", str(csv_path), "train", text_column="review")
+    with pytest.raises(DataError, match="not found"):
+        load_labelled_texts("csv", str(tmp_path / "missing.csv"), "train")
+
+
+# ------------------------------------------------------------------ save/load and end to end
+
+
+def test_classifier_save_load_gives_identical_predictions(tmp_path):
+    model = tiny_classifier()
+    inputs = {"token_ids": np.array([[2, 5, 6, 7, 3], [2, 8, 9, 3, 0]])}
+    path = str(tmp_path / "classifier.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path, safe_mode=True)
+    assert restored.label_names == ["a", "b", "c"]
+    np.testing.assert_allclose(restored(inputs).numpy(), model(inputs).numpy(), atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def tiny_pretrained_run(tmp_path_factory):
+    """A 30-step pretraining run of a 1-layer model on 80 sample reviews."""
+    root = tmp_path_factory.mktemp("finetune")
+    with open(SAMPLE_CORPUS, encoding="utf-8") as f:
+        texts = [next(f) for _ in range(80)]
+    (root / "reviews.txt").write_text("".join(texts), encoding="utf-8")
+    vocab = learn_vocabulary(texts, vocab_size=1200)
+    save_vocabulary(vocab, str(root / "vocab.txt"))
+    out = root / "pretrained"
+    args = ["pretrain", "--config", "electra_tiny", "--corpus", str(root / "reviews.txt"),
+            "--vocab", str(root / "vocab.txt"), "--out-dir", str(out), "--steps", "30",
+            "--batch-size", "8", "--save-every", "30", "--log-every", "10", "--quiet"]
+    for item in ("model.num_layers=1", "model.hidden_size=64", "model.embedding_size=64",
+                 "model.intermediate_size=128", "model.num_heads=1",
+                 "pretraining.max_seq_length=64", f"model.vocab_size={len(vocab)}"):
+        args += ["--set", item]
+    assert main(args) == 0
+    return str(out)
+
+
+FAST = ["--set", "task.max_train_examples=64", "--set", "preprocessing.max_seq_length=64",
+        "--set", "training.epochs=2", "--set", "training.batch_size=16", "--quiet"]
+
+
+def test_finetune_then_evaluate_on_a_handful_of_reviews(tiny_pretrained_run, tmp_path, capsys):
+    out = tmp_path / "tuned"
+    assert main(["finetune", "--task", "csv", "--data", SAMPLE_LABELLED, "--pretrained",
+                 tiny_pretrained_run, "--out-dir", str(out)] + FAST) == 0
+    for name in ("classifier.keras", "finetune.yaml", "vocab.txt", "run.json", "history.jsonl",
+                 "metrics.json", "curves.png", "confusion_validation.png"):
+        assert os.path.exists(out / name), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    validation = metrics["validation"]
+    assert validation["examples"] == 40  # 10% of the 400 labelled sample reviews
+    assert sum(map(sum, validation["confusion_matrix"])) == 40
+    history = [json.loads(line) for line in open(out / "history.jsonl")]
+    assert len(history) == 4 and all("val_accuracy" in r for r in history)  # 2 per epoch
+    assert metrics["best_step"] in [r["step"] for r in history]
+    best = max(r["val_accuracy"] for r in history)
+    assert validation["accuracy"] == pytest.approx(best, abs=1e-6)  # the kept checkpoint
+    # The pretrained encoder's weights were the starting point, not a random init.
+    run = json.loads((out / "run.json").read_text())
+    assert run["pretrained"] == tiny_pretrained_run and not run["from_scratch"]
+
+    assert main(["evaluate", "--model", str(out), "--split", "test"]) == 0
+    test = json.loads((out / "metrics.json").read_text())["test"]
+    assert test["examples"] == 200 and os.path.exists(out / "confusion_test.png")
+    assert "accuracy" in capsys.readouterr().out
+
+
+def test_from_scratch_uses_the_architecture_but_not_the_weights(tiny_pretrained_run, tmp_path):
+    out = tmp_path / "scratch"
+    assert main(["finetune", "--task", "csv", "--data", SAMPLE_LABELLED, "--pretrained",
+                 tiny_pretrained_run, "--from-scratch", "--out-dir", str(out),
+                 "--set", "training.epochs=1", "--set", "from_scratch.epochs=1"] + FAST) == 0
+    tuned = keras.saving.load_model(str(out / "classifier.keras"))
+    pretrained = keras.saving.load_model(os.path.join(tiny_pretrained_run, "discriminator.keras"))
+    assert tuned.encoder.get_config()["hidden_size"] == pretrained.encoder.hidden_size
+    word_embeddings = lambda m: m.encoder.embeddings.trainable_variables[0].numpy()  # noqa: E731
+    assert word_embeddings(tuned).shape == word_embeddings(pretrained).shape
+    assert not np.allclose(word_embeddings(tuned), word_embeddings(pretrained), atol=1e-2)
+
+
+def test_finetune_mistakes_are_clear(tiny_pretrained_run, tmp_path, capsys):
+    assert main(["finetune", "--task", "csv", "--data", str(tmp_path / "none.csv"),
+                 "--pretrained", tiny_pretrained_run, "--out-dir", str(tmp_path / "a")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main(["finetune", "--task", "csv", "--data", SAMPLE_LABELLED,
+                 "--pretrained", str(tmp_path / "nowhere"), "--out-dir",
+                 str(tmp_path / "b")] + FAST) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["finetune", "--task", "csv", "--data", SAMPLE_LABELLED, "--out-dir",
+                 str(tmp_path / "c")]) == 2
+    assert "--pretrained" in capsys.readouterr().err
+    assert main(["evaluate", "--model", str(tmp_path / "nothing")]) == 2
+    assert "classifier.keras" in capsys.readouterr().err
+
+
+def test_embedding_rows_seen_twice_get_the_dense_adam_update():
+    """Keras' Adam mishandles IndexedSlices with repeated rows; ours densifies first, so an
+    embedding's update equals the one computed from the dense gradient."""
+    results = []
+    for densify_by_hand in (False, True):
+        keras.utils.set_random_seed(0)
+        embedding = keras.layers.Embedding(5, 2)
+        embedding.build((None,))
+        optimizer = LayerwiseAdamW(learning_rate=0.01, weight_decay=0.0)
+        ids = tf.constant([1, 1, 2])  # row 1 twice
+        for _ in range(3):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(embedding(ids) * tf.constant([[1., 2.], [1., 2.], [3., 1.]]))
+            grads = tape.gradient(loss, embedding.trainable_variables)
+            assert isinstance(grads[0], tf.IndexedSlices)
+            if densify_by_hand:
+                grads = [tf.convert_to_tensor(g) for g in grads]
+            optimizer.apply_gradients(zip(grads, embedding.trainable_variables))
+        results.append(embedding.embeddings.numpy())
+    np.testing.assert_allclose(results[0], results[1], atol=1e-7)
