@@ -1,11 +1,11 @@
 """Pretrain `electra_tiny` on the IMDB texts for a fixed budget and record the curves.
 
-    .venv/bin/python benchmarks/imdb_tiny_pretraining.py [--out-dir runs/imdb_tiny] [--steps 4000]
+    .venv/bin/python benchmarks/imdb_tiny_pretraining.py [--out-dir runs/imdb_tiny] [--steps 6000]
 
 Runs (or resumes: it is the ordinary `electra-tf pretrain` run directory)
 
     electra-tf pretrain --config configs/electra_tiny.yaml \\
-        --corpus ../shared/data/aclImdb_v1-text.tar.gz --out-dir OUT --steps 4000 \\
+        --corpus ../shared/data/aclImdb_v1-text.tar.gz --out-dir OUT --steps 6000 \\
         --save-every 500 --log-every 100
 
 (train/unsup + train/pos + train/neg texts; test/ is never read), then writes
@@ -28,7 +28,7 @@ CORPUS = os.path.join(os.path.dirname(ROOT), "shared", "data", "aclImdb_v1-text.
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out-dir", default=os.path.join(ROOT, "runs", "imdb_tiny"))
-    parser.add_argument("--steps", type=int, default=4000)
+    parser.add_argument("--steps", type=int, default=6000)
     parser.add_argument("--corpus", default=CORPUS)
     parser.add_argument("--summarize-only", action="store_true",
                         help="only write the results from an existing run directory")
@@ -50,17 +50,18 @@ def main():
     plot_pretraining_curves(history, os.path.join(RESULTS, "imdb_tiny_pretraining.png"),
                             title=f"electra_tiny on IMDB texts, {metrics['steps']} steps")
     keep = ("step", "learning_rate", "mlm_loss", "disc_loss", "mlm_accuracy", "disc_accuracy",
-            "disc_precision", "disc_recall", "sequences_per_s")
+            "disc_precision", "disc_recall", "disc_auc", "sequences_per_s")
     result = {"command": "python benchmarks/imdb_tiny_pretraining.py --steps "
                          f"{args.steps}", "equivalent_cli": " ".join(command[2:]).replace(ROOT + "/", ""),
               "metrics": metrics, "curve": [{k: r[k] for k in keep if k in r} for r in history]}
     with open(os.path.join(RESULTS, "imdb_tiny_pretraining.json"), "w") as f:
         json.dump(result, f, indent=2)
-    rows = [r for r in history if r["step"] in (100, 200, 300, 500, 1000, 1500, 2000, 2500, 3000, 3500)
+    rows = [r for r in history if r["step"] in (100, 200, 300, 500, 1000, 1500, 2000, 3000, 4000, 5000)
             or r is history[-1]]
     table = "\n".join(
         f"| {r['step']} | {r['mlm_loss']:.3f} | {r['mlm_accuracy']:.3f} | {r['disc_loss']:.3f} | "
-        f"{r['disc_accuracy']:.3f} | {r['disc_precision']:.3f} | {r['disc_recall']:.3f} |"
+        f"{r['disc_accuracy']:.3f} | {r['disc_precision']:.3f} | {r['disc_recall']:.3f} | "
+        f"{r['disc_auc']:.3f} |"
         for r in rows)
     with open(os.path.join(RESULTS, "imdb_tiny_pretraining.md"), "w") as f:
         f.write(
@@ -72,9 +73,10 @@ def main():
             f"{metrics['sequences_per_s']:.1f} sequences/s ({metrics['tokens_per_s']:,.0f} "
             f"tokens/s) on average.\n\n"
             "Metrics are means over the 100 steps that end at `step`; precision and recall are the "
-            "discriminator's, on replaced tokens.\n\n"
-            "| step | mlm_loss | mlm_acc | disc_loss | disc_acc | disc_precision | disc_recall |\n"
-            "|---|---|---|---|---|---|---|\n" + table + "\n\n"
+            "discriminator's on replaced tokens, at probability 0.5; disc_auc is the ROC AUC of its "
+            "scores for replaced vs original tokens (0.5 = chance, threshold-free).\n\n"
+            "| step | mlm_loss | mlm_acc | disc_loss | disc_acc | disc_precision | disc_recall "
+            "| disc_auc |\n|---|---|---|---|---|---|---|---|\n" + table + "\n\n"
             "![curves](imdb_tiny_pretraining.png)\n")
     print(open(os.path.join(RESULTS, "imdb_tiny_pretraining.md")).read())
 

@@ -188,7 +188,8 @@ def _print_pretraining_summary(metrics: dict, out_dir: str) -> None:
           f"{metrics['sequences_per_s'] or 0:.1f} sequences/s.")
     if first and final:
         print(f"First interval (step {first['step']}) -> last (step {final['step']}):")
-        for key in ("mlm_loss", "disc_loss", "mlm_accuracy", "disc_recall", "disc_precision"):
+        for key in ("mlm_loss", "disc_loss", "mlm_accuracy", "disc_auc", "disc_recall",
+                    "disc_precision"):
             if key in final:
                 print(f"  {key:<15} {first[key]:.3f} -> {final[key]:.3f}")
     print(f"Discriminator: {os.path.join(out_dir, 'discriminator.keras')}  (vocab.txt, "

@@ -52,7 +52,8 @@ class ElectraPretrainer(keras.Model):
     `[batch, seq_len]` (or a bare `token_ids` tensor; padding is then `token_ids != 0`).
 
     Metrics reported by `fit`: loss, mlm_loss, mlm_accuracy and, for ELECTRA, disc_loss,
-    disc_accuracy, disc_precision and disc_recall (on replaced tokens).
+    disc_accuracy, disc_precision and disc_recall (on replaced tokens, at probability 0.5) and
+    disc_auc (ROC AUC of replaced vs original tokens: 0.5 = no detection, 1 = perfect).
 
     Example:
     >>> from electra_tf import load_config, create_optimizer
@@ -107,8 +108,11 @@ class ElectraPretrainer(keras.Model):
             self.disc_accuracy = keras.metrics.BinaryAccuracy(name="disc_accuracy")
             self.disc_precision = keras.metrics.Precision(thresholds=0.5, name="disc_precision")
             self.disc_recall = keras.metrics.Recall(thresholds=0.5, name="disc_recall")
+            # Threshold-free: early in pretraining the discriminator ranks replaced tokens above
+            # originals well before any of them crosses 0.5 (recall stays 0 for a while).
+            self.disc_auc = keras.metrics.AUC(num_thresholds=200, name="disc_auc")
             self._metric_list += [self.disc_loss_tracker, self.disc_accuracy,
-                                  self.disc_precision, self.disc_recall]
+                                  self.disc_precision, self.disc_recall, self.disc_auc]
 
     @property
     def encoder(self) -> ElectraEncoder:
@@ -204,7 +208,8 @@ class ElectraPretrainer(keras.Model):
             real = ops.cast(padding_mask, "float32")
             probs = ops.sigmoid(outputs["disc_logits"])
             self.disc_loss_tracker.update_state(outputs["disc_loss"])
-            for metric in (self.disc_accuracy, self.disc_precision, self.disc_recall):
+            for metric in (self.disc_accuracy, self.disc_precision, self.disc_recall,
+                           self.disc_auc):
                 metric.update_state(outputs["disc_labels"], probs, sample_weight=real)
         return {metric.name: metric.result() for metric in self._metric_list}
 

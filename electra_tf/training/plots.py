@@ -22,7 +22,7 @@ def plot_pretraining_curves(history: list[dict], path: str, title: str = "ELECTR
     steps = [r["step"] for r in history]
     panels = [("losses", ["mlm_loss", "disc_loss"]),
               ("discriminator / generator accuracy",
-               ["disc_recall", "disc_precision", "disc_accuracy", "mlm_accuracy"])]
+               ["disc_auc", "disc_recall", "disc_precision", "disc_accuracy", "mlm_accuracy"])]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, (name, keys) in zip(axes, panels):
         for key in keys:
