@@ -65,6 +65,13 @@ class MaskedLMHead(keras.layers.Layer):
 class ReplacedTokenDetectionHead(keras.layers.Layer):
     """`Dense(H, gelu) -> Dense(1)`: one "was this token replaced?" logit per token.
 
+    Initialisation follows the authors' code: the hidden `Dense` uses the truncated normal
+    (stddev `initializer_range`), the 1-unit output layer keeps Glorot-uniform (their
+    `tf.layers.dense` default). This matters: with a 0.02-stddev output layer the head's GELU
+    units are driven into their flat region while the bias learns the base rate of replaced
+    tokens, and the discriminator collapses to a constant prediction (ROC AUC 0.5) even on a
+    task a bag of words solves. `tests/test_models.py` guards against that.
+
     Call args:
         hidden: float tensor `[batch, seq_len, hidden]`.
 
@@ -75,10 +82,9 @@ class ReplacedTokenDetectionHead(keras.layers.Layer):
     def __init__(self, initializer_range=0.02, **kwargs):
         super().__init__(**kwargs)
         self.initializer_range = initializer_range
-        init = keras.initializers.TruncatedNormal(stddev=initializer_range)
         self.dense = None
         self.prediction = keras.layers.Dense(
-            1, kernel_initializer=init, dtype=self.dtype_policy, name="prediction")
+            1, kernel_initializer="glorot_uniform", dtype=self.dtype_policy, name="prediction")
 
     def build(self, hidden_shape):
         hidden = hidden_shape[-1]
