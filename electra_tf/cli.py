@@ -17,6 +17,7 @@ with a one-line message and exit status 2; a NaN loss ends with status 3 and kee
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -107,6 +108,25 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument("--data", default=None, help="default: the data the model was tuned on")
     evaluate.add_argument("--batch-size", type=int, default=64)
+
+    export = sub.add_parser(
+        "export", help="write a SavedModel that takes raw text (tokenizer inside)")
+    export.add_argument("--model", required=True,
+                        help="an 'electra-tf finetune' --out-dir (classifier) or an 'electra-tf "
+                             "pretrain' --out-dir (encoder, for feature extraction)")
+    export.add_argument("--out", required=True, help="export directory (new or empty)")
+
+    predict = sub.add_parser("predict", help="classify texts with an exported or fine-tuned model")
+    predict.add_argument("--model", required=True,
+                         help="an 'electra-tf export' directory or an 'electra-tf finetune' "
+                              "--out-dir")
+    predict.add_argument("texts", nargs="*", metavar="TEXT",
+                         help="texts to classify; without them: --file, or one text per line "
+                              "on stdin")
+    predict.add_argument("--file", default=None, help="one text per line (UTF-8)")
+    predict.add_argument("--jsonl", action="store_true", help="one JSON object per line")
+    predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument("--quiet", action="store_true", help="no progress bar")
 
     quickstart = sub.add_parser(
         "quickstart", help="pretrain -> fine-tune -> evaluate a tiny ELECTRA on embedded reviews")
@@ -241,6 +261,51 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from electra_tf.export import export_model
+
+    summary = export_model(args.model, args.out)
+    print(f"Exported the {summary['kind']} of {args.model} to {args.out} "
+          f"(signatures: {', '.join(summary['signatures'])}; raw text in, tokenizer and "
+          "vocabulary inside).")
+    print(f"Inspect it: saved_model_cli show --dir {args.out} --all")
+    if summary["kind"] == "classifier":
+        print(f"Use it: electra-tf predict --model {args.out} \"A wonderful film.\"")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    import keras
+
+    from electra_tf.errors import DataError
+    from electra_tf.export.predict import format_prediction, load_predictor, read_texts
+
+    if args.batch_size < 1:
+        raise DataError("--batch-size must be at least 1.")
+    if args.texts and args.file:
+        raise DataError("Give texts as arguments or --file, not both.")
+    texts, invalid = (args.texts, 0) if args.texts else read_texts(args.file)
+    if invalid:
+        print(f"electra-tf predict: {invalid} line(s) were not valid UTF-8; the bad bytes were "
+              "replaced by U+FFFD.", file=sys.stderr)
+    if not texts:
+        raise DataError("No texts to classify: give them as arguments, with --file, or on stdin.")
+    predictor = load_predictor(args.model)
+    progress = None
+    if args.file and not args.quiet and len(texts) > args.batch_size:
+        progress = keras.utils.Progbar(len(texts), unit_name="text", stateful_metrics=())
+    done = 0
+    for result in predictor.predict_batches(texts, args.batch_size):
+        for label, probabilities in zip(result["label"], result["probabilities"]):
+            print(format_prediction(texts[done], label, probabilities, predictor.label_names,
+                                    args.jsonl))
+            done += 1
+        if progress is not None:  # on stderr, so stdout stays pure predictions for pipes
+            with contextlib.redirect_stdout(sys.stderr):
+                progress.update(done)
+    return 0
+
+
 def cmd_quickstart(args) -> int:
     from electra_tf import load_config
     from electra_tf.training.evaluation import format_metrics
@@ -351,7 +416,7 @@ def cmd_demo(args) -> int:
 
 COMMANDS = {"summary": cmd_summary, "demo": cmd_demo, "train-tokenizer": cmd_train_tokenizer,
             "pretrain": cmd_pretrain, "quickstart": cmd_quickstart, "finetune": cmd_finetune,
-            "evaluate": cmd_evaluate}
+            "evaluate": cmd_evaluate, "export": cmd_export, "predict": cmd_predict}
 
 
 def _configure_logging() -> None:

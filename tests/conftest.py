@@ -32,3 +32,28 @@ def token_batch():
     segment_ids = np.zeros_like(token_ids)
     segment_ids[0, 6:] = 1
     return {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}
+
+
+@pytest.fixture(scope="session")
+def tiny_pretrained_run(tmp_path_factory):
+    """A 30-step pretraining run of a 1-layer model on 80 sample reviews (shared by the
+    fine-tuning and export tests)."""
+    from electra_tf.cli import SAMPLE_CORPUS, main
+    from electra_tf.data.vocab import learn_vocabulary, save_vocabulary
+
+    root = tmp_path_factory.mktemp("finetune")
+    with open(SAMPLE_CORPUS, encoding="utf-8") as f:
+        texts = [next(f) for _ in range(80)]
+    (root / "reviews.txt").write_text("".join(texts), encoding="utf-8")
+    vocab = learn_vocabulary(texts, vocab_size=1200)
+    save_vocabulary(vocab, str(root / "vocab.txt"))
+    out = root / "pretrained"
+    args = ["pretrain", "--config", "electra_tiny", "--corpus", str(root / "reviews.txt"),
+            "--vocab", str(root / "vocab.txt"), "--out-dir", str(out), "--steps", "30",
+            "--batch-size", "8", "--save-every", "30", "--log-every", "10", "--quiet"]
+    for item in ("model.num_layers=1", "model.hidden_size=64", "model.embedding_size=64",
+                 "model.intermediate_size=128", "model.num_heads=1",
+                 "pretraining.max_seq_length=64", f"model.vocab_size={len(vocab)}"):
+        args += ["--set", item]
+    assert main(args) == 0
+    return str(out)

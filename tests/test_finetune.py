@@ -9,12 +9,11 @@ import pytest
 import tensorflow as tf
 
 from conftest import TINY_ENCODER
-from electra_tf.cli import SAMPLE_CORPUS, SAMPLE_LABELLED, main
+from electra_tf.cli import SAMPLE_LABELLED, main
 from electra_tf.data.classification import (ClassificationPreprocessor, LabelledTexts,
                                             classification_dataset, load_labelled_texts,
                                             stratified_split, truncate_pieces)
 from electra_tf.data.tokenizer import WordPieceTokenizer
-from electra_tf.data.vocab import learn_vocabulary, save_vocabulary
 from electra_tf.errors import DataError
 from electra_tf.layers import ElectraEncoder
 from electra_tf.models.classifier import SequenceClassifier
@@ -203,27 +202,6 @@ def test_classifier_save_load_gives_identical_predictions(tmp_path):
     restored = keras.saving.load_model(path, safe_mode=True)
     assert restored.label_names == ["a", "b", "c"]
     np.testing.assert_allclose(restored(inputs).numpy(), model(inputs).numpy(), atol=1e-6)
-
-
-@pytest.fixture(scope="module")
-def tiny_pretrained_run(tmp_path_factory):
-    """A 30-step pretraining run of a 1-layer model on 80 sample reviews."""
-    root = tmp_path_factory.mktemp("finetune")
-    with open(SAMPLE_CORPUS, encoding="utf-8") as f:
-        texts = [next(f) for _ in range(80)]
-    (root / "reviews.txt").write_text("".join(texts), encoding="utf-8")
-    vocab = learn_vocabulary(texts, vocab_size=1200)
-    save_vocabulary(vocab, str(root / "vocab.txt"))
-    out = root / "pretrained"
-    args = ["pretrain", "--config", "electra_tiny", "--corpus", str(root / "reviews.txt"),
-            "--vocab", str(root / "vocab.txt"), "--out-dir", str(out), "--steps", "30",
-            "--batch-size", "8", "--save-every", "30", "--log-every", "10", "--quiet"]
-    for item in ("model.num_layers=1", "model.hidden_size=64", "model.embedding_size=64",
-                 "model.intermediate_size=128", "model.num_heads=1",
-                 "pretraining.max_seq_length=64", f"model.vocab_size={len(vocab)}"):
-        args += ["--set", item]
-    assert main(args) == 0
-    return str(out)
 
 
 FAST = ["--set", "task.max_train_examples=64", "--set", "preprocessing.max_seq_length=64",

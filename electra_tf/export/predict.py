@@ -1,0 +1,120 @@
+"""Classify raw texts with an exported SavedModel or a fine-tuning output directory."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from typing import Iterable, Iterator
+
+import numpy as np
+import tensorflow as tf
+
+from electra_tf.errors import CheckpointError, DataError
+
+logger = logging.getLogger("electra_tf")
+
+
+class Predictor:
+    """`predictor(texts)` -> `{"label": [n] str, "label_id": [n] int, "probabilities": [n, L]}`.
+
+    Wraps either a SavedModel written by `electra-tf export` (its `serving_default` signature,
+    tokenizer inside) or a fine-tuning output directory (the Keras classifier and its
+    preprocessor). Both give the same numbers.
+    """
+
+    def __init__(self, classify, label_names, source: str):
+        self._classify = classify
+        self.label_names = list(label_names)
+        self.source = source
+
+    def __call__(self, texts) -> dict:
+        outputs = self._classify(tf.constant(list(texts), dtype=tf.string))
+        return {"label": [s.decode("utf-8") for s in outputs["label"].numpy()],
+                "label_id": outputs["label_id"].numpy().astype(int),
+                "probabilities": outputs["probabilities"].numpy()}
+
+    def predict_batches(self, texts: Iterable[str], batch_size: int = 32) -> Iterator[dict]:
+        """Yields one result dict per batch of at most `batch_size` texts, in order."""
+        batch = []
+        for text in texts:
+            batch.append(text)
+            if len(batch) == batch_size:
+                yield self(batch)
+                batch = []
+        if batch:
+            yield self(batch)
+
+
+def load_predictor(path: str) -> Predictor:
+    """A `Predictor` for an export directory (`saved_model.pb`) or a finetune `--out-dir`."""
+    from electra_tf.export.saved_model import is_saved_model
+
+    if not os.path.exists(path):
+        raise CheckpointError(f"Model path {path!r} does not exist: give the directory written "
+                              "by 'electra-tf export' or the --out-dir of 'electra-tf finetune'.")
+    if is_saved_model(path):
+        importlib.import_module("tensorflow_text")  # registers the tokenizer ops in the graph
+
+        loaded = tf.saved_model.load(path)
+        if "classify_ids" not in loaded.signatures:
+            raise CheckpointError(f"{path} is an encoder export (feature extraction), not a "
+                                  "classifier; export a fine-tuned model to predict labels.")
+        signature = loaded.signatures["serving_default"]
+        label_names = [s.decode("utf-8") for s in loaded.label_names.numpy()]
+        return Predictor(lambda texts: signature(text=texts), label_names, path)
+    if os.path.isfile(os.path.join(path, "classifier.keras")):
+        from electra_tf.export.saved_model import ClassifierModule
+
+        from electra_tf.training.finetune import load_finetuned
+
+        classifier, preprocessor, _, _ = load_finetuned(path)
+        module = ClassifierModule(classifier, preprocessor, os.path.join(path, "vocab.txt"))
+        # A closure, not the bound tf.function: that holds only a weak reference to `module`.
+        return Predictor(lambda texts: module.classify_text(texts), classifier.label_names, path)
+    raise CheckpointError(f"{path} is neither an 'electra-tf export' directory (saved_model.pb) "
+                          "nor a finished 'electra-tf finetune' run (classifier.keras).")
+
+
+def read_texts(file=None, stream=None) -> tuple[list[str], int]:
+    """Texts, one per line, from `file` (a path) or `stream` (binary, e.g. stdin).
+
+    Bytes that are not UTF-8 are replaced by U+FFFD rather than failing the whole file; the
+    number of lines that needed it is returned so the caller can report it.
+
+    Returns:
+        `(texts, lines_with_invalid_utf8)`.
+    """
+    if file is not None:
+        if not os.path.isfile(file):
+            raise DataError(f"Input file {file!r} does not exist.")
+        with open(file, "rb") as f:
+            raw = f.read()
+    else:
+        raw = (stream or sys.stdin.buffer).read()
+    texts, invalid = [], 0
+    for line in raw.splitlines():
+        try:
+            texts.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            invalid += 1
+            texts.append(line.decode("utf-8", errors="replace"))
+    return texts, invalid
+
+
+def format_prediction(text: str, label: str, probabilities: np.ndarray, label_names,
+                      as_json: bool) -> str:
+    """One output line: `label<TAB>probability<TAB>text` or a JSON object."""
+    label_id = label_names.index(label)
+    if as_json:
+        import json
+
+        return json.dumps({"text": text, "label": label,
+                           "probability": round(float(probabilities[label_id]), 6),
+                           "probabilities": {name: round(float(p), 6)
+                                             for name, p in zip(label_names, probabilities)}},
+                          ensure_ascii=False)
+    preview = " ".join(text.split())
+    preview = preview if len(preview) <= 80 else preview[:77] + "..."
+    return f"{label}\t{probabilities[label_id]:.4f}\t{preview}"

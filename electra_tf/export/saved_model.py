@@ -1,0 +1,200 @@
+"""TensorFlow SavedModels that take raw text: the tokenizer and vocabulary travel inside.
+
+A process with only `tensorflow` and `tensorflow-text` installed (no `electra_tf`, no Keras
+objects) can serve them:
+
+    import tensorflow as tf, tensorflow_text  # noqa: F401  (registers the tokenizer ops)
+    model = tf.saved_model.load("export/")
+    model.signatures["serving_default"](text=tf.constant(["A fine film."]))
+    # {"probabilities": [1, L] float32, "label_id": [1] int32, "label": [1] string,
+    #  "logits": [1, L] float32}
+
+Classifier signatures:
+    `serving_default` (`classify_text`): `text` string `[batch]` -> the dict above.
+    `classify_ids`: `token_ids`, `padding_mask` int32 `[batch, seq_len]` (already `[CLS] ... [SEP]`,
+        0 = padding) -> the same dict.
+Encoder (feature extraction) signatures:
+    `serving_default` (`encode_text`): `text` `[batch]` -> `sequence_output` float32
+        `[batch, seq_len, hidden]`, `token_ids` and `padding_mask` int32 `[batch, seq_len]`.
+    `encode_ids`: `token_ids`, `padding_mask` -> `sequence_output`.
+
+The text path is the same `ClassificationPreprocessor` the Keras model was trained and evaluated
+with (same truncation), so both give the same numbers; it never raises on odd input: invalid
+UTF-8 becomes U+FFFD, anything outside the vocabulary [UNK], and over-long strings are clipped
+before tokenization.
+"""
+
+from __future__ import annotations
+
+import os
+
+import tensorflow as tf
+
+from electra_tf.data.classification import ClassificationPreprocessor
+
+TEXT_SPEC = tf.TensorSpec([None], tf.string, name="text")
+IDS_SPEC = tf.TensorSpec([None, None], tf.int32, name="token_ids")
+MASK_SPEC = tf.TensorSpec([None, None], tf.int32, name="padding_mask")
+
+
+class _ServingModule(tf.Module):
+    """Holds the Keras model, the text preprocessor and the vocabulary asset."""
+
+    def __init__(self, model, preprocessor: ClassificationPreprocessor, vocab_path: str):
+        super().__init__(name="electra_tf_export")
+        self.model = model
+        self.preprocessor = preprocessor
+        # The tokenizer's tables are graph constants already; the vocabulary file is kept as
+        # an asset too, so a serving stack (or a human) can read the exact vocabulary.
+        self.vocab_file = tf.saved_model.Asset(vocab_path)
+        self.max_seq_length = tf.Variable(preprocessor.max_seq_length, trainable=False,
+                                          name="max_seq_length")
+
+    def _text_inputs(self, text):
+        token_ids = self.preprocessor(text)  # ragged [batch, (len)]
+        return self.preprocessor.pad_and_mask(token_ids)
+
+    def _ids_inputs(self, token_ids, padding_mask):
+        return {"token_ids": token_ids, "segment_ids": tf.zeros_like(token_ids),
+                "padding_mask": padding_mask}
+
+
+class ClassifierModule(_ServingModule):
+    def __init__(self, model, preprocessor, vocab_path):
+        super().__init__(model, preprocessor, vocab_path)
+        # A variable, not a constant, so that it is saved: `loaded.label_names.numpy()`.
+        self.label_names = tf.Variable(list(model.label_names), trainable=False,
+                                       name="label_names")
+
+    def _outputs(self, inputs):
+        logits = tf.cast(self.model(inputs, training=False), tf.float32)  # [batch, L]
+        label_id = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1),
+                "label_id": label_id, "label": tf.gather(self.label_names, label_id)}
+
+    @tf.function(input_signature=[TEXT_SPEC])
+    def classify_text(self, text):
+        return self._outputs(self._text_inputs(text))
+
+    @tf.function(input_signature=[IDS_SPEC, MASK_SPEC])
+    def classify_ids(self, token_ids, padding_mask):
+        return self._outputs(self._ids_inputs(token_ids, padding_mask))
+
+    def signatures(self):
+        return {"serving_default": self.classify_text, "classify_ids": self.classify_ids}
+
+
+class EncoderModule(_ServingModule):
+    """`model` is an `ElectraEncoder`: sequence output for feature extraction."""
+
+    @tf.function(input_signature=[TEXT_SPEC])
+    def encode_text(self, text):
+        inputs = self._text_inputs(text)
+        return {"sequence_output": tf.cast(self.model(inputs, training=False), tf.float32),
+                "token_ids": inputs["token_ids"],
+                "padding_mask": tf.cast(inputs["padding_mask"], tf.int32)}
+
+    @tf.function(input_signature=[IDS_SPEC, MASK_SPEC])
+    def encode_ids(self, token_ids, padding_mask):
+        inputs = self._ids_inputs(token_ids, padding_mask)
+        return {"sequence_output": tf.cast(self.model(inputs, training=False), tf.float32)}
+
+    def signatures(self):
+        return {"serving_default": self.encode_text, "encode_ids": self.encode_ids}
+
+
+def save_serving_module(module: _ServingModule, export_dir: str) -> str:
+    """Writes `module` as a SavedModel with its signatures; returns `export_dir`."""
+    signatures = module.signatures()
+    tf.saved_model.save(module, export_dir, signatures=signatures)
+    return export_dir
+
+
+def export_classifier(model, preprocessor, vocab_path, export_dir) -> str:
+    """Exports a `SequenceClassifier` with its text preprocessing (see the module docstring)."""
+    return save_serving_module(ClassifierModule(model, preprocessor, vocab_path), export_dir)
+
+
+def export_encoder(encoder, preprocessor, vocab_path, export_dir) -> str:
+    """Exports an `ElectraEncoder` (e.g. a pretrained discriminator's) for feature extraction."""
+    return save_serving_module(EncoderModule(encoder, preprocessor, vocab_path), export_dir)
+
+
+def is_saved_model(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, "saved_model.pb"))
+
+
+def export_model(model_dir: str, export_dir: str) -> dict:
+    """Exports the output directory of `electra-tf finetune` (a classifier) or of
+    `electra-tf pretrain` (its discriminator's encoder, for feature extraction).
+
+    Returns a summary dict (`kind`, `signatures`, `export_dir`, ...) that is also written to
+    `export_dir/assets.extra/electra_tf.json`.
+    """
+    import json
+
+    from electra_tf.errors import CheckpointError
+
+    if not os.path.isdir(model_dir):
+        raise CheckpointError(f"Model directory {model_dir!r} does not exist: give the --out-dir "
+                              "of 'electra-tf finetune' (classifier) or 'electra-tf pretrain' "
+                              "(encoder).")
+    if os.path.abspath(export_dir) == os.path.abspath(model_dir):
+        raise CheckpointError("--out must differ from --model: exporting into the model "
+                              "directory would mix the SavedModel with the training files.")
+    if os.path.exists(export_dir) and os.listdir(export_dir) and not is_saved_model(export_dir):
+        raise CheckpointError(f"{export_dir} exists and is not an earlier export; choose an "
+                              "empty or new directory so nothing in it is overwritten.")
+    if os.path.isfile(os.path.join(model_dir, "classifier.keras")):
+        summary = _export_finetuned(model_dir, export_dir)
+    elif os.path.isfile(os.path.join(model_dir, "discriminator.keras")):
+        summary = _export_pretrained(model_dir, export_dir)
+    else:
+        raise CheckpointError(
+            f"{model_dir} has neither classifier.keras (a finished 'electra-tf finetune' run) nor "
+            "discriminator.keras (a finished 'electra-tf pretrain' run); nothing to export.")
+    extra = os.path.join(export_dir, "assets.extra")
+    os.makedirs(extra, exist_ok=True)
+    with open(os.path.join(extra, "electra_tf.json"), "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=2)
+    return summary
+
+
+def _export_finetuned(model_dir, export_dir) -> dict:
+    from electra_tf.training.finetune import load_finetuned
+
+    classifier, preprocessor, run, _ = load_finetuned(model_dir)
+    export_classifier(classifier, preprocessor, os.path.join(model_dir, "vocab.txt"), export_dir)
+    return {"kind": "classifier", "source": os.path.abspath(model_dir), "export_dir": export_dir,
+            "signatures": ["serving_default", "classify_ids"],
+            "label_names": list(classifier.label_names),
+            "max_seq_length": preprocessor.max_seq_length,
+            "truncation": preprocessor.truncation, "lower_case": run["lower_case"]}
+
+
+def _export_pretrained(model_dir, export_dir) -> dict:
+    import json
+
+    import keras
+
+    from electra_tf.config import load_config
+    from electra_tf.data.tokenizer import WordPieceTokenizer
+    from electra_tf.data.vocab import load_vocabulary
+
+    config = load_config(os.path.join(model_dir, "config.yaml"))
+    lower_case = True
+    run_path = os.path.join(model_dir, "run.json")
+    if os.path.isfile(run_path):
+        with open(run_path, encoding="utf-8") as f:
+            lower_case = json.load(f).get("lower_case", True)
+    discriminator = keras.saving.load_model(os.path.join(model_dir, "discriminator.keras"),
+                                            compile=False, safe_mode=True)
+    vocab_path = os.path.join(model_dir, "vocab.txt")
+    tokenizer = WordPieceTokenizer(load_vocabulary(vocab_path), lower_case=lower_case)
+    max_len = config.pretraining.max_seq_length
+    preprocessor = ClassificationPreprocessor(tokenizer, max_len, truncation="head")
+    export_encoder(discriminator.encoder, preprocessor, vocab_path, export_dir)
+    return {"kind": "encoder", "source": os.path.abspath(model_dir), "export_dir": export_dir,
+            "signatures": ["serving_default", "encode_ids"], "max_seq_length": max_len,
+            "truncation": "head", "lower_case": lower_case,
+            "hidden_size": discriminator.encoder.hidden_size}

@@ -1,0 +1,173 @@
+"""Export: SavedModel with raw-text and token-id signatures, served without electra_tf; predict."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from electra_tf.cli import SAMPLE_LABELLED, main
+from electra_tf.training.finetune import load_finetuned
+
+# Inputs a server meets: nothing, blanks, broken bytes, a megabyte, emoji and mixed scripts.
+ODD_TEXTS = [b"", b"   \t ", b"caf\xe9 \xff\xfe broken bytes", ("great " * 170000).encode(),
+             "Loved it \U0001F600\U0001F3AC!!".encode(), "映画 фильм فيلم film".encode(),
+             b"A wonderful, moving film.", b"Dull and far too long."]
+
+# Runs in a fresh interpreter that cannot import electra_tf: only tensorflow + tensorflow_text.
+SERVE_SCRIPT = r"""
+import json, sys
+sys.modules["electra_tf"] = None   # any attempt to import it now raises ImportError
+import numpy as np, tensorflow as tf, tensorflow_text  # noqa: F401
+model = tf.saved_model.load(sys.argv[1])
+texts = [bytes.fromhex(h) for h in json.load(open(sys.argv[2]))]
+out = model.signatures["serving_default"](text=tf.constant(texts))
+ids = model.signatures["classify_ids"](
+    token_ids=tf.constant([[2, 10, 11, 3, 0]], tf.int32),
+    padding_mask=tf.constant([[1, 1, 1, 1, 0]], tf.int32))
+print(json.dumps({"probabilities": out["probabilities"].numpy().tolist(),
+                  "label": [s.decode() for s in out["label"].numpy()],
+                  "label_id": out["label_id"].numpy().tolist(),
+                  "ids_probabilities": ids["probabilities"].numpy().tolist(),
+                  "vocab_asset": sorted(__import__("os").listdir(sys.argv[1] + "/assets")),
+                  "electra_tf_loaded": any(m.startswith("electra_tf") for m in sys.modules
+                                           if sys.modules[m] is not None)}))
+"""
+
+
+@pytest.fixture(scope="module")
+def tuned_run(tiny_pretrained_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export") / "tuned"
+    assert main(["finetune", "--task", "csv", "--data", SAMPLE_LABELLED, "--pretrained",
+                 tiny_pretrained_run, "--out-dir", str(out), "--set",
+                 "task.max_train_examples=48", "--set", "preprocessing.max_seq_length=48",
+                 "--set", "training.epochs=1", "--set", "training.batch_size=16",
+                 "--quiet"]) == 0
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def exported(tuned_run, tmp_path_factory):
+    export_dir = str(tmp_path_factory.mktemp("export") / "saved")
+    assert main(["export", "--model", tuned_run, "--out", export_dir]) == 0
+    return export_dir
+
+
+def keras_probabilities(model_dir, texts):
+    classifier, preprocessor, _, _ = load_finetuned(model_dir)
+    inputs = preprocessor.pad_and_mask(preprocessor(tf.constant(texts)))
+    return tf.nn.softmax(classifier(inputs, training=False)).numpy(), classifier, preprocessor
+
+
+def test_saved_model_serves_raw_text_without_electra_tf(tuned_run, exported, tmp_path):
+    script = tmp_path / "serve.py"
+    script.write_text(SERVE_SCRIPT)
+    texts = tmp_path / "texts.json"
+    texts.write_text(json.dumps([t.hex() for t in ODD_TEXTS]))
+    env = dict(os.environ, PYTHONPATH="")
+    result = subprocess.run(
+        [sys.executable, str(script), exported, str(texts)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    served = json.loads(result.stdout.strip().splitlines()[-1])
+    assert not served["electra_tf_loaded"]
+    assert served["vocab_asset"] == ["vocab.txt"]
+
+    expected, classifier, preprocessor = keras_probabilities(tuned_run, ODD_TEXTS)
+    probabilities = np.array(served["probabilities"])
+    assert probabilities.shape == (len(ODD_TEXTS), 2)
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert served["label"] == [classifier.label_names[i] for i in served["label_id"]]
+    assert served["label_id"] == list(np.argmax(expected, axis=1))
+    # The 1 MB review was truncated to the trained length, not fed whole.
+    assert preprocessor(tf.constant([ODD_TEXTS[3]])).row_lengths().numpy()[0] == 48
+
+    ids = {"token_ids": tf.constant([[2, 10, 11, 3, 0]]),
+           "padding_mask": tf.constant([[1, 1, 1, 1, 0]])}
+    np.testing.assert_allclose(served["ids_probabilities"],
+                               tf.nn.softmax(classifier(ids, training=False)).numpy(), atol=1e-5)
+
+
+def test_saved_model_cli_lists_both_signatures(exported):
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    if not os.path.exists(cli):
+        pytest.skip("saved_model_cli is not installed beside this Python")
+    shown = subprocess.run([cli, "show", "--dir", exported, "--all"], capture_output=True,
+                           text=True, timeout=300)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    for name in ("signature_def['serving_default']", "signature_def['classify_ids']",
+                 "inputs['text']", "inputs['token_ids']", "outputs['probabilities']",
+                 "outputs['label']"):
+        assert name in shown.stdout, name
+
+
+def test_predict_cli_from_arguments_file_and_stdin(tuned_run, exported, tmp_path, capsys,
+                                                   monkeypatch):
+    texts = ["A wonderful, moving film.", "Dull and far too long."]
+    expected, classifier, _ = keras_probabilities(tuned_run, texts)
+
+    assert main(["predict", "--model", exported, "--jsonl"] + texts) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert [r["text"] for r in rows] == texts
+    for row, probs in zip(rows, expected):
+        assert row["label"] == classifier.label_names[int(np.argmax(probs))]
+        assert row["probability"] == pytest.approx(float(np.max(probs)), abs=1e-5)
+        assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+
+    # A file with a non-UTF-8 line and an empty line: every line gets a prediction, the bad
+    # bytes are counted. The fine-tuning directory itself predicts the same as its export.
+    path = tmp_path / "reviews.txt"
+    path.write_bytes(b"A wonderful, moving film.\n\nbad \xff bytes\n")
+    assert main(["predict", "--model", tuned_run, "--file", str(path), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.strip("\n").split("\n")
+    assert len(lines) == 3 and "1 line(s) were not valid UTF-8" in captured.err
+    label, probability, preview = lines[0].split("\t")
+    assert label == rows[0]["label"] and float(probability) == pytest.approx(
+        rows[0]["probability"], abs=1e-4) and preview == texts[0]
+
+    import io
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(texts[1].encode() + b"\n")))
+    assert main(["predict", "--model", exported, "--jsonl"]) == 0
+    assert json.loads(capsys.readouterr().out)["label"] == rows[1]["label"]
+
+
+def test_encoder_export_gives_the_discriminators_sequence_output(tiny_pretrained_run, tmp_path):
+    import keras
+
+    export_dir = str(tmp_path / "encoder")
+    assert main(["export", "--model", tiny_pretrained_run, "--out", export_dir]) == 0
+    loaded = tf.saved_model.load(export_dir)
+    out = loaded.signatures["serving_default"](text=tf.constant(["a fine film", ""]))
+    discriminator = keras.saving.load_model(
+        os.path.join(tiny_pretrained_run, "discriminator.keras"), safe_mode=True)
+    expected = discriminator.encoder(
+        {"token_ids": out["token_ids"], "padding_mask": out["padding_mask"]}, training=False)
+    assert out["sequence_output"].shape[-1] == discriminator.encoder.hidden_size
+    np.testing.assert_allclose(out["sequence_output"].numpy(), expected.numpy(), atol=1e-5)
+    assert out["token_ids"].numpy()[1, :2].tolist() == [2, 3]  # "" -> [CLS] [SEP]
+    meta = json.load(open(os.path.join(export_dir, "assets.extra", "electra_tf.json")))
+    assert meta["kind"] == "encoder"
+
+
+def test_export_and_predict_mistakes_are_clear(tuned_run, exported, tmp_path, capsys):
+    assert main(["export", "--model", str(tmp_path / "missing"), "--out",
+                 str(tmp_path / "x")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["export", "--model", tuned_run, "--out", tuned_run]) == 2
+    assert "--out must differ" in capsys.readouterr().err
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("keep me")
+    assert main(["export", "--model", tuned_run, "--out", str(busy)]) == 2
+    assert "not an earlier export" in capsys.readouterr().err
+    assert (busy / "notes.txt").read_text() == "keep me"
+
+    assert main(["predict", "--model", str(tmp_path / "missing"), "hello"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["predict", "--model", str(tmp_path), "hello"]) == 2
+    assert "neither an 'electra-tf export'" in capsys.readouterr().err
