@@ -1,11 +1,11 @@
 """Pretrain `electra_tiny` on the IMDB texts for a fixed budget and record the curves.
 
-    .venv/bin/python benchmarks/imdb_tiny_pretraining.py [--out-dir runs/imdb_tiny] [--steps 6000]
+    .venv/bin/python benchmarks/imdb_tiny_pretraining.py [--out-dir runs/imdb_tiny] [--steps 5000]
 
 Runs (or resumes: it is the ordinary `electra-tf pretrain` run directory)
 
     electra-tf pretrain --config configs/electra_tiny.yaml \\
-        --corpus ../shared/data/aclImdb_v1-text.tar.gz --out-dir OUT --steps 6000 \\
+        --corpus ../shared/data/aclImdb_v1-text.tar.gz --out-dir OUT --steps 5000 \\
         --save-every 500 --log-every 100
 
 (train/unsup + train/pos + train/neg texts; test/ is never read), then writes
@@ -28,7 +28,7 @@ CORPUS = os.path.join(os.path.dirname(ROOT), "shared", "data", "aclImdb_v1-text.
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out-dir", default=os.path.join(ROOT, "runs", "imdb_tiny"))
-    parser.add_argument("--steps", type=int, default=6000)
+    parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--corpus", default=CORPUS)
     parser.add_argument("--summarize-only", action="store_true",
                         help="only write the results from an existing run directory")

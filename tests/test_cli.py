@@ -39,3 +39,7 @@ def test_quickstart_pretrains_finetunes_and_evaluates_the_embedded_sample(tmp_pa
     assert (out_dir / "pretrained" / "discriminator.keras").exists()
     metrics = json.loads((out_dir / "sentiment" / "metrics.json").read_text())
     assert metrics["validation"]["examples"] == 40 and metrics["test"]["examples"] == 200
+    # Step 5: the export answers for both example reviews with a label and a probability.
+    assert (out_dir / "export" / "saved_model.pb").exists()
+    answers = printed.split("5. exported")[1].strip().splitlines()[1:3]
+    assert all(line.split()[0] in ("neg", "pos") for line in answers), answers
