@@ -82,7 +82,8 @@ def _build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--task", choices=("imdb", "folder", "csv"), default=None,
                           help="default: the config's task.name")
     finetune.add_argument("--pretrained", default=None,
-                          help="an 'electra-tf pretrain' --out-dir (or a discriminator .keras)")
+                          help="an 'electra-tf pretrain' --out-dir, a discriminator .keras, a "
+                               "HuggingFace ELECTRA folder or hf:ORG/NAME (hub id)")
     finetune.add_argument("--out-dir", required=True)
     finetune.add_argument("--data", default=None,
                           help="IMDB archive/folder, class folder, or CSV/TSV ({split} allowed); "
@@ -115,6 +116,10 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="an 'electra-tf finetune' --out-dir (classifier) or an 'electra-tf "
                              "pretrain' --out-dir (encoder, for feature extraction)")
     export.add_argument("--out", required=True, help="export directory (new or empty)")
+    export.add_argument("--format", choices=("savedmodel", "huggingface"), default="savedmodel",
+                        help="huggingface: config.json + model.safetensors + vocab.txt of the "
+                             "discriminator and generator of a pretraining run, for "
+                             "transformers' ElectraForPreTraining / ElectraForMaskedLM")
 
     predict = sub.add_parser("predict", help="classify texts with an exported or fine-tuned model")
     predict.add_argument("--model", required=True,
@@ -263,6 +268,15 @@ def cmd_evaluate(args) -> int:
 
 def cmd_export(args) -> int:
     from electra_tf.export import export_model
+
+    if args.format == "huggingface":
+        from electra_tf.convert import export_huggingface
+
+        written = export_huggingface(args.model, args.out)
+        for name, folder in written.items():
+            cls = "ElectraForPreTraining" if name == "discriminator" else "ElectraForMaskedLM"
+            print(f"{name}: {folder}  (transformers.{cls}.from_pretrained({folder!r}))")
+        return 0
 
     summary = export_model(args.model, args.out)
     print(f"Exported the {summary['kind']} of {args.model} to {args.out} "

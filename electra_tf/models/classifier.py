@@ -96,10 +96,17 @@ class SequenceClassifier(EncoderTask):
             pretrained: an `electra-tf pretrain` output directory (its `discriminator.keras`, or
                 `generator.keras` for an MLM-objective run, whose full-size generator is the
                 encoder to fine-tune), a `.keras` file of a `Discriminator`/`Generator`/
-                `SequenceClassifier`, or such a model object.
+                `SequenceClassifier`, a HuggingFace ELECTRA folder (`config.json` + weights,
+                e.g. Google's `electra-small-discriminator`) or hub id `hf:ORG/NAME`, or a
+                model object.
         """
         model = pretrained
-        if isinstance(pretrained, (str, os.PathLike)):
+        if isinstance(pretrained, (str, os.PathLike)) and _is_huggingface(os.fspath(pretrained)):
+            from electra_tf.convert.huggingface import load_huggingface
+
+            model = load_huggingface(os.fspath(pretrained).removeprefix("hf:"),
+                                     kind="discriminator")
+        elif isinstance(pretrained, (str, os.PathLike)):
             model = keras.saving.load_model(_pretrained_model_path(os.fspath(pretrained)),
                                             compile=False, safe_mode=True)
         encoder = getattr(model, "encoder", None)
@@ -107,6 +114,12 @@ class SequenceClassifier(EncoderTask):
             raise CheckpointError(f"{pretrained!r} holds a {type(model).__name__}, which has no "
                                   "ELECTRA encoder to fine-tune.")
         return cls(encoder, num_labels, label_names=label_names, dropout=dropout)
+
+
+def _is_huggingface(path: str) -> bool:
+    from electra_tf.convert.huggingface import is_huggingface_folder
+
+    return path.startswith("hf:") or (os.path.isdir(path) and is_huggingface_folder(path))
 
 
 def _pretrained_model_path(path: str) -> str:

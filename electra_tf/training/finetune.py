@@ -80,6 +80,10 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
     if pretrained is None and not (from_scratch and model_config is not None):
         raise ConfigError("Give --pretrained DIR (a pretraining output), or --from-scratch with "
                           "--model-config (an architecture such as electra_tiny).")
+    if pretrained is not None and pretrained.startswith("hf:"):
+        from electra_tf.convert.huggingface import resolve_hf_path
+
+        pretrained = resolve_hf_path(pretrained[3:])  # a local snapshot folder from now on
     if from_scratch:
         config = config.for_scratch_training()
     config.validate()
@@ -242,7 +246,10 @@ def _vocabulary(pretrained, vocab, lower_case, train, model_config):
             raise CheckpointError(f"{pretrained} has no vocab.txt; is it an 'electra-tf "
                                   "pretrain' output directory?")
         run = _read_json(os.path.join(pretrained, "run.json"))
-        return load_vocabulary(vocab_path), bool(run.get("lower_case", True))
+        # A HuggingFace folder has no run.json; its tokenizer_config.json says the casing.
+        hf_tokenizer = _read_json(os.path.join(pretrained, "tokenizer_config.json"))
+        return load_vocabulary(vocab_path), bool(
+            run.get("lower_case", hf_tokenizer.get("do_lower_case", True)))
     if vocab is not None:
         return load_vocabulary(vocab), lower_case
     if pretrained is not None:
@@ -260,6 +267,9 @@ def _build_classifier(pretrained, from_scratch, model_config, config, train):
     if not from_scratch:
         return SequenceClassifier.from_pretrained(pretrained, num_labels, names, dropout)
     if model_config is None:
+        if not os.path.isfile(os.path.join(pretrained, "config.yaml")):
+            raise ConfigError(f"{pretrained} has no electra_tf config.yaml to take the "
+                              "architecture from; give --model-config with --from-scratch.")
         model_config = load_config(os.path.join(pretrained, "config.yaml")).model
     return SequenceClassifier.from_scratch(
         model_config, num_labels, names, dropout=dropout,

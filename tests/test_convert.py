@@ -1,0 +1,154 @@
+"""Parity with HuggingFace transformers' ELECTRA (an independent PyTorch implementation)."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from electra_tf.convert import load_huggingface, save_huggingface  # noqa: E402
+from electra_tf.errors import CheckpointError  # noqa: E402
+
+# Small but complete: embedding_size != hidden_size (so embeddings_project exists), 2 heads.
+HF_CONFIG = dict(vocab_size=120, embedding_size=16, hidden_size=32, num_hidden_layers=2,
+                 num_attention_heads=2, intermediate_size=64, max_position_embeddings=40,
+                 type_vocab_size=2, hidden_act="gelu", layer_norm_eps=1e-12)
+TOLERANCE = 1e-4
+
+
+@pytest.fixture(scope="module")
+def batch():
+    rng = np.random.default_rng(0)
+    ids = rng.integers(5, 120, (3, 12)).astype("int64")
+    mask = np.ones((3, 12), "int64")
+    mask[1, 8:] = 0
+    mask[2, 5:] = 0
+    ids[mask == 0] = 0
+    segments = np.zeros_like(ids)
+    segments[0, 6:] = 1
+    return ids, segments, mask
+
+
+def hf_model(cls, seed=0, **overrides):
+    torch.manual_seed(seed)
+    model = cls(transformers.ElectraConfig(**dict(HF_CONFIG, **overrides)))
+    with torch.no_grad():  # non-zero biases and LayerNorm parameters, so a swap would show
+        for param in model.parameters():
+            param.add_(0.05 * torch.randn_like(param))
+    return model.eval()
+
+
+def hf_outputs(model, batch):
+    ids, segments, mask = (torch.tensor(a) for a in batch)
+    with torch.no_grad():
+        out = model(input_ids=ids, token_type_ids=segments, attention_mask=mask,
+                    output_hidden_states=True)
+    return out.logits.numpy(), out.hidden_states[-1].numpy()
+
+
+def our_outputs(model, batch):
+    ids, segments, mask = batch
+    inputs = {"token_ids": ids.astype("int32"), "segment_ids": segments.astype("int32"),
+              "padding_mask": mask.astype("int32")}
+    return (model(inputs, training=False).numpy(),
+            model.encoder(inputs, training=False).numpy())
+
+
+def assert_close_on_real_tokens(ours, theirs, mask):
+    real = mask.astype(bool)
+    np.testing.assert_allclose(ours[real], theirs[real], atol=TOLERANCE, rtol=0)
+
+
+@pytest.mark.parametrize("safe_serialization", [True, False])
+def test_discriminator_imported_from_huggingface_matches(tmp_path, batch, safe_serialization):
+    reference = hf_model(transformers.ElectraForPreTraining)
+    reference.save_pretrained(tmp_path, safe_serialization=safe_serialization)
+    ours = load_huggingface(str(tmp_path))
+    (logits, hidden), (hf_logits, hf_hidden) = our_outputs(ours, batch), hf_outputs(reference, batch)
+    assert_close_on_real_tokens(hidden, hf_hidden, batch[2])
+    assert_close_on_real_tokens(logits, hf_logits, batch[2])
+
+
+def test_generator_imported_from_huggingface_matches(tmp_path, batch):
+    reference = hf_model(transformers.ElectraForMaskedLM, seed=1, hidden_size=16,
+                         intermediate_size=32, num_attention_heads=1)
+    reference.save_pretrained(tmp_path)
+    ours = load_huggingface(str(tmp_path))
+    assert type(ours).__name__ == "Generator"
+    (logits, hidden), (hf_logits, hf_hidden) = our_outputs(ours, batch), hf_outputs(reference, batch)
+    assert_close_on_real_tokens(hidden, hf_hidden, batch[2])
+    assert_close_on_real_tokens(logits, hf_logits, batch[2])
+
+
+def test_round_trip_ours_to_huggingface_and_back(tmp_path, batch):
+    original = load_huggingface(_saved(tmp_path / "src", transformers.ElectraForPreTraining))
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] +
+                               [f"w{i}" for i in range(115)]) + "\n")
+    save_huggingface(original, str(tmp_path / "out"), str(vocab))
+    assert sorted(os.listdir(tmp_path / "out")) == ["config.json", "model.safetensors",
+                                                     "tokenizer_config.json", "vocab.txt"]
+    reloaded_hf = transformers.ElectraForPreTraining.from_pretrained(tmp_path / "out").eval()
+    ours = our_outputs(original, batch)
+    theirs = hf_outputs(reloaded_hf, batch)
+    for a, b in zip(ours, theirs):
+        assert_close_on_real_tokens(a, b, batch[2])
+    again = our_outputs(load_huggingface(str(tmp_path / "out")), batch)
+    for a, b in zip(ours, again):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_generator_exports_to_masked_lm(tmp_path, batch):
+    original = load_huggingface(_saved(tmp_path / "src", transformers.ElectraForMaskedLM,
+                                       hidden_size=16, intermediate_size=32))
+    save_huggingface(original, str(tmp_path / "out"))
+    reloaded = transformers.ElectraForMaskedLM.from_pretrained(tmp_path / "out").eval()
+    assert_close_on_real_tokens(our_outputs(original, batch)[0], hf_outputs(reloaded, batch)[0],
+                                batch[2])
+
+
+def test_conversion_mistakes_are_clear(tmp_path):
+    with pytest.raises(CheckpointError, match="no config.json"):
+        load_huggingface(str(tmp_path))
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(CheckpointError, match="not ELECTRA"):
+        load_huggingface(str(tmp_path))
+    folder = _saved(tmp_path / "m", transformers.ElectraForPreTraining)
+    config = json.loads(open(os.path.join(folder, "config.json")).read())
+    config["hidden_size"], config["intermediate_size"] = 48, 96   # disagrees with the weights
+    open(os.path.join(folder, "config.json"), "w").write(json.dumps(config))
+    with pytest.raises(CheckpointError, match="config.json and the weights disagree"):
+        load_huggingface(folder)
+
+
+def _saved(path, cls, **overrides):
+    hf_model(cls, **overrides).save_pretrained(path)
+    return str(path)
+
+
+def test_cli_exports_a_pretraining_run_for_transformers_and_finetunes_from_it(
+        tiny_pretrained_run, tmp_path, batch):
+    import keras
+
+    from electra_tf.cli import SAMPLE_LABELLED, main
+
+    out = tmp_path / "hf"
+    assert main(["export", "--model", tiny_pretrained_run, "--out", str(out), "--format",
+                 "huggingface"]) == 0
+    for name, cls in (("discriminator", transformers.ElectraForPreTraining),
+                      ("generator", transformers.ElectraForMaskedLM)):
+        ours = keras.saving.load_model(os.path.join(tiny_pretrained_run, f"{name}.keras"),
+                                       safe_mode=True)
+        theirs = cls.from_pretrained(out / name).eval()
+        assert_close_on_real_tokens(our_outputs(ours, batch)[0], hf_outputs(theirs, batch)[0],
+                                    batch[2])
+    # A HuggingFace folder is a valid --pretrained for fine-tuning (vocab.txt comes with it).
+    tuned = tmp_path / "tuned"
+    assert main(["finetune", "--task", "csv", "--data", SAMPLE_LABELLED, "--pretrained",
+                 str(out / "discriminator"), "--out-dir", str(tuned), "--set",
+                 "task.max_train_examples=32", "--set", "preprocessing.max_seq_length=32",
+                 "--set", "training.epochs=1", "--quiet"]) == 0
+    assert json.loads((tuned / "metrics.json").read_text())["validation"]["examples"] == 40
