@@ -121,6 +121,17 @@ def _build_parser() -> argparse.ArgumentParser:
                              "discriminator and generator of a pretraining run, for "
                              "transformers' ElectraForPreTraining / ElectraForMaskedLM")
 
+    imp = sub.add_parser(
+        "import", help="convert Google's TF1 or a HuggingFace ELECTRA checkpoint for fine-tuning")
+    imp.add_argument("--source", required=True,
+                     help="model.ckpt-N (or its folder), a HuggingFace folder, or hf:ORG/NAME")
+    imp.add_argument("--out-dir", required=True, help="gets discriminator.keras, vocab.txt, ...")
+    imp.add_argument("--vocab", default=None, help="default: vocab.txt beside the checkpoint")
+    imp.add_argument("--num-heads", type=int, default=None,
+                     help="TF1 only: attention heads (default hidden // 64, as in ELECTRA)")
+    imp.add_argument("--generator-num-heads", type=int, default=None)
+    imp.add_argument("--cased", action="store_true", help="the vocabulary is cased")
+
     predict = sub.add_parser("predict", help="classify texts with an exported or fine-tuned model")
     predict.add_argument("--model", required=True,
                          help="an 'electra-tf export' directory or an 'electra-tf finetune' "
@@ -288,6 +299,18 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_import(args) -> int:
+    from electra_tf.convert import import_pretrained
+
+    summary = import_pretrained(args.source, args.out_dir, vocab=args.vocab,
+                                num_heads=args.num_heads,
+                                generator_num_heads=args.generator_num_heads,
+                                lower_case=not args.cased)
+    print(f"Imported {', '.join(summary['models'])} ({summary['format']}) into {args.out_dir}. "
+          f"Fine-tune it: electra-tf finetune --pretrained {args.out_dir} --out-dir OUT ...")
+    return 0
+
+
 def cmd_predict(args) -> int:
     import keras
 
@@ -445,7 +468,8 @@ def cmd_demo(args) -> int:
 
 COMMANDS = {"summary": cmd_summary, "demo": cmd_demo, "train-tokenizer": cmd_train_tokenizer,
             "pretrain": cmd_pretrain, "quickstart": cmd_quickstart, "finetune": cmd_finetune,
-            "evaluate": cmd_evaluate, "export": cmd_export, "predict": cmd_predict}
+            "evaluate": cmd_evaluate, "export": cmd_export, "predict": cmd_predict,
+            "import": cmd_import}
 
 
 def _configure_logging() -> None:

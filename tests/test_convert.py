@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -152,3 +153,97 @@ def test_cli_exports_a_pretraining_run_for_transformers_and_finetunes_from_it(
                  "task.max_train_examples=32", "--set", "preprocessing.max_seq_length=32",
                  "--set", "training.epochs=1", "--quiet"]) == 0
     assert json.loads((tuned / "metrics.json").read_text())["validation"]["examples"] == 40
+
+
+# ------------------------------------------------------------------ Google's TF1 checkpoints
+
+
+def tf1_names(state_dict, scope):
+    """HF parameter names/values -> the official TF1 code's variable names/layout."""
+    out = {}
+    for name, tensor in state_dict.items():
+        value = tensor.numpy()
+        if name.startswith("electra.embeddings.") and "LayerNorm" not in name:
+            out["electra/embeddings/" + name.split(".")[2]] = value  # shared embeddings
+            continue
+        if name == "generator_lm_head.bias":
+            out["generator_predictions/output_bias"] = value
+            continue
+        if name == "generator_lm_head.weight":
+            continue  # tied to the word embeddings
+        tf_name = name.replace("discriminator_predictions.dense_prediction",
+                               "discriminator_predictions.dense_1")
+        if tf_name.startswith("electra.embeddings.LayerNorm"):
+            tf_name = tf_name.replace("electra.", "electra/")  # shared, like the table
+        elif tf_name.startswith("electra."):
+            tf_name = scope + "/" + tf_name[len("electra."):]
+        tf_name = re.sub(r"\.layer\.(\d+)\.", r"/layer_\1/", tf_name).replace(".", "/")
+        if "LayerNorm" in tf_name:
+            tf_name = tf_name.replace("/weight", "/gamma").replace("/bias", "/beta")
+        elif tf_name.endswith("/weight"):
+            tf_name, value = tf_name[:-len("/weight")] + "/kernel", value.T
+        out[tf_name] = value
+    return out
+
+
+def write_tf1_checkpoint(variables, path):
+    import tensorflow as tf
+
+    with tf.Graph().as_default():
+        tf_vars = [tf.compat.v1.get_variable(name, initializer=np.asarray(value, np.float32))
+                   for name, value in variables.items()]
+        saver = tf.compat.v1.train.Saver(tf_vars)
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            return saver.save(session, os.path.join(path, "model.ckpt"), global_step=1000)
+
+
+def test_official_tf1_checkpoint_imports_discriminator_and_generator(tmp_path, batch):
+    from electra_tf.convert.tf1 import load_tf1_checkpoint
+
+    disc = hf_model(transformers.ElectraForPreTraining)
+    gen = hf_model(transformers.ElectraForMaskedLM, seed=1, hidden_size=16,
+                   intermediate_size=32, num_attention_heads=1)
+    # ELECTRA shares the embedding block (LayerNorm included) between the two networks.
+    gen.electra.embeddings.load_state_dict(disc.electra.embeddings.state_dict())
+    gen.generator_lm_head.weight = gen.electra.embeddings.word_embeddings.weight
+    variables = dict(tf1_names(disc.state_dict(), "electra"))
+    variables.update({k: v for k, v in tf1_names(gen.state_dict(), "generator").items()
+                      if not k.startswith("electra/")})
+    write_tf1_checkpoint(variables, str(tmp_path))
+
+    # The checkpoint does not record head counts; the default is ELECTRA's hidden // 64.
+    loaded = load_tf1_checkpoint(str(tmp_path), num_heads=2, generator_num_heads=1)
+    assert loaded["checkpoint"].endswith("model.ckpt-1000")
+    for ours, theirs in ((loaded["discriminator"], disc), (loaded["generator"], gen)):
+        for a, b in zip(our_outputs(ours, batch), hf_outputs(theirs, batch)):
+            assert_close_on_real_tokens(a, b, batch[2])
+
+    with pytest.raises(CheckpointError, match="not divisible by num_heads=3"):
+        load_tf1_checkpoint(str(tmp_path), num_heads=3)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="no TF checkpoint"):
+        load_tf1_checkpoint(str(tmp_path / "empty"))
+    with pytest.raises(CheckpointError, match="Cannot read TF checkpoint"):
+        load_tf1_checkpoint(str(tmp_path / "missing" / "model.ckpt-5"))
+
+
+def test_cli_import_writes_a_directory_finetuning_accepts(tmp_path, batch, capsys):
+    import keras
+
+    from electra_tf.cli import main
+
+    disc = hf_model(transformers.ElectraForPreTraining)
+    write_tf1_checkpoint(tf1_names(disc.state_dict(), "electra"), str(tmp_path))
+    assert main(["import", "--source", str(tmp_path), "--out-dir", str(tmp_path / "out"),
+                 "--num-heads", "2"]) == 2  # no vocab.txt beside the checkpoint
+    assert "give --vocab" in capsys.readouterr().err
+    (tmp_path / "vocab.txt").write_text("\n".join(
+        ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(115)]) + "\n")
+    assert main(["import", "--source", str(tmp_path), "--out-dir", str(tmp_path / "out"),
+                 "--num-heads", "2"]) == 0
+    assert sorted(os.listdir(tmp_path / "out")) == ["discriminator.keras", "run.json",
+                                                     "vocab.txt"]
+    restored = keras.saving.load_model(tmp_path / "out" / "discriminator.keras", safe_mode=True)
+    assert_close_on_real_tokens(our_outputs(restored, batch)[0], hf_outputs(disc, batch)[0],
+                                batch[2])

@@ -3,4 +3,56 @@
 from electra_tf.convert.huggingface import (export_huggingface, hf_config, load_huggingface,
                                             save_huggingface)
 
-__all__ = ["export_huggingface", "hf_config", "load_huggingface", "save_huggingface"]
+__all__ = ["export_huggingface", "hf_config", "import_pretrained", "load_huggingface",
+           "save_huggingface"]
+
+
+def import_pretrained(source: str, out_dir: str, vocab: str | None = None,
+                      num_heads: int | None = None, generator_num_heads: int | None = None,
+                      lower_case: bool = True) -> dict:
+    """Converts Google's TF1 checkpoint (`model.ckpt-N` or its folder) or a HuggingFace folder /
+    `hf:ORG/NAME` into a directory that `electra-tf finetune --pretrained` (and `export`)
+    accept: `discriminator.keras`, `generator.keras` (when present), `vocab.txt`, `run.json`."""
+    import json
+    import os
+    import shutil
+
+    from electra_tf.convert.huggingface import is_huggingface_folder, resolve_hf_path
+    from electra_tf.convert.tf1 import load_tf1_checkpoint
+    from electra_tf.data.vocab import load_vocabulary
+    from electra_tf.errors import CheckpointError
+
+    if os.path.exists(os.path.join(out_dir, "discriminator.keras")):
+        raise CheckpointError(f"{out_dir} already holds a discriminator.keras; choose a new "
+                              "--out-dir so nothing is overwritten.")
+    models = {}
+    if source.startswith("hf:") or is_huggingface_folder(source):
+        folder = resolve_hf_path(source.removeprefix("hf:"))
+        models["discriminator"] = load_huggingface(folder)
+        if type(models["discriminator"]).__name__ == "Generator":
+            models = {"generator": models["discriminator"]}
+        vocab = vocab or os.path.join(folder, "vocab.txt")
+        kind = "huggingface"
+    else:
+        loaded = load_tf1_checkpoint(source, num_heads, generator_num_heads)
+        models = {k: loaded[k] for k in ("discriminator", "generator") if loaded[k] is not None}
+        folder = os.path.dirname(loaded["checkpoint"])
+        vocab = vocab or os.path.join(folder, "vocab.txt")
+        kind = "tf1"
+    if not os.path.isfile(vocab):
+        raise CheckpointError(f"No vocabulary at {vocab}; give --vocab (the vocab.txt released "
+                              "with the checkpoint).")
+    vocabulary = load_vocabulary(vocab)
+    any_model = next(iter(models.values()))
+    if len(vocabulary) != any_model.encoder.vocab_size:
+        raise CheckpointError(f"{vocab} has {len(vocabulary)} tokens but the checkpoint's "
+                              f"embeddings have {any_model.encoder.vocab_size} rows.")
+    os.makedirs(out_dir, exist_ok=True)
+    shutil.copyfile(vocab, os.path.join(out_dir, "vocab.txt"))
+    for name, model in models.items():
+        model.save(os.path.join(out_dir, f"{name}.keras"))
+    summary = {"imported_from": source, "format": kind, "lower_case": lower_case,
+               "models": sorted(models)}
+    with open(os.path.join(out_dir, "run.json"), "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=2)
+    return summary
