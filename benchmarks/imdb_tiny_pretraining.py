@@ -63,6 +63,17 @@ def main():
         f"{r['disc_accuracy']:.3f} | {r['disc_precision']:.3f} | {r['disc_recall']:.3f} | "
         f"{r['disc_auc']:.3f} |"
         for r in rows)
+    peak = max(history, key=lambda r: r["disc_auc"])
+    first, last = history[0], history[-1]
+    summary = (
+        f"Over the run mlm_loss went {first['mlm_loss']:.2f} -> {last['mlm_loss']:.2f} and "
+        f"disc_loss {first['disc_loss']:.3f} -> {last['disc_loss']:.3f}. disc_auc peaked at "
+        f"{peak['disc_auc']:.3f} at step {peak['step']}"
+        + (", while the young generator's samples were easy to spot," if peak["step"] <
+           last["step"] / 2 else "") + " and is "
+        f"{last['disc_auc']:.3f} at the end, against a generator that now samples plausible "
+        f"words (mlm_acc {last['mlm_accuracy']:.3f}); recall at probability 0.5 is "
+        f"{last['disc_recall']:.3f}.\n\n")
     with open(os.path.join(RESULTS, "imdb_tiny_pretraining.md"), "w") as f:
         f.write(
             f"# electra_tiny pretrained on the IMDB texts ({metrics['steps']} steps)\n\n"
@@ -76,7 +87,7 @@ def main():
             "discriminator's on replaced tokens, at probability 0.5; disc_auc is the ROC AUC of its "
             "scores for replaced vs original tokens (0.5 = chance, threshold-free).\n\n"
             "| step | mlm_loss | mlm_acc | disc_loss | disc_acc | disc_precision | disc_recall "
-            "| disc_auc |\n|---|---|---|---|---|---|---|---|\n" + table + "\n\n"
+            "| disc_auc |\n|---|---|---|---|---|---|---|---|\n" + table + "\n\n" + summary +
             "![curves](imdb_tiny_pretraining.png)\n")
     print(open(os.path.join(RESULTS, "imdb_tiny_pretraining.md")).read())
 
