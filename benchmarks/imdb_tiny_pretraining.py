@@ -52,7 +52,7 @@ def main():
     keep = ("step", "learning_rate", "mlm_loss", "disc_loss", "mlm_accuracy", "disc_accuracy",
             "disc_precision", "disc_recall", "disc_auc", "sequences_per_s")
     result = {"command": "python benchmarks/imdb_tiny_pretraining.py --steps "
-                         f"{args.steps}", "equivalent_cli": " ".join(command[2:]).replace(ROOT + "/", ""),
+                         f"{args.steps}", "equivalent_cli": " ".join(command[3:]).replace(ROOT + "/", ""),
               "metrics": metrics, "curve": [{k: r[k] for k in keep if k in r} for r in history]}
     with open(os.path.join(RESULTS, "imdb_tiny_pretraining.json"), "w") as f:
         json.dump(result, f, indent=2)
