@@ -17,20 +17,19 @@ def import_pretrained(source: str, out_dir: str, vocab: str | None = None,
     import os
     import shutil
 
-    from electra_tf.convert.huggingface import is_huggingface_folder, resolve_hf_path
+    from electra_tf.convert.huggingface import is_huggingface_source, resolve_hf_path
     from electra_tf.convert.tf1 import load_tf1_checkpoint
     from electra_tf.data.vocab import load_vocabulary
     from electra_tf.errors import CheckpointError
+    from electra_tf.models.generator import Generator
 
     if os.path.exists(os.path.join(out_dir, "discriminator.keras")):
         raise CheckpointError(f"{out_dir} already holds a discriminator.keras; choose a new "
                               "--out-dir so nothing is overwritten.")
-    models = {}
-    if source.startswith("hf:") or is_huggingface_folder(source):
-        folder = resolve_hf_path(source.removeprefix("hf:"))
-        models["discriminator"] = load_huggingface(folder)
-        if type(models["discriminator"]).__name__ == "Generator":
-            models = {"generator": models["discriminator"]}
+    if is_huggingface_source(source):
+        folder = resolve_hf_path(source)
+        model = load_huggingface(folder)
+        models = {"generator" if isinstance(model, Generator) else "discriminator": model}
         vocab = vocab or os.path.join(folder, "vocab.txt")
         kind = "huggingface"
     else:

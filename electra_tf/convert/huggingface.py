@@ -214,9 +214,16 @@ def is_huggingface_folder(path: str) -> bool:
         for name in ("model.safetensors", "pytorch_model.bin"))
 
 
+def is_huggingface_source(spec: str) -> bool:
+    """True for `hf:ORG/NAME` (a hub id) or a local HuggingFace ELECTRA folder."""
+    return spec.startswith("hf:") or is_huggingface_folder(spec)
+
+
 def resolve_hf_path(name_or_path: str) -> str:
-    """A local folder, or a hub id (e.g. `google/electra-small-discriminator`) downloaded with
-    `huggingface_hub` when it is installed and the network allows."""
+    """A local folder, or a hub id (`hf:ORG/NAME` or `ORG/NAME`, e.g.
+    `google/electra-small-discriminator`) downloaded with `huggingface_hub` when it is
+    installed and the network allows."""
+    name_or_path = name_or_path.removeprefix("hf:")
     if os.path.isdir(name_or_path):
         return name_or_path
     if os.path.exists(name_or_path):

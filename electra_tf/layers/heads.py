@@ -70,7 +70,7 @@ class ReplacedTokenDetectionHead(keras.layers.Layer):
     `tf.layers.dense` default). This matters: with a 0.02-stddev output layer the head's GELU
     units are driven into their flat region while the bias learns the base rate of replaced
     tokens, and the discriminator collapses to a constant prediction (ROC AUC 0.5) even on a
-    task a bag of words solves. `tests/test_models.py` guards against that.
+    task a bag of words solves. `tests/test_training.py` guards against that.
 
     Call args:
         hidden: float tensor `[batch, seq_len, hidden]`.

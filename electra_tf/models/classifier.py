@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from electra_tf.config import ModelConfig
+from electra_tf.convert.huggingface import is_huggingface_source, load_huggingface
 from electra_tf.errors import CheckpointError
 from electra_tf.layers.encoder import ElectraEncoder
 from electra_tf.models.task import EncoderTask
@@ -101,11 +102,9 @@ class SequenceClassifier(EncoderTask):
                 model object.
         """
         model = pretrained
-        if isinstance(pretrained, (str, os.PathLike)) and _is_huggingface(os.fspath(pretrained)):
-            from electra_tf.convert.huggingface import load_huggingface
-
-            model = load_huggingface(os.fspath(pretrained).removeprefix("hf:"),
-                                     kind="discriminator")
+        if isinstance(pretrained, (str, os.PathLike)) and is_huggingface_source(
+                os.fspath(pretrained)):
+            model = load_huggingface(os.fspath(pretrained), kind="discriminator")
         elif isinstance(pretrained, (str, os.PathLike)):
             model = keras.saving.load_model(_pretrained_model_path(os.fspath(pretrained)),
                                             compile=False, safe_mode=True)
@@ -114,12 +113,6 @@ class SequenceClassifier(EncoderTask):
             raise CheckpointError(f"{pretrained!r} holds a {type(model).__name__}, which has no "
                                   "ELECTRA encoder to fine-tune.")
         return cls(encoder, num_labels, label_names=label_names, dropout=dropout)
-
-
-def _is_huggingface(path: str) -> bool:
-    from electra_tf.convert.huggingface import is_huggingface_folder
-
-    return path.startswith("hf:") or (os.path.isdir(path) and is_huggingface_folder(path))
 
 
 def _pretrained_model_path(path: str) -> str:

@@ -83,7 +83,7 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
     if pretrained is not None and pretrained.startswith("hf:"):
         from electra_tf.convert.huggingface import resolve_hf_path
 
-        pretrained = resolve_hf_path(pretrained[3:])  # a local snapshot folder from now on
+        pretrained = resolve_hf_path(pretrained)  # a local snapshot folder from now on
     if from_scratch:
         config = config.for_scratch_training()
     config.validate()
