@@ -74,6 +74,7 @@ def _build_parser() -> argparse.ArgumentParser:
                           help="vocab.txt (e.g. BERT-uncased); default: learn one from the corpus")
     pretrain.add_argument("--out-dir", required=True, help="run directory (re-use it to resume)")
     _add_training_arguments(pretrain)
+    _add_distribution_arguments(pretrain)
     pretrain.add_argument("--set", dest="overrides", action="append", default=[],
                           metavar="KEY=VALUE", help="override a config value")
 
@@ -103,6 +104,7 @@ def _build_parser() -> argparse.ArgumentParser:
                           metavar="KEY=VALUE", help="override a config value, e.g. "
                                                     "training.epochs=2")
     finetune.add_argument("--quiet", action="store_true", help="one line per evaluation, no bar")
+    _add_distribution_arguments(finetune)
 
     evaluate = sub.add_parser("evaluate", help="evaluate a fine-tuned classifier on a split")
     evaluate.add_argument("--model", required=True, help="an 'electra-tf finetune' --out-dir")
@@ -183,6 +185,28 @@ def _add_training_arguments(parser):
     parser.add_argument("--quiet", action="store_true", help="one line per interval, no bar")
 
 
+def _add_distribution_arguments(parser):
+    from electra_tf.training.distribute import PRECISIONS, STRATEGIES
+
+    group = parser.add_argument_group("devices and speed")
+    group.add_argument("--strategy", choices=STRATEGIES, default="auto",
+                       help="tf.distribute strategy: auto = TPU, else all GPUs, else the CPU; "
+                            "multi_worker reads the cluster from TF_CONFIG")
+    group.add_argument("--tpu", default=None,
+                       help="TPU name, grpc://HOST:8470 or 'local' (with --strategy tpu)")
+    group.add_argument("--precision", choices=PRECISIONS, default="float32",
+                       help="Keras mixed-precision policy (bfloat16 on TPUs and recent CPUs/GPUs)")
+    group.add_argument("--jit-compile", action="store_true",
+                       help="compile the training step with XLA (measured slower on CPU)")
+    group.add_argument("--steps-per-execution", type=int, default=1,
+                       help="training steps per tf.function call")
+
+
+def _distribution_kwargs(args) -> dict:
+    return dict(strategy=args.strategy, tpu=args.tpu, precision=args.precision,
+                jit_compile=args.jit_compile, steps_per_execution=args.steps_per_execution)
+
+
 def cmd_train_tokenizer(args) -> int:
     import itertools
 
@@ -212,7 +236,8 @@ def cmd_pretrain(args) -> int:
         batch_size=args.batch_size, save_every=args.save_every,
         keep_checkpoints=args.keep_checkpoints, log_every=args.log_every, seed=args.seed,
         lower_case=not args.cased, doc_format=args.doc_format,
-        vocab_documents=args.vocab_documents, verbose=2 if args.quiet else 1)
+        vocab_documents=args.vocab_documents, verbose=2 if args.quiet else 1,
+        **_distribution_kwargs(args))
     _print_pretraining_summary(metrics, args.out_dir)
     return 0
 
@@ -249,7 +274,8 @@ def cmd_finetune(args) -> int:
         model_config = load_config(resolve_config_path(args.model_config)).model
     metrics = finetune(config, args.out_dir, pretrained=args.pretrained,
                        from_scratch=args.from_scratch, model_config=model_config,
-                       vocab=args.vocab, verbose=2 if args.quiet else 1)
+                       vocab=args.vocab, verbose=2 if args.quiet else 1,
+                       **_distribution_kwargs(args))
     _print_finetuning_summary(metrics, args.out_dir)
     return 0
 

@@ -186,8 +186,11 @@ class ElectraConfig:
         return dataclasses.asdict(self)
 
     def to_yaml(self, path: str | os.PathLike) -> None:
-        with open(path, "w", encoding="utf-8") as f:
+        """Writes the config atomically (a reader never sees half a file)."""
+        tmp = f"{os.fspath(path)}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
             yaml.safe_dump(self.to_dict(), f, sort_keys=False)
+        os.replace(tmp, path)
 
     @classmethod
     def from_dict(cls, data: dict) -> "ElectraConfig":

@@ -6,8 +6,9 @@ Each mirrors one helper of the authors' `pretrain/pretrain_helpers.py`; they run
 
 from __future__ import annotations
 
-import keras
 import tensorflow as tf
+
+from electra_tf.models.replicas import replica_uniform
 
 
 def mask_tokens(token_ids, padding_mask, *, num_predictions, mask_prob, mask_token_rate, mask_id,
@@ -52,7 +53,7 @@ def mask_tokens(token_ids, padding_mask, *, num_predictions, mask_prob, mask_tok
     # Uniform sampling without replacement = the top-P of i.i.d. uniform scores; non-candidates
     # score -1 so they are only picked when a sequence has fewer than P candidates, and then
     # they are dropped by `is_used` below.
-    scores = keras.random.uniform(tf.shape(token_ids), seed=seed)
+    scores = replica_uniform(tf.shape(token_ids), seed)
     scores = tf.where(is_candidate, scores, -1.0)
     top_scores, positions = tf.math.top_k(scores, k=num_predictions)
     slot = tf.range(num_predictions)[None, :]
@@ -60,7 +61,7 @@ def mask_tokens(token_ids, padding_mask, *, num_predictions, mask_prob, mask_tok
     positions = tf.where(is_used, positions, 0)
 
     shown_as_mask = is_used & (
-        keras.random.uniform(tf.shape(positions), seed=seed) < mask_token_rate)
+        replica_uniform(tf.shape(positions), seed) < mask_token_rate)
     masked_token_ids = scatter_positions(
         token_ids, positions, tf.fill(tf.shape(positions), mask_id), shown_as_mask)
     masked_lm_ids = tf.where(is_used, gather_positions(token_ids, positions), 0)
@@ -105,17 +106,31 @@ def scatter_positions(sequence, positions, values, update_mask):
     return tf.tensor_scatter_nd_update(sequence, indices, updates)
 
 
-def gumbel_sample(logits, temperature, seed):
-    """Draws one token per position from `softmax(logits / temperature)` by the Gumbel-max trick.
+def sample_tokens(logits, temperature, seed):
+    """Draws one token per position from `softmax(logits / temperature)`, in float32.
+
+    Inverse-CDF sampling: one uniform number per position, located in the cumulative
+    (unnormalised) probabilities. It draws from exactly the distribution of the authors' Gumbel-max
+    trick, but needs `[batch, P]` random numbers instead of `[batch, P, vocab]` (20 instead of
+    610,000 per sequence for ELECTRA-Small), which matters twice: it is cheaper, and under a
+    `tf.distribute` strategy each replica can draw the *global* batch's numbers and keep its own
+    slice (`replica_uniform`), so N replicas sample what one device would.
 
     Args:
-        logits: float32 `[batch, P, vocab]`.
+        logits: `[batch, P, vocab]` (any float dtype; computed in float32).
+        temperature: softmax temperature (1.0 in ELECTRA).
+        seed: a `keras.random.SeedGenerator`.
 
     Returns:
         int32 `[batch, P]`, with no gradient (ELECTRA does not back-propagate through sampling).
     """
-    logits = tf.stop_gradient(tf.cast(logits, tf.float32))
-    uniform = keras.random.uniform(tf.shape(logits), seed=seed)
-    gumbel = -tf.math.log(-tf.math.log(uniform + 1e-9) + 1e-9)
-    return tf.stop_gradient(
-        tf.argmax(logits / temperature + gumbel, axis=-1, output_type=tf.int32))
+    logits = tf.stop_gradient(tf.cast(logits, tf.float32)) / temperature
+    # exp(logit - max) cannot overflow; the cumulative sum is the CDF times the partition sum.
+    unnormalised = tf.exp(logits - tf.reduce_max(logits, axis=-1, keepdims=True))
+    cdf = tf.cumsum(unnormalised, axis=-1)
+    targets = replica_uniform(tf.shape(logits)[:-1], seed) * cdf[..., -1]
+    # The sample is the first index whose CDF exceeds the target.
+    vocab = tf.shape(logits)[-1]
+    index = tf.searchsorted(tf.reshape(cdf, [-1, vocab]), tf.reshape(targets, [-1, 1]),
+                            side="right", out_type=tf.int32)
+    return tf.reshape(tf.minimum(index, vocab - 1), tf.shape(targets))

@@ -20,7 +20,9 @@ from electra_tf.layers.embeddings import ElectraEmbeddings
 from electra_tf.layers.encoder import ElectraEncoder, standardize_inputs
 from electra_tf.models.discriminator import Discriminator
 from electra_tf.models.generator import Generator
-from electra_tf.models.objective import gumbel_sample, mask_tokens, scatter_positions
+from electra_tf.models.objective import mask_tokens, sample_tokens, scatter_positions
+from electra_tf.models.replicas import (DistributedFitFixes, gradients_already_summed,
+                                        sum_over_replicas)
 
 
 def _as_config(cls, value):
@@ -30,13 +32,25 @@ def _as_config(cls, value):
 
 
 def _masked_mean(values, weights):
-    """`sum(values * weights) / sum(weights)`, 0 when all weights are 0 (the reference's +1e-6)."""
+    """`sum(values * weights) / sum(weights)`, 0 when all weights are 0 (the reference's +1e-6).
+
+    Under N replicas the denominator is the *global* weight sum / N, so that the mean over the
+    replicas of this value -- what `train_step`'s division by N and Keras' metric aggregation
+    compute -- is the global-batch mean even when replicas hold different numbers of real
+    tokens (a per-replica mean would weight a token of a short batch more).
+    """
     weights = ops.cast(weights, "float32")
-    return ops.sum(ops.cast(values, "float32") * weights) / (ops.sum(weights) + 1e-6)
+    total = ops.sum(ops.cast(values, "float32") * weights)
+    count = ops.sum(weights)
+    replica = tf.distribute.get_replica_context()
+    if replica is not None and replica.num_replicas_in_sync > 1:
+        count = replica.all_reduce(tf.distribute.ReduceOp.SUM, count) / \
+            replica.num_replicas_in_sync
+    return total / (count + 1e-6)
 
 
 @keras.saving.register_keras_serializable(package="electra_tf")
-class ElectraPretrainer(keras.Model):
+class ElectraPretrainer(DistributedFitFixes, keras.Model):
     """Generator + discriminator with one shared embedding block, trained with `fit`.
 
     Args:
@@ -163,7 +177,7 @@ class ElectraPretrainer(keras.Model):
 
         # 3. Sample replacements from the generator (no gradient flows back through sampling)
         #    and write them into the *original* sequence at every masked position.
-        sampled = gumbel_sample(mlm_logits, objective.temperature, self.seed_generator)
+        sampled = sample_tokens(mlm_logits, objective.temperature, self.seed_generator)
         corrupted = scatter_positions(token_ids, positions, sampled, weights > 0)
         # A sample equal to the original counts as original.
         disc_labels = ops.cast(ops.not_equal(corrupted, token_ids), "float32")
@@ -190,8 +204,11 @@ class ElectraPretrainer(keras.Model):
             loss = outputs["loss"] / tf.distribute.get_strategy().num_replicas_in_sync
             loss = self.optimizer.scale_loss(loss)  # loss scaling under mixed_float16
         variables = self.trainable_variables
-        gradients = tape.gradient(loss, variables)
-        self.optimizer.apply(gradients, variables)
+        # Summed over replicas here, before the loss-scale optimizer checks them for inf/NaN,
+        # so that every replica takes the same decision (and `ElectraAdamW` clips the sum).
+        gradients = sum_over_replicas(tape.gradient(loss, variables))
+        with gradients_already_summed():
+            self.optimizer.apply(gradients, variables)
         return self._update_metrics(inputs, outputs)
 
     def test_step(self, data):
@@ -211,7 +228,8 @@ class ElectraPretrainer(keras.Model):
             for metric in (self.disc_accuracy, self.disc_precision, self.disc_recall,
                            self.disc_auc):
                 metric.update_state(outputs["disc_labels"], probs, sample_weight=real)
-        return {metric.name: metric.result() for metric in self._metric_list}
+        return self.logs_for_distribution(
+            {metric.name: metric.result() for metric in self._metric_list})
 
     @property
     def metrics(self):

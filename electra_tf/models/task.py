@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import keras
 
+from electra_tf.models.replicas import DistributedFitFixes
 
-class EncoderTask(keras.Model):
+
+class EncoderTask(DistributedFitFixes, keras.Model):
     """A model that owns an `ElectraEncoder` (serialised inside its config) plus its own head.
 
     Subclasses create their head in `__init__` after calling `super().__init__(encoder)`.

@@ -54,7 +54,7 @@ class IntervalLogger(keras.callbacks.Callback):
             runs, so the last saved checkpoint stays the last good one.
     """
 
-    def __init__(self, history_path: str, tensorboard_dir: str | None, batch_size: int,
+    def __init__(self, history_path: str | None, tensorboard_dir: str | None, batch_size: int,
                  checkpoint_dir: str = ""):
         super().__init__()
         self.history_path, self.batch_size = history_path, batch_size
@@ -85,8 +85,9 @@ class IntervalLogger(keras.callbacks.Callback):
         record.update(interval_s=round(seconds, 3),
                       sequences_per_s=round(steps * self.batch_size / max(seconds, 1e-9), 2))
         self.records.append(record)
-        with open(self.history_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        if self.history_path:
+            with open(self.history_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
         if self._writer is not None:
             with self._writer.as_default(step=step):
                 for key, value in record.items():
@@ -112,9 +113,10 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
             self.checkpointer.save()
 
 
-def read_history(path: str, up_to_step: int | None = None) -> list[dict]:
+def read_history(path: str, up_to_step: int | None = None, rewrite: bool = True) -> list[dict]:
     """Reads a history file; with `up_to_step`, drops records a killed run wrote after the
-    checkpoint it is resumed from, and rewrites the file so it matches the resumed state."""
+    checkpoint it is resumed from, and (with `rewrite`) rewrites the file so it matches the
+    resumed state."""
     if not os.path.exists(path):
         return []
     records = []
@@ -126,6 +128,7 @@ def read_history(path: str, up_to_step: int | None = None) -> list[dict]:
                 break  # a line cut short by a kill: everything before it is intact
     if up_to_step is not None:
         records = [r for r in records if r.get("step", 0) <= up_to_step]
+    if up_to_step is not None and rewrite:
         tmp = f"{path}.tmp"
         with open(tmp, "w", encoding="utf-8") as f:
             f.writelines(json.dumps(r) + "\n" for r in records)

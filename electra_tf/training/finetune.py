@@ -15,6 +15,8 @@ import json
 import logging
 import math
 import os
+import shutil
+import tempfile
 import time
 
 import keras
@@ -31,7 +33,11 @@ from electra_tf.models.classifier import SequenceClassifier
 from electra_tf.training.callbacks import IntervalLogger
 from electra_tf.training.evaluation import classification_metrics
 from electra_tf.training.finetune_config import FinetuneConfig, load_finetune_config
+from electra_tf.training.distribute import (compile_options, is_chief, resolve_strategy,
+                                            strategy_name,
+                                            with_precision)
 from electra_tf.training.optimizer import create_finetuning_optimizer
+from electra_tf.training.pretrain import precision_policy
 
 logger = logging.getLogger("electra_tf")
 
@@ -54,7 +60,8 @@ class FinetunePaths:
 def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = None,
              from_scratch: bool = False, model_config: ModelConfig | None = None,
              vocab: str | None = None, lower_case: bool = True, train_data: LabelledTexts = None,
-             verbose="auto") -> dict:
+             strategy="auto", tpu: str | None = None, precision: str = "float32",
+             jit_compile: bool = False, steps_per_execution: int = 1, verbose="auto") -> dict:
     """Fine-tunes a classifier and writes `out_dir` (see the module docstring).
 
     Args:
@@ -68,11 +75,18 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
         vocab: vocabulary for `from_scratch` without `pretrained` (learned from the training
             texts when None); `lower_case` goes with it.
         train_data: labelled texts to use instead of loading `config.task` (Python API).
+        strategy, tpu, precision, jit_compile, steps_per_execution: where and how training
+            runs, as for `pretrain` (`training.batch_size` is the global batch; only the chief
+            of a multi-worker run writes `out_dir`). The saved classifier is float32 whatever
+            the training precision.
 
     Returns:
         the metrics dict written to `metrics.json`.
     """
     started = time.time()
+    strategy = resolve_strategy(strategy, tpu)  # first: multi-worker must precede other TF ops
+    chief = is_chief(strategy)
+    compile_kwargs = compile_options(jit_compile, steps_per_execution)
     paths = FinetunePaths(out_dir)
     if os.path.exists(paths.classifier):
         raise CheckpointError(f"{out_dir} already holds a fine-tuned classifier; choose a new "
@@ -87,7 +101,11 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
     if from_scratch:
         config = config.for_scratch_training()
     config.validate()
-    os.makedirs(out_dir, exist_ok=True)
+    if config.training.batch_size % strategy.num_replicas_in_sync:
+        raise ConfigError(f"training.batch_size={config.training.batch_size} does not split "
+                          f"evenly over {strategy.num_replicas_in_sync} replicas.")
+    if chief:
+        os.makedirs(out_dir, exist_ok=True)
     task, prep, training = config.task, config.preprocessing, config.training
 
     # 1. Data: train, and validation carved from it (the test split is never touched here).
@@ -104,9 +122,12 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
 
     # 2. Vocabulary and model.
     vocabulary, lower_case = _vocabulary(pretrained, vocab, lower_case, train, model_config)
-    save_vocabulary(vocabulary, paths.vocab)
+    if chief:
+        save_vocabulary(vocabulary, paths.vocab)
     keras.utils.set_random_seed(training.seed)
-    classifier = _build_classifier(pretrained, from_scratch, model_config, config, train)
+    with precision_policy(precision), strategy.scope():
+        classifier = with_precision(
+            _build_classifier(pretrained, from_scratch, model_config, config, train), precision)
     encoder = classifier.encoder
     if encoder.vocab_size != len(vocabulary):
         raise ConfigError(f"The encoder has vocab_size={encoder.vocab_size} but the vocabulary "
@@ -118,20 +139,21 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
     tokenizer = WordPieceTokenizer(vocabulary, lower_case=lower_case)
     preprocessor = ClassificationPreprocessor(tokenizer, prep.max_seq_length, prep.truncation,
                                               prep.head_fraction)
-    classifier.build({"token_ids": (None, None)})
 
     # 3. Schedule: `evaluations_per_epoch` Keras "epochs" per pass over the training set.
     steps_per_pass = math.ceil(len(train) / training.batch_size)
     total_steps = steps_per_pass * training.epochs
     evaluations = training.epochs * training.evaluations_per_epoch
     steps_per_evaluation = math.ceil(total_steps / evaluations)
-    classifier.compile(
-        optimizer=create_finetuning_optimizer(
-            classifier, training.learning_rate, total_steps,
-            warmup_fraction=training.warmup_fraction, layerwise_decay=training.layerwise_decay,
-            weight_decay=training.weight_decay),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    with strategy.scope():
+        classifier.build({"token_ids": (None, None)})
+        classifier.compile(
+            optimizer=create_finetuning_optimizer(
+                classifier, training.learning_rate, total_steps,
+                warmup_fraction=training.warmup_fraction,
+                layerwise_decay=training.layerwise_decay, weight_decay=training.weight_decay),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")], **compile_kwargs)
     train_ds = classification_dataset(train, preprocessor, training.batch_size, shuffle=True,
                                       seed=training.seed, repeat=True, bucket_by_length=True)
     val_ds = classification_dataset(validation, preprocessor, 2 * training.batch_size)
@@ -140,14 +162,20 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
            "from_scratch": from_scratch, "lower_case": lower_case,
            "label_names": train.label_names, "train_examples": len(train),
            "validation_examples": len(validation), "total_steps": total_steps}
-    _write_json(paths.run, run)
-    config.to_yaml(paths.config)
-
-    if os.path.exists(paths.history):
-        os.remove(paths.history)  # a previous attempt that did not finish
+    if chief:
+        _write_json(paths.run, run)
+        config.to_yaml(paths.config)
+        if os.path.exists(paths.history):
+            os.remove(paths.history)  # a previous attempt that did not finish
+    # Non-chief workers keep their (identical) best weights in a private temporary folder.
+    scratch = None if chief else tempfile.mkdtemp(prefix="electra_tf_worker_")
+    best_weights = paths.best_weights if chief else os.path.join(scratch, "best.weights.h5")
+    interval_logger = IntervalLogger(paths.history if chief else None,
+                                     paths.logs if chief else None, training.batch_size,
+                                     checkpoint_dir=out_dir)
     callbacks = [
-        IntervalLogger(paths.history, paths.logs, training.batch_size, checkpoint_dir=out_dir),
-        keras.callbacks.ModelCheckpoint(paths.best_weights, monitor="val_accuracy", mode="max",
+        interval_logger,
+        keras.callbacks.ModelCheckpoint(best_weights, monitor="val_accuracy", mode="max",
                                         save_best_only=True, save_weights_only=True),
     ]
     if training.early_stopping_patience is not None:
@@ -160,22 +188,30 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
                 training.layerwise_decay, prep.max_seq_length, prep.truncation)
     fit_started = time.time()
     classifier.fit(train_ds, epochs=evaluations, steps_per_epoch=steps_per_evaluation,
-                   validation_data=val_ds, callbacks=callbacks, verbose=verbose, shuffle=False)
+                   validation_data=val_ds, callbacks=callbacks,
+                   verbose=verbose if chief else 0, shuffle=False)
     train_time = time.time() - fit_started
 
     # 4. The best checkpoint, its validation metrics, and the products.
-    classifier.load_weights(paths.best_weights)
-    history = _read_jsonl(paths.history)
+    classifier.load_weights(best_weights)
+    history = interval_logger.records
     best = max(history, key=lambda r: r.get("val_accuracy", -1.0))
     val_metrics = predict_metrics(classifier, val_ds, validation.label_names)
     logger.info("Best validation accuracy %.4f at step %d.", val_metrics["accuracy"],
                 best["step"])
-    classifier.save(paths.classifier)
-    os.remove(paths.best_weights)
     metrics = {"validation": val_metrics, "best_step": best["step"], "steps": total_steps,
                "train_time_s": round(train_time, 1),
                "wall_time_s": round(time.time() - started, 1),
-               "examples_per_s": round(history[-1]["step"] * training.batch_size / train_time, 2)}
+               "examples_per_s": round(history[-1]["step"] * training.batch_size / train_time, 2),
+               "distribution": {"strategy": strategy_name(strategy),
+                                "replicas": strategy.num_replicas_in_sync,
+                                "precision": precision, "jit_compile": bool(jit_compile),
+                                "steps_per_execution": steps_per_execution}}
+    if not chief:
+        shutil.rmtree(scratch, ignore_errors=True)
+        return metrics
+    with_precision(classifier, "float32").save(paths.classifier)
+    os.remove(paths.best_weights)
     _write_json(paths.metrics, metrics)
     _plot(paths, history, val_metrics, "validation", out_dir)
     return metrics
@@ -293,11 +329,6 @@ def _read_json(path) -> dict:
         return {}
     with open(path, encoding="utf-8") as f:
         return json.load(f)
-
-
-def _read_jsonl(path) -> list:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def _write_json(path, data):

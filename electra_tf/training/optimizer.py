@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from electra_tf.config import OptimizerConfig
+from electra_tf.models.replicas import _REPLICA_STATE, sum_over_replicas
 from electra_tf.training.schedules import WarmupLinearDecay
 
 # LayerNormalization's scale/offset are `gamma`/`beta`; every Dense/EinsumDense/MLM-head bias is
@@ -17,22 +18,32 @@ NO_DECAY_NAME_PATTERNS = tuple(rf"(^|/){name}(:\d+)?$" for name in ("gamma", "be
 
 @keras.saving.register_keras_serializable(package="electra_tf")
 class ElectraAdamW(keras.optimizers.AdamW):
-    """`keras.optimizers.AdamW` that turns sparse (`tf.IndexedSlices`) gradients dense first.
+    """`keras.optimizers.AdamW` with two corrections the authors' optimizer has and Keras lacks.
 
-    An embedding lookup's gradient is `IndexedSlices` with one row per *occurrence* of a token,
-    so a token seen k times in a batch appears k times. Keras 3's Adam (TensorFlow backend)
-    updates its moments with `scatter_add` over those rows: the first moment gets the sum of
-    the k gradients (correct) but the second moment gets the sum of their *squares* instead of
-    the square of their sum, and global-norm clipping measures the rows separately too. Frequent
-    tokens ("the", [CLS], [SEP]) then take steps up to sqrt(k) times too large (measured in
-    tests/test_finetune.py). The authors' TF1 optimizer densifies, as `tf.convert_to_tensor`
-    does here; the dense [vocab, embedding] gradient costs little next to the Transformer.
+    1. Sparse (`tf.IndexedSlices`) gradients are made dense first. An embedding lookup's gradient
+       has one row per *occurrence* of a token, so a token seen k times in a batch appears k
+       times. Keras 3's Adam (TensorFlow backend) updates its moments with `scatter_add` over
+       those rows: the first moment gets the sum of the k gradients (correct) but the second
+       moment gets the sum of their *squares* instead of the square of their sum, and global-norm
+       clipping measures the rows separately too. Frequent tokens ("the", [CLS], [SEP]) then take
+       steps up to sqrt(k) times too large (measured in tests/test_finetune.py). The authors'
+       TF1 optimizer densifies, as `tf.convert_to_tensor` does here.
+    2. Under a `tf.distribute` strategy the gradients are summed over the replicas *before*
+       global-norm clipping. Keras clips each replica's partial gradient and sums afterwards, so
+       with 2 replicas a step differed from the same step on one device; here it does not
+       (tests/test_distribute.py).
     """
 
     def apply(self, grads, trainable_variables=None):
         grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
                  for g in grads]
+        if not getattr(_REPLICA_STATE, "summed", False):
+            grads = sum_over_replicas(grads)
         return super().apply(grads, trainable_variables)
+
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        # `apply` (or the train_step, see `gradients_already_summed`) has summed them already.
+        return list(grads_and_vars)
 
 
 def create_optimizer(config: OptimizerConfig | None = None, **overrides) -> keras.optimizers.AdamW:

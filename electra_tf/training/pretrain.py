@@ -20,6 +20,8 @@ killed with `kill -9` and resumed ends with the weights an uninterrupted run end
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import itertools
 import json
 import logging
@@ -28,6 +30,8 @@ import os
 import time
 
 import keras
+import numpy as np
+import tensorflow as tf
 
 from electra_tf.config import ElectraConfig
 from electra_tf.data.corpus import Corpus, open_corpus
@@ -40,6 +44,9 @@ from electra_tf.models.pretrainer import ElectraPretrainer
 from electra_tf.training.callbacks import (IntervalLogger, PeriodicCheckpoint, StopAtStep,
                                            read_history)
 from electra_tf.training.checkpoints import TrainingCheckpointer
+from electra_tf.training.distribute import (compile_options, is_chief, resolve_strategy,
+                                            strategy_name,
+                                            set_precision, with_precision)
 from electra_tf.training.optimizer import create_optimizer
 
 logger = logging.getLogger(__name__)
@@ -65,7 +72,9 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
              vocab: str | None = None, steps: int | None = None, batch_size: int | None = None,
              save_every: int = 1000, keep_checkpoints: int = 3, log_every: int = 100,
              seed: int = 0, lower_case: bool = True, doc_format: str = "auto",
-             vocab_documents: int = 20_000, verbose: int | str = "auto") -> dict:
+             vocab_documents: int = 20_000, strategy="auto", tpu: str | None = None,
+             precision: str = "float32", jit_compile: bool = False,
+             steps_per_execution: int = 1, verbose: int | str = "auto") -> dict:
     """Pretrains ELECTRA on `corpus` into `out_dir` (see the module docstring), resuming if
     `out_dir` holds an unfinished run. Returns the metrics also written to `metrics.json`.
 
@@ -83,6 +92,16 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
         lower_case: lower-case and strip accents before WordPiece (BERT uncased). It must match
             how the vocabulary was made (True for BERT-uncased and for learned vocabularies).
         doc_format: "auto", "line" or "blank" (see `TextFileCorpus`).
+        strategy: "auto", "one_device", "mirrored", "multi_worker", "tpu" or a
+            `tf.distribute.Strategy` (see `electra_tf.training.distribute`). `batch_size` is
+            the global batch. In a multi-worker run every worker runs this same call; only the
+            chief writes to `out_dir`, which must be storage all workers can read (they restore
+            the chief's checkpoints when resuming).
+        tpu: the TPU for `strategy="tpu"` (a name, "grpc://HOST:PORT" or "local").
+        precision: "float32", "mixed_bfloat16" or "mixed_float16".
+        jit_compile: compile the training step with XLA.
+        steps_per_execution: training steps per `tf.function` call; `log_every`, `save_every`
+            and the number of steps must be multiples of it.
         verbose: Keras `fit` verbosity.
 
     Raises:
@@ -90,13 +109,22 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
         TrainingError: the loss became NaN; the checkpoints written before are kept.
     """
     started = time.time()
+    # First: a multi-worker strategy must exist before TensorFlow runs any other op.
+    strategy = resolve_strategy(strategy, tpu)
+    chief = is_chief(strategy)
     paths = RunPaths(out_dir)
     if steps is not None and steps < 1 or batch_size is not None and batch_size < 1:
         raise ConfigError("--steps and --batch-size must be >= 1.")
     if log_every < 1 or save_every < 1 or keep_checkpoints < 1:
         raise ConfigError("--log-every, --save-every and --keep-checkpoints must be >= 1.")
+    compile_kwargs = compile_options(jit_compile, steps_per_execution)
+    if log_every % steps_per_execution:
+        raise ConfigError(f"--log-every {log_every} must be a multiple of --steps-per-execution "
+                          f"{steps_per_execution} (callbacks only see every "
+                          f"{steps_per_execution}-th step).")
     save_every = math.ceil(save_every / log_every) * log_every
-    os.makedirs(out_dir, exist_ok=True)
+    if chief:
+        os.makedirs(out_dir, exist_ok=True)
 
     run = dict(seed=seed, lower_case=lower_case, doc_format=doc_format, log_every=log_every,
                save_every=save_every, corpus=corpus if isinstance(corpus, str) else repr(corpus))
@@ -111,28 +139,38 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
 
     # 2. The vocabulary: the run's own copy, the one given, or one learned from the corpus.
     vocabulary, learned = _resolve_vocabulary(paths, vocab, corpus, config.model.vocab_size,
-                                              run, vocab_documents)
+                                              run, vocab_documents, write=chief)
     run.setdefault("vocab_learned", learned)
     run.setdefault("vocab_fingerprint", vocabulary_fingerprint(vocabulary))
     tokenizer = WordPieceTokenizer(vocabulary, lower_case=run["lower_case"])
 
     # 3. The effective config, checked against the run being resumed.
     config = _effective_config(config, vocabulary, run["vocab_learned"], steps, batch_size)
+    total_steps, batch = config.optimizer.train_steps, config.optimizer.batch_size
+    if total_steps % steps_per_execution:
+        raise ConfigError(f"The number of steps ({total_steps}) must be a multiple of "
+                          f"--steps-per-execution {steps_per_execution}.")
+    if batch % strategy.num_replicas_in_sync:
+        raise ConfigError(f"The global batch size {batch} does not split evenly over "
+                          f"{strategy.num_replicas_in_sync} replicas: pass a multiple of "
+                          f"{strategy.num_replicas_in_sync} with --batch-size.")
     _check_resumable_config(paths, config)
-    config.to_yaml(paths.config)
-    _write_json(paths.run, run)
+    if chief:
+        config.to_yaml(paths.config)
+        _write_json(paths.run, run)
 
-    # 4. Model, optimizer (built, so the checkpoint covers its variables) and checkpoints.
+    # 4. Model, optimizer (built, so the checkpoint covers its variables) and checkpoints, all
+    #    created under the strategy's scope so that their variables are mirrored.
     keras.utils.set_random_seed(run["seed"])
-    pretrainer = ElectraPretrainer(config.model, config.pretraining, seed=run["seed"])
-    pretrainer.compile(optimizer=create_optimizer(config.optimizer))
-    pretrainer.build({"token_ids": (None, config.pretraining.max_seq_length)})
-    pretrainer.optimizer.build(pretrainer.trainable_variables)
+    with precision_policy(precision), strategy.scope():
+        pretrainer = ElectraPretrainer(config.model, config.pretraining, seed=run["seed"])
+        pretrainer.compile(optimizer=create_optimizer(config.optimizer), **compile_kwargs)
+        pretrainer.build({"token_ids": (None, config.pretraining.max_seq_length)})
+        pretrainer.optimizer.build(pretrainer.trainable_variables)
     checkpointer = TrainingCheckpointer(paths.checkpoints, pretrainer, pretrainer.optimizer,
                                         keep=keep_checkpoints)
     start_step = checkpointer.restore_latest() or 0
-    history = read_history(paths.history, up_to_step=start_step)
-    total_steps, batch = config.optimizer.train_steps, config.optimizer.batch_size
+    history = read_history(paths.history, up_to_step=start_step, rewrite=chief)
     if start_step:
         logger.info("Resuming %s from step %d of %d.", out_dir, start_step, total_steps)
 
@@ -140,9 +178,13 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
     if start_step < total_steps:
         dataset = pretraining_dataset(
             corpus, tokenizer, config.pretraining.max_seq_length, batch, seed=run["seed"],
-            skip_batches=start_step)
-        interval_logger = IntervalLogger(paths.history, paths.logs, batch,
+            skip_batches=start_step).with_options(_split_batches_over_workers())
+        interval_logger = IntervalLogger(paths.history if chief else None,
+                                         paths.logs if chief else None, batch,
                                          checkpoint_dir=paths.checkpoints)
+        callbacks = [StopAtStep(total_steps), interval_logger]
+        if chief:
+            callbacks.append(PeriodicCheckpoint(checkpointer, run["save_every"], total_steps))
         logger.info("Pretraining %s steps %d -> %d, batch %d x %d tokens; checkpoints every %d "
                     "steps in %s.", "ELECTRA" if config.pretraining.electra_objective else "MLM",
                     start_step, total_steps, batch, config.pretraining.max_seq_length,
@@ -150,18 +192,26 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
         pretrainer.fit(
             dataset, epochs=math.ceil(total_steps / run["log_every"]),
             initial_epoch=start_step // run["log_every"], steps_per_epoch=run["log_every"],
-            callbacks=[StopAtStep(total_steps), interval_logger,
-                       PeriodicCheckpoint(checkpointer, run["save_every"], total_steps)],
-            verbose=verbose, shuffle=False)
+            callbacks=callbacks, verbose=verbose if chief else 0, shuffle=False)
         history += interval_logger.records
         logger.info("Corpus (pass in progress): %s.", corpus.stats.summary())
 
-    # 6. The products.
-    _save_keras_atomically(pretrainer.generator, paths.generator)
-    if pretrainer.discriminator is not None:
-        _save_keras_atomically(pretrainer.discriminator, paths.discriminator)
+    # 6. The products (the chief's; every worker returns the same metrics).
     metrics = _final_metrics(config, history, corpus, vocabulary, start_step,
                              time.time() - started)
+    metrics["distribution"] = {"strategy": strategy_name(strategy),
+                               "replicas": strategy.num_replicas_in_sync,
+                               "precision": precision or "float32",
+                               "jit_compile": bool(jit_compile),
+                               "steps_per_execution": steps_per_execution}
+    metrics["weights_sha256"] = weights_fingerprint(pretrainer)
+    if not chief:
+        return metrics
+    # Saved in float32 whatever the training precision: fine-tuning and export choose their own.
+    _save_keras_atomically(with_precision(pretrainer.generator, "float32"), paths.generator)
+    if pretrainer.discriminator is not None:
+        _save_keras_atomically(with_precision(pretrainer.discriminator, "float32"),
+                               paths.discriminator)
     _write_json(paths.metrics, metrics)
     try:
         from electra_tf.training.plots import plot_pretraining_curves
@@ -194,8 +244,9 @@ def _merge_previous_run(previous: dict, requested: dict) -> dict:
     return merged
 
 
-def _resolve_vocabulary(paths, vocab, corpus, vocab_size, run, vocab_documents):
-    """Returns (vocabulary, learned_here)."""
+def _resolve_vocabulary(paths, vocab, corpus, vocab_size, run, vocab_documents, write=True):
+    """Returns (vocabulary, learned_here); saves it into the run unless `write` is False (the
+    non-chief workers of a multi-worker run, which learn the same vocabulary themselves)."""
     if os.path.exists(paths.vocab):
         vocabulary = load_vocabulary(paths.vocab)
         if vocab and vocabulary_fingerprint(load_vocabulary(vocab)) != \
@@ -206,7 +257,8 @@ def _resolve_vocabulary(paths, vocab, corpus, vocab_size, run, vocab_documents):
         return vocabulary, bool(run.get("vocab_learned", False))
     if vocab:
         vocabulary = load_vocabulary(vocab)
-        save_vocabulary(vocabulary, paths.vocab)
+        if write:
+            save_vocabulary(vocabulary, paths.vocab)
         return vocabulary, False
     logger.info("No --vocab given: learning a %d-piece WordPiece vocabulary from the first %d "
                 "documents of %s ...", vocab_size, vocab_documents, corpus.name)
@@ -215,7 +267,8 @@ def _resolve_vocabulary(paths, vocab, corpus, vocab_size, run, vocab_documents):
                                   vocab_size, lower_case=run["lower_case"])
     logger.info("Learned %d pieces in %.0f s from %s; saved to %s.", len(vocabulary),
                 time.time() - began, corpus.stats.summary(), paths.vocab)
-    save_vocabulary(vocabulary, paths.vocab)
+    if write:
+        save_vocabulary(vocabulary, paths.vocab)
     return vocabulary, True
 
 
@@ -293,6 +346,35 @@ def _final_metrics(config, history, corpus, vocabulary, start_step, wall_s) -> d
         "corpus": {"name": corpus.name, **corpus.stats.as_dict()},
     }
     return metrics
+
+
+def weights_fingerprint(model) -> str:
+    """SHA-256 of every variable's bytes (weights and random-stream states), in creation order:
+    equal on all workers of a multi-worker run, and equal for runs that ended in the same state."""
+    digest = hashlib.sha256()
+    for variable in model.variables:
+        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(variable.value)).tobytes())
+    return digest.hexdigest()
+
+
+def _split_batches_over_workers() -> tf.data.Options:
+    """Multi-worker runs: every worker reads the whole stream and keeps its share of each global
+    batch. (The default would first try to give each worker its own *files*, and a one-file
+    corpus would leave a worker without data.)"""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return options
+
+
+@contextlib.contextmanager
+def precision_policy(name: str | None):
+    """Sets the Keras dtype policy while the model is built, then restores the caller's."""
+    previous = keras.config.dtype_policy()
+    set_precision(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def _save_keras_atomically(model, path):
