@@ -1,0 +1,155 @@
+"""ELECTRA-Small pretraining-step throughput: electra_tf vs TF Model Garden vs KerasHub.
+
+Same shapes for everyone: batch 32 x 128 tokens, vocabulary 30,522, 20 predictions per
+sequence, ELECTRA-Small generator (1/4 width) and discriminator, AdamW with clipping. Each peer
+runs in its own virtual environment, which this script creates on first use under
+benchmarks/.venvs/ (tf-models-official 2.20.0; keras-hub 0.32.0 with tensorflow 2.21.0); ours
+runs in the current interpreter's environment. Contenders run one after another in this one
+invocation (same machine state), each in a fresh process: warm-up steps, then the median of the
+timed steps. Model FLOPs per step are counted analytically (electra_tf.training.flops: matmuls,
+training = 3x forward) and set against this CPU's matmul rate, measured here in fp32 and bf16.
+
+    .venv/bin/python benchmarks/pretrain_throughput.py [--steps 10] [--warmup 3]
+
+Writes benchmarks/results/pretrain_throughput.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PEERS = os.path.join(ROOT, "benchmarks", "peers")
+VENVS = os.path.join(ROOT, "benchmarks", ".venvs")
+RESULTS = os.path.join(ROOT, "benchmarks", "results")
+PEER_PACKAGES = {"model_garden": ["tf-models-official==2.20.0"],
+                 "keras_hub": ["keras-hub==0.32.0", "tensorflow==2.21.0"]}
+
+
+def peer_python(name: str) -> str:
+    """The peer's venv interpreter, creating the venv (a few minutes) on first use."""
+    python = os.path.join(VENVS, name, "bin", "python")
+    if not os.path.exists(python):
+        print(f"Creating {os.path.join(VENVS, name)} with {' '.join(PEER_PACKAGES[name])} ...",
+              flush=True)
+        subprocess.run([sys.executable, "-m", "venv", os.path.join(VENVS, name)], check=True)
+        subprocess.run([python, "-m", "pip", "install", "-q", *PEER_PACKAGES[name]], check=True)
+    return python
+
+
+def run_contender(python, script, *args, timeout=1800) -> dict:
+    began = time.time()
+    proc = subprocess.run([python, os.path.join(PEERS, script), *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode or not lines:
+        raise RuntimeError(f"{script} {args} failed:\n{proc.stderr[-3000:]}")
+    result = json.loads(lines[-1][len("RESULT "):])
+    result["process_wall_s"] = round(time.time() - began, 1)
+    print(f"  {result['name']}: {result['median_step_s']:.3f} s/step, "
+          f"{result['tokens_per_s']:.0f} tokens/s", flush=True)
+    return result
+
+
+def matmul_rate(dtype: str, size: int = 1024, repeats: int = 30) -> float:
+    """Median FLOP/s of a [size x size] @ [size x size] matmul in `dtype` on this CPU."""
+    import tensorflow as tf
+
+    a = tf.random.normal([size, size], dtype=tf.float32)
+    a = tf.cast(a, dtype)
+    matmul = tf.function(lambda x: tf.matmul(x, x))
+    matmul(a).numpy()
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        matmul(a).numpy()
+        times.append(time.perf_counter() - began)
+    return 2 * size ** 3 / statistics.median(times)
+
+
+def step_flops() -> float:
+    sys.path.insert(0, ROOT)
+    from electra_tf import load_config
+    from electra_tf.training.flops import pretraining_flops_per_sequence
+
+    config = load_config(os.path.join(ROOT, "configs", "electra_small.yaml"),
+                         ["pretraining.max_predictions_per_seq=20"])
+    return 32 * pretraining_flops_per_sequence(config)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per contender")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--out", default=os.path.join(RESULTS, "pretrain_throughput"))
+    args = parser.parse_args(argv)
+    steps, warmup = args.steps, args.warmup
+    mg, kh = peer_python("model_garden"), peer_python("keras_hub")
+
+    rates = {"float32": matmul_rate("float32"), "bfloat16": matmul_rate("bfloat16")}
+    print(f"matmul: fp32 {rates['float32'] / 1e9:.0f} GFLOP/s, "
+          f"bf16 {rates['bfloat16'] / 1e9:.0f} GFLOP/s", flush=True)
+    ours = sys.executable
+    contenders = [
+        (mg, "model_garden_step.py", steps, warmup),
+        (ours, "ours_step.py", steps, warmup, "float32", 0, 1),
+        (kh, "keras_hub_step.py", steps, warmup, "float32"),
+        (ours, "ours_step.py", steps, warmup, "mixed_bfloat16", 0, 1),
+        (kh, "keras_hub_step.py", steps, warmup, "mixed_bfloat16"),
+        (ours, "ours_step.py", steps, warmup, "float32", 0, 4),
+        (ours, "ours_step.py", max(3, steps // 3), 2, "float32", 1, 1),  # XLA: slow, fewer
+    ]
+    results = [run_contender(python, script, *rest) for python, script, *rest in contenders]
+    flops = step_flops()
+    baseline = results[0]["tokens_per_s"]
+    for result in results:
+        result["model_tflops_per_s"] = flops / result["median_step_s"] / 1e12
+        result["x_model_garden_fp32"] = result["tokens_per_s"] / baseline
+        precision = "bfloat16" if "bfloat16" in result["name"] else "float32"
+        result["fraction_of_matmul_rate"] = flops / result["median_step_s"] / rates[precision]
+
+    report = {
+        "date": time.strftime("%Y-%m-%d"), "machine": platform.processor() or platform.machine(),
+        "cpu_cores": os.cpu_count(), "command": "python benchmarks/pretrain_throughput.py "
+        f"--steps {steps} --warmup {warmup}",
+        "shapes": {"batch": 32, "seq_len": 128, "vocab": 30522, "predictions": 20,
+                   "model": "ELECTRA-Small (generator 1/4 width)"},
+        "model_gflop_per_step": flops / 1e9,
+        "matmul_gflops": {k: v / 1e9 for k, v in rates.items()},
+        "targets": {"float32_x_model_garden": 2.0, "mixed_bfloat16_x_model_garden_fp32": 3.0},
+        "results": results,
+    }
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out + ".json", "w") as f:
+        json.dump(report, f, indent=2)
+    rows = "\n".join(
+        f"| {r['name']} | {r['median_step_s']:.3f} | {r['tokens_per_s']:,.0f} | "
+        f"{r['model_tflops_per_s'] * 1000:.0f} | {100 * r['fraction_of_matmul_rate']:.0f}% | "
+        f"{r['x_model_garden_fp32']:.2f}x |" for r in results)
+    with open(args.out + ".md", "w") as f:
+        f.write(f"""# ELECTRA-Small pretraining step: throughput on {report['cpu_cores']} CPU cores
+
+`{report['command']}` ({report['date']}). Batch 32 x 128, vocabulary 30,522, 20 predictions per
+sequence; {flops / 1e9:.0f} GFLOP of matmuls per step. This CPU's matmul rate (1024^2, measured in
+the same run): fp32 {rates['float32'] / 1e9:.0f} GFLOP/s, bf16 {rates['bfloat16'] / 1e9:.0f} GFLOP/s.
+Median of {steps} timed steps after {warmup} warm-up steps, each contender in a fresh process.
+
+| contender | s/step | tokens/s | model GFLOP/s | of matmul rate | vs Model Garden fp32 |
+|---|---|---|---|---|---|
+{rows}
+
+Targets: float32 >= 2.0x Model Garden, mixed_bfloat16 >= 3.0x Model Garden's float32.
+""")
+    print(f"Wrote {args.out}.json and .md")
+
+
+if __name__ == "__main__":
+    main()
