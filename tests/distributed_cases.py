@@ -14,15 +14,13 @@ import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-if os.environ.get("NOFILTER"):
-    import keras; keras.config.disable_traceback_filtering()
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def mirrored(result_path):
     """One `fit` step on a global batch of 8: `MirroredStrategy` over 2 logical CPUs vs one
-    device, same seeds, dropout off (dropout draws are per replica; masking and sampling are
-    made replica-independent by `replica_uniform`)."""
+    device, same seeds, dropout off (every replica draws the same dropout masks; masking and
+    sampling are made replica-independent by `replica_uniform`)."""
     import tensorflow as tf
 
     cpu = tf.config.list_physical_devices("CPU")[0]

@@ -98,7 +98,7 @@ def test_mirrored_step_equals_one_device_step(tmp_path):
     Tolerance 1e-6 on every updated weight (the step itself moves weights by up to 1e-3). It
     holds only because replicas draw the global batch's masks and samples, normalise losses by
     the global token count, and clip the summed gradient: with Keras' per-replica clipping the
-    difference was 1.6e-3; with per-replica random draws or means it was 1.4e-3."""
+    difference was 1.6e-3; with per-replica loss means, 1.4e-3."""
     result_path = tmp_path / "mirrored.json"
     run = _run_case("mirrored", result_path)
     assert run.returncode == 0, run.stderr[-3000:]

@@ -3,6 +3,8 @@ step by a callback -- masking and sampling run inside the step (dynamic masking)
 does strictly more work than Model Garden's, whose masks come precomputed.
 
     python ours_step.py STEPS WARMUP PRECISION JIT(0|1) STEPS_PER_EXECUTION
+
+For ablations, ELECTRA_BENCH_SET="model.dropout=0.0 ..." adds config overrides.
 """
 
 import os

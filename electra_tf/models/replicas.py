@@ -60,6 +60,11 @@ def sum_over_replicas(grads: list) -> list:
     return [None if g is None else next(summed) for g in grads]
 
 
+def gradients_are_summed() -> bool:
+    """True while tracing inside `gradients_already_summed()`."""
+    return getattr(_REPLICA_STATE, "summed", False)
+
+
 @contextlib.contextmanager
 def gradients_already_summed():
     """Tells `ElectraAdamW.apply` (traced inside this block) that the gradients it receives were
@@ -69,12 +74,18 @@ def gradients_already_summed():
     the loss-scale optimizer decides per replica whether the gradients are finite, and replicas
     that decided differently would wait forever on each other's all-reduce.
     """
-    previous = getattr(_REPLICA_STATE, "summed", False)
+    previous = gradients_are_summed()
     _REPLICA_STATE.summed = True
     try:
         yield
     finally:
         _REPLICA_STATE.summed = previous
+
+
+def in_multi_worker_mode(strategy) -> bool:
+    """True for a `MultiWorkerMirroredStrategy` whose cluster has more than this one worker."""
+    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            and strategy.extended._in_multi_worker_mode())
 
 
 class DistributedFitFixes:
@@ -113,9 +124,7 @@ class DistributedFitFixes:
 
     def logs_for_distribution(self, logs: dict) -> dict:
         """`logs` unchanged, or each scalar as shape [1] under a multi-worker strategy."""
-        strategy = self.distribute_strategy
-        if not (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-                and strategy.extended._in_multi_worker_mode()):
+        if not in_multi_worker_mode(self.distribute_strategy):
             return logs
         return {name: tf.reshape(value, [1]) if value.shape.rank == 0 else value
                 for name, value in logs.items()}

@@ -18,6 +18,7 @@ the all-reduced (summed) gradient is the gradient of the global-batch mean loss.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import logging
@@ -27,6 +28,7 @@ import keras
 import tensorflow as tf
 
 from electra_tf.errors import ConfigError
+from electra_tf.models.replicas import in_multi_worker_mode
 
 logger = logging.getLogger(__name__)
 
@@ -102,10 +104,9 @@ def is_chief(strategy: tf.distribute.Strategy | None = None) -> bool:
     with index 0 when `TF_CONFIG` has no "chief" task, otherwise the chief.
     """
     strategy = strategy or tf.distribute.get_strategy()
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not getattr(strategy.extended, "_in_multi_worker_mode",
-                                       lambda: False)():
+    if not in_multi_worker_mode(strategy):
         return True
+    resolver = strategy.cluster_resolver
     task_type, task_id = resolver.task_type, resolver.task_id
     if task_type in (None, "chief"):
         return True
@@ -117,8 +118,8 @@ def set_precision(name: str | None) -> str:
     """Sets Keras' global dtype policy: "float32", "mixed_bfloat16" or "mixed_float16".
 
     Mixed policies compute in 16 bits and keep float32 variables; the ELECTRA heads return
-    float32 logits, and the objective samples (Gumbel noise), softmaxes and computes its losses in
-    float32. Under "mixed_float16" Keras' `compile` wraps the optimizer in a
+    float32 logits, and the objective samples replacements, softmaxes and computes its losses
+    in float32. Under "mixed_float16" Keras' `compile` wraps the optimizer in a
     `LossScaleOptimizer`, whose scale `train_step` applies. Call it before building the model.
 
     Returns:
@@ -131,7 +132,26 @@ def set_precision(name: str | None) -> str:
     return name
 
 
-def compile_options(jit_compile: bool | str = False, steps_per_execution: int = 1) -> dict:
+@contextlib.contextmanager
+def precision_policy(name: str | None):
+    """Sets the Keras dtype policy while a model is built (`set_precision`), then restores the
+    caller's: the models keep the policy they were built with."""
+    previous = keras.config.dtype_policy()
+    set_precision(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def distribution_summary(strategy, precision, jit_compile, steps_per_execution) -> dict:
+    """How a run was executed, for its metrics.json."""
+    return {"strategy": strategy_name(strategy), "replicas": strategy.num_replicas_in_sync,
+            "precision": precision or "float32", "jit_compile": bool(jit_compile),
+            "steps_per_execution": steps_per_execution}
+
+
+def compile_options(jit_compile: bool = False, steps_per_execution: int = 1) -> dict:
     """The keyword arguments for `model.compile` that choose how a training step is compiled.
 
     Args:

@@ -33,11 +33,9 @@ from electra_tf.models.classifier import SequenceClassifier
 from electra_tf.training.callbacks import IntervalLogger
 from electra_tf.training.evaluation import classification_metrics
 from electra_tf.training.finetune_config import FinetuneConfig, load_finetune_config
-from electra_tf.training.distribute import (compile_options, is_chief, resolve_strategy,
-                                            strategy_name,
-                                            with_precision)
+from electra_tf.training.distribute import (compile_options, distribution_summary, is_chief,
+                                            precision_policy, resolve_strategy, with_precision)
 from electra_tf.training.optimizer import create_finetuning_optimizer
-from electra_tf.training.pretrain import precision_policy
 
 logger = logging.getLogger("electra_tf")
 
@@ -203,10 +201,8 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
                "train_time_s": round(train_time, 1),
                "wall_time_s": round(time.time() - started, 1),
                "examples_per_s": round(history[-1]["step"] * training.batch_size / train_time, 2),
-               "distribution": {"strategy": strategy_name(strategy),
-                                "replicas": strategy.num_replicas_in_sync,
-                                "precision": precision, "jit_compile": bool(jit_compile),
-                                "steps_per_execution": steps_per_execution}}
+               "distribution": distribution_summary(strategy, precision, jit_compile,
+                                                    steps_per_execution)}
     if not chief:
         shutil.rmtree(scratch, ignore_errors=True)
         return metrics

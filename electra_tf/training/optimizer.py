@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 
 from electra_tf.config import OptimizerConfig
-from electra_tf.models.replicas import _REPLICA_STATE, sum_over_replicas
+from electra_tf.models.replicas import gradients_are_summed, sum_over_replicas
 from electra_tf.training.schedules import WarmupLinearDecay
 
 # LayerNormalization's scale/offset are `gamma`/`beta`; every Dense/EinsumDense/MLM-head bias is
@@ -37,7 +37,7 @@ class ElectraAdamW(keras.optimizers.AdamW):
     def apply(self, grads, trainable_variables=None):
         grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
                  for g in grads]
-        if not getattr(_REPLICA_STATE, "summed", False):
+        if not gradients_are_summed():
             grads = sum_over_replicas(grads)
         return super().apply(grads, trainable_variables)
 

@@ -20,7 +20,6 @@ killed with `kill -9` and resumed ends with the weights an uninterrupted run end
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import itertools
 import json
@@ -44,9 +43,8 @@ from electra_tf.models.pretrainer import ElectraPretrainer
 from electra_tf.training.callbacks import (IntervalLogger, PeriodicCheckpoint, StopAtStep,
                                            read_history)
 from electra_tf.training.checkpoints import TrainingCheckpointer
-from electra_tf.training.distribute import (compile_options, is_chief, resolve_strategy,
-                                            strategy_name,
-                                            set_precision, with_precision)
+from electra_tf.training.distribute import (compile_options, distribution_summary, is_chief,
+                                            precision_policy, resolve_strategy, with_precision)
 from electra_tf.training.optimizer import create_optimizer
 
 logger = logging.getLogger(__name__)
@@ -199,11 +197,8 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
     # 6. The products (the chief's; every worker returns the same metrics).
     metrics = _final_metrics(config, history, corpus, vocabulary, start_step,
                              time.time() - started)
-    metrics["distribution"] = {"strategy": strategy_name(strategy),
-                               "replicas": strategy.num_replicas_in_sync,
-                               "precision": precision or "float32",
-                               "jit_compile": bool(jit_compile),
-                               "steps_per_execution": steps_per_execution}
+    metrics["distribution"] = distribution_summary(strategy, precision, jit_compile,
+                                                   steps_per_execution)
     metrics["weights_sha256"] = weights_fingerprint(pretrainer)
     if not chief:
         return metrics
@@ -364,17 +359,6 @@ def _split_batches_over_workers() -> tf.data.Options:
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return options
-
-
-@contextlib.contextmanager
-def precision_policy(name: str | None):
-    """Sets the Keras dtype policy while the model is built, then restores the caller's."""
-    previous = keras.config.dtype_policy()
-    set_precision(name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 def _save_keras_atomically(model, path):
