@@ -26,21 +26,7 @@ import time
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_CONFIG_DIR = os.path.join(PACKAGE_DIR, "configs")  # also the repository's `configs/`
-SAMPLE_CORPUS = os.path.join(PACKAGE_DIR, "data", "samples", "imdb_unsup_400.txt")
-# 400 labelled training and 200 test reviews; `{split}` is filled in by the CSV task loader.
-SAMPLE_LABELLED = os.path.join(PACKAGE_DIR, "data", "samples", "imdb_sample_{split}.csv")
-
-
-def resolve_config_path(name_or_path: str) -> str:
-    """Accepts a path, or a shipped config name such as `electra_small`."""
-    if os.path.exists(name_or_path):
-        return name_or_path
-    candidate = os.path.join(DEFAULT_CONFIG_DIR, f"{name_or_path}.yaml")
-    if os.path.exists(candidate):
-        return candidate
-    return name_or_path  # load_config reports the missing file
+from electra_tf.config import resolve_config_path  # noqa: E402
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -370,11 +356,9 @@ def cmd_predict(args) -> int:
 
 
 def cmd_quickstart(args) -> int:
-    from electra_tf import load_config
     from electra_tf.training.evaluation import format_metrics
-    from electra_tf.training.finetune import evaluate, finetune
-    from electra_tf.training.finetune_config import load_finetune_config
-    from electra_tf.training.pretrain import pretrain
+    from electra_tf.training.finetune import evaluate
+    from electra_tf.training.sample_runs import finetune_on_sample, pretrain_on_sample
 
     pretrain_dir = os.path.join(args.out_dir, "pretrained")
     finetune_dir = os.path.join(args.out_dir, "sentiment")
@@ -385,12 +369,7 @@ def cmd_quickstart(args) -> int:
           "  4. evaluate it on 200 held-out test reviews\n"
           "  5. export it as a SavedModel that takes raw text, and classify two reviews\n"
           f"Outputs go to {args.out_dir}/ (re-running resumes the pretraining there).\n")
-    # electra_tiny, shrunk to what a 400-review corpus supports and 2 CPU cores run in minutes.
-    config = load_config(os.path.join(DEFAULT_CONFIG_DIR, "electra_tiny.yaml"), [
-        "model.vocab_size=4000", "model.num_layers=2", "pretraining.max_seq_length=128",
-        "optimizer.learning_rate=2e-3", f"optimizer.warmup_steps={max(1, args.steps // 10)}"])
-    metrics = pretrain(config, SAMPLE_CORPUS, pretrain_dir, steps=args.steps, batch_size=16,
-                       save_every=100, log_every=25, seed=args.seed, verbose=2)
+    metrics = pretrain_on_sample(pretrain_dir, steps=args.steps, seed=args.seed, verbose=2)
     _print_pretraining_summary(metrics, pretrain_dir)
     final, first = metrics["final"], metrics["first_interval"]
     learned = final["disc_loss"] < first["disc_loss"] and final["mlm_loss"] < first["mlm_loss"]
@@ -412,12 +391,9 @@ def cmd_quickstart(args) -> int:
     if os.path.exists(os.path.join(finetune_dir, "classifier.keras")):
         print(f"{finetune_dir} is already fine-tuned; evaluating it again.")
     else:
-        tune = load_finetune_config(os.path.join(DEFAULT_CONFIG_DIR, "finetune", "imdb.yaml"), [
-            "task.name=csv", f"task.data={SAMPLE_LABELLED}", "preprocessing.max_seq_length=128",
-            f"training.epochs={args.finetune_epochs}", "training.batch_size=16",
-            "training.learning_rate=1e-3", f"training.seed={args.seed}"])
-        _print_finetuning_summary(finetune(tune, finetune_dir, pretrained=pretrain_dir,
-                                           verbose=2), finetune_dir)
+        _print_finetuning_summary(finetune_on_sample(
+            finetune_dir, pretrain_dir, epochs=args.finetune_epochs, seed=args.seed, verbose=2),
+            finetune_dir)
     test = evaluate(finetune_dir, "test", verbose=0)
     print(f"\nTest ({test['examples']} reviews never seen in training):")
     print(format_metrics(test))

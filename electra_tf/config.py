@@ -29,6 +29,9 @@ import yaml
 
 from electra_tf.errors import ConfigError  # re-exported: `electra_tf.config.ConfigError`
 
+# The shipped configs (the repository's `configs/` is a copy kept identical by a test).
+DEFAULT_CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+
 # BERT-uncased special token ids: the vocabulary Google's released ELECTRA checkpoints use.
 BERT_PAD_ID, BERT_UNK_ID, BERT_CLS_ID, BERT_SEP_ID, BERT_MASK_ID = 0, 100, 101, 102, 103
 
@@ -203,13 +206,26 @@ class ElectraConfig:
 
 
 def load_config(path: str | os.PathLike, overrides: Optional[list[str]] = None) -> ElectraConfig:
-    """Reads a YAML config, applies `key.sub=value` overrides, validates and returns it."""
+    """Reads a YAML config (a path or a shipped name such as `electra_tiny`), applies
+    `key.sub=value` overrides, validates and returns it."""
     return load_yaml_config(ElectraConfig, path, overrides)
 
 
+def resolve_config_path(name_or_path: str | os.PathLike) -> str:
+    """Accepts a path, or a shipped config name such as `electra_small` or `finetune/imdb`."""
+    path = os.fspath(name_or_path)
+    if os.path.exists(path):
+        return path
+    candidate = os.path.join(DEFAULT_CONFIG_DIR, f"{path}.yaml")
+    if os.path.exists(candidate):
+        return candidate
+    return path  # load_yaml_config reports the missing file
+
+
 def load_yaml_config(cls, path: str | os.PathLike, overrides: Optional[list[str]] = None):
-    """Reads YAML into the config dataclass `cls` (which has `from_dict`), with overrides."""
-    path = os.fspath(path)
+    """Reads YAML into the config dataclass `cls` (which has `from_dict`), with overrides.
+    `path` may also be a shipped config's name (`electra_tiny`, `finetune/imdb`)."""
+    path = resolve_config_path(path)
     if not os.path.isfile(path):
         raise ConfigError(f"Config file not found: {path!r}. The shipped configs live in "
                           "`configs/` (e.g. configs/electra_small.yaml, configs/finetune/imdb.yaml).")

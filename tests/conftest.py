@@ -38,7 +38,8 @@ def token_batch():
 def tiny_pretrained_run(tmp_path_factory):
     """A 30-step pretraining run of a 1-layer model on 80 sample reviews (shared by the
     fine-tuning and export tests)."""
-    from electra_tf.cli import SAMPLE_CORPUS, main
+    from electra_tf.cli import main
+    from electra_tf.data import SAMPLE_CORPUS
     from electra_tf.data.vocab import learn_vocabulary, save_vocabulary
 
     root = tmp_path_factory.mktemp("finetune")

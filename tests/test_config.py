@@ -72,3 +72,19 @@ def test_overrides_and_yaml_round_trip(tmp_path):
 def test_missing_file_is_clear():
     with pytest.raises(ConfigError, match="Config file not found"):
         load_config("no/such/config.yaml")
+
+
+def test_shipped_names_load_and_match_the_repository_configs():
+    """Notebooks and the CLI name configs (`electra_tiny`, `finetune/imdb`); the copies shipped
+    inside the package must be the repository's `configs/`, byte for byte."""
+    from electra_tf.config import DEFAULT_CONFIG_DIR
+    from electra_tf.training import load_finetune_config
+
+    assert load_config("electra_tiny") == load_config(_path("electra_tiny"))
+    assert load_finetune_config("finetune/imdb").training.layerwise_decay == 0.8
+    for root, _, files in os.walk(CONFIG_DIR):
+        for name in files:
+            repo_file = os.path.join(root, name)
+            shipped = os.path.join(DEFAULT_CONFIG_DIR, os.path.relpath(repo_file, CONFIG_DIR))
+            with open(repo_file, "rb") as a, open(shipped, "rb") as b:
+                assert a.read() == b.read(), f"{shipped} differs from {repo_file}"

@@ -134,7 +134,8 @@ def test_cli_exports_a_pretraining_run_for_transformers_and_finetunes_from_it(
         tiny_pretrained_run, tmp_path, batch):
     import keras
 
-    from electra_tf.cli import SAMPLE_LABELLED, main
+    from electra_tf.cli import main
+    from electra_tf.data import SAMPLE_LABELLED
 
     out = tmp_path / "hf"
     assert main(["export", "--model", tiny_pretrained_run, "--out", str(out), "--format",

@@ -236,7 +236,7 @@ def test_single_segment_and_short_target_rates():
 @pytest.fixture(scope="module")
 def sample_setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("corpus")
-    from electra_tf.cli import SAMPLE_CORPUS
+    from electra_tf.data import SAMPLE_CORPUS
 
     with open(SAMPLE_CORPUS, encoding="utf-8") as f:
         texts = [next(f) for _ in range(60)]

@@ -152,7 +152,7 @@ def test_multi_worker_pretraining_survives_killing_both_workers(tmp_path):
     """(b) Two worker processes on 127.0.0.1 (TF_CONFIG) pretrain 12 steps; both are killed with
     SIGKILL after the step-4 checkpoint, restarted, and finish. Both end with bit-identical
     weights, equal to an uninterrupted two-worker run's."""
-    from electra_tf.cli import SAMPLE_CORPUS
+    from electra_tf.data import SAMPLE_CORPUS
     from electra_tf.data.vocab import learn_vocabulary, save_vocabulary
 
     with open(SAMPLE_CORPUS, encoding="utf-8") as f:

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from electra_tf.cli import SAMPLE_LABELLED, main
+from electra_tf.cli import main
+from electra_tf.data import SAMPLE_LABELLED
 from electra_tf.training.finetune import load_finetuned
 
 # Inputs a server meets: nothing, blanks, broken bytes, a megabyte, emoji and mixed scripts.

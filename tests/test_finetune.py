@@ -9,7 +9,8 @@ import pytest
 import tensorflow as tf
 
 from conftest import TINY_ENCODER
-from electra_tf.cli import SAMPLE_LABELLED, main
+from electra_tf.cli import main
+from electra_tf.data import SAMPLE_LABELLED
 from electra_tf.data.classification import (ClassificationPreprocessor, LabelledTexts,
                                             classification_dataset, load_labelled_texts,
                                             stratified_split, truncate_pieces)

@@ -27,6 +27,11 @@ def test_sinusoidal_embeddings_have_no_position_weights():
     ids = np.array([[1, 2, 3]])
     learned(ids), fixed(ids)
     assert learned.count_params() - fixed.count_params() == 32 * 16
+    # What each adds per position: the formula's table, or the learned weight matrix.
+    np.testing.assert_allclose(np.asarray(fixed.position_vectors(10)),
+                               sinusoidal_position_encoding(10, 16), atol=1e-7)
+    np.testing.assert_allclose(np.asarray(learned.position_vectors()),
+                               np.asarray(learned.position_embeddings.embeddings), atol=0)
 
 
 def test_fused_and_explicit_attention_paths_agree():

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from electra_tf.cli import SAMPLE_CORPUS, main
+from electra_tf.cli import main
+from electra_tf.data import SAMPLE_CORPUS
 from electra_tf.data.tokenizer import WordPieceTokenizer
 from electra_tf.data.vocab import SPECIAL_TOKENS, learn_vocabulary, save_vocabulary
 

@@ -109,6 +109,17 @@ class ElectraEmbeddings(keras.layers.Layer):
         """The word-embedding matrix `[vocab_size, embedding_size]` (the generator's output layer)."""
         return self.word_embeddings.embeddings
 
+    def position_vectors(self, num_positions: int | None = None):
+        """The vectors added for positions `0 .. num_positions-1` (all when None), before the
+        LayerNorm: float tensor `[num_positions, embedding_size]`. Learned weights, or the fixed
+        sinusoid table; for inspecting and plotting the two kinds side by side."""
+        if not self.built:
+            self.build((None, None))
+        num_positions = num_positions or self.max_position_embeddings
+        if self.position_embeddings is not None:
+            return self.position_embeddings(ops.arange(num_positions))
+        return ops.convert_to_tensor(self._sinusoid[:num_positions])
+
     def call(self, token_ids, segment_ids=None, training=None):
         seq_len = ops.shape(token_ids)[1]
         if segment_ids is None:
