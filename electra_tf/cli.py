@@ -363,7 +363,7 @@ def cmd_quickstart(args) -> int:
     pretrain_dir = os.path.join(args.out_dir, "pretrained")
     finetune_dir = os.path.join(args.out_dir, "sentiment")
     print("electra-tf quickstart, on IMDB reviews shipped with the package:\n"
-          f"  1. learn a 4,000-piece WordPiece vocabulary from 400 unlabelled reviews\n"
+          "  1. learn a WordPiece vocabulary (at most 4,000 pieces) from 400 unlabelled reviews\n"
           "  2. pretrain generator + discriminator on them (replaced-token detection, model.fit)\n"
           "  3. fine-tune the discriminator on 400 labelled reviews (positive/negative)\n"
           "  4. evaluate it on 200 held-out test reviews\n"

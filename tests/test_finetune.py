@@ -211,8 +211,11 @@ FAST = ["--set", "task.max_train_examples=64", "--set", "preprocessing.max_seq_l
 
 def test_finetune_then_evaluate_on_a_handful_of_reviews(tiny_pretrained_run, tmp_path, capsys):
     out = tmp_path / "tuned"
+    # Batch 24: 3 batches per pass over the 64 training reviews, which 2 evaluations per epoch
+    # do not split evenly (fit runs 4 intervals of 2 steps = 8, not 2 x 3 = 6).
     assert main(["finetune", "--task", "csv", "--data", SAMPLE_LABELLED, "--pretrained",
-                 tiny_pretrained_run, "--out-dir", str(out)] + FAST) == 0
+                 tiny_pretrained_run, "--out-dir", str(out)] + FAST
+                + ["--set", "training.batch_size=24"]) == 0
     for name in ("classifier.keras", "finetune.yaml", "vocab.txt", "run.json", "history.jsonl",
                  "metrics.json", "curves.png", "confusion_validation.png"):
         assert os.path.exists(out / name), name
@@ -223,6 +226,8 @@ def test_finetune_then_evaluate_on_a_handful_of_reviews(tiny_pretrained_run, tmp
     history = [json.loads(line) for line in open(out / "history.jsonl")]
     assert len(history) == 4 and all("val_accuracy" in r for r in history)  # 2 per epoch
     assert metrics["best_step"] in [r["step"] for r in history]
+    # The learning-rate schedule covers exactly the steps `fit` ran (whole intervals).
+    assert metrics["steps"] == history[-1]["step"]
     best = max(r["val_accuracy"] for r in history)
     assert validation["accuracy"] == pytest.approx(best, abs=1e-6)  # the kept checkpoint
     # The pretrained encoder's weights were the starting point, not a random init.

@@ -140,9 +140,11 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
 
     # 3. Schedule: `evaluations_per_epoch` Keras "epochs" per pass over the training set.
     steps_per_pass = math.ceil(len(train) / training.batch_size)
-    total_steps = steps_per_pass * training.epochs
     evaluations = training.epochs * training.evaluations_per_epoch
-    steps_per_evaluation = math.ceil(total_steps / evaluations)
+    steps_per_evaluation = math.ceil(steps_per_pass * training.epochs / evaluations)
+    # `fit` runs whole intervals, so the learning-rate schedule ends where training does (a
+    # schedule for the unrounded count would spend the last steps at learning rate 0).
+    total_steps = steps_per_evaluation * evaluations
     with strategy.scope():
         classifier.build({"token_ids": (None, None)})
         classifier.compile(
@@ -179,10 +181,11 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
     if training.early_stopping_patience is not None:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_accuracy", mode="max", patience=training.early_stopping_patience))
-    logger.info("Fine-tuning %s: %d steps (%d epochs x %d), batch %d, lr %g, layer-wise decay "
-                "%g, up to %d tokens (%s truncation).",
+    logger.info("Fine-tuning %s: %d steps (%d epochs of %d batches, validation every %d steps), "
+                "batch %d, lr %g, layer-wise decay %g, up to %d tokens (%s truncation).",
                 "from scratch" if from_scratch else f"from {pretrained}", total_steps,
-                training.epochs, steps_per_pass, training.batch_size, training.learning_rate,
+                training.epochs, steps_per_pass, steps_per_evaluation, training.batch_size,
+                training.learning_rate,
                 training.layerwise_decay, prep.max_seq_length, prep.truncation)
     fit_started = time.time()
     classifier.fit(train_ds, epochs=evaluations, steps_per_epoch=steps_per_evaluation,
