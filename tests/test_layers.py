@@ -72,3 +72,33 @@ def test_projection_only_when_sizes_differ():
     same = ElectraEncoder(**dict(TINY_ENCODER, embedding_size=24))
     assert same.embedding_projection is None
     assert ElectraEncoder(**TINY_ENCODER).embedding_projection is not None
+
+
+def test_token_type_row_takes_a_normal_adam_step_with_a_plain_keras_optimizer():
+    """Every token uses token-type row 0. As a gather, its gradient is an IndexedSlices naming
+    row 0 once per token, and Keras' Adam applies those row by row: the first step of row 0 was
+    2.1x the learning rate here (random per-token gradients) and up to sqrt(batch * seq_len) =
+    11x when they agree, swamping the word vectors. As a one-hot matmul the gradient is dense and
+    Adam's first step is the usual +-lr per element."""
+    import keras
+    import tensorflow as tf
+
+    layer = ElectraEmbeddings(50, 16, max_position_embeddings=32, dropout=0.0)
+    rng = np.random.default_rng(0)
+    ids = rng.integers(5, 50, size=(4, 32)).astype("int32")
+    segments = np.zeros_like(ids)
+    direction = tf.constant(rng.normal(size=(4, 32, 16)).astype("float32"))
+    layer(ids, segments)
+    gather = np.asarray(layer.token_type_embeddings(segments))
+    np.testing.assert_allclose(np.asarray(layer._token_type_vectors(segments)), gather, atol=1e-7)
+
+    table = layer.token_type_embeddings.embeddings
+    before = np.asarray(table).copy()
+    optimizer = keras.optimizers.Adam(learning_rate=1e-3)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer(ids, segments) * direction)
+    gradients = tape.gradient(loss, layer.trainable_variables)
+    optimizer.apply_gradients(zip(gradients, layer.trainable_variables))
+    step = np.abs(np.asarray(table) - before)
+    assert step[0].max() <= 1e-3 * 1.001, f"row 0 moved {step[0].max():.2e} for lr 1e-3"
+    assert step[0].min() > 0.5e-3 and step[1].max() == 0.0

@@ -120,11 +120,25 @@ class ElectraEmbeddings(keras.layers.Layer):
             return self.position_embeddings(ops.arange(num_positions))
         return ops.convert_to_tensor(self._sinusoid[:num_positions])
 
+    def _token_type_vectors(self, segment_ids):
+        """`[batch, seq_len, E]` token-type vectors as a one-hot matmul, not a gather.
+
+        A gather's gradient is an `IndexedSlices` with one row per token, and with segment ids
+        nearly all of them name row 0. Keras 3's Adam/AdamW on TensorFlow apply such gradients
+        row by row, so row 0 -- added to every token -- would take steps up to sqrt(batch *
+        seq_len) times too large and drown out the tokens (with `compile(optimizer="adamw")` a
+        discriminator then learns nothing). The matmul gives a dense [2, E] gradient instead:
+        the same values and output, for a negligible cost. `ElectraAdamW` densifies anyway.
+        """
+        table = ops.cast(self.token_type_embeddings.embeddings, self.compute_dtype)
+        one_hot = ops.one_hot(segment_ids, self.type_vocab_size, dtype=self.compute_dtype)
+        return ops.matmul(one_hot, table)
+
     def call(self, token_ids, segment_ids=None, training=None):
         seq_len = ops.shape(token_ids)[1]
         if segment_ids is None:
             segment_ids = ops.zeros_like(token_ids)
-        x = self.word_embeddings(token_ids) + self.token_type_embeddings(segment_ids)
+        x = self.word_embeddings(token_ids) + self._token_type_vectors(segment_ids)
         if self.position_embeddings is not None:
             positions = self.position_embeddings(ops.arange(seq_len))
         else:
