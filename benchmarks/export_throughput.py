@@ -45,6 +45,10 @@ def main():
     parser.add_argument("--batches", type=int, default=8, help="timed batches per side")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-seq-length", type=int, default=256)
+    parser.add_argument("--precision", default="float32",
+                        choices=("float32", "mixed_bfloat16", "mixed_float16"),
+                        help="compute precision of our SavedModel (HF stays float32); results go "
+                             "to export_throughput_<precision>.* unless float32")
     args = parser.parse_args()
 
     import keras
@@ -70,7 +74,7 @@ def main():
     preprocessor = ClassificationPreprocessor(WordPieceTokenizer(vocabulary), args.max_seq_length,
                                               truncation="head")
     export_dir = export_classifier(classifier, preprocessor, args.vocab,
-                                   os.path.join(work, "export"))
+                                   os.path.join(work, "export"), precision=args.precision)
     # Same encoder weights on the HF side (the RTD head is unused there).
     discriminator = Discriminator(classifier.encoder)
     discriminator({"token_ids": np.array([[101, 102]], np.int32)})
@@ -116,7 +120,9 @@ def main():
         total += len(batch)
     rate = {k: args.batch_size / statistics.median(v) for k, v in times.items()}
     result = {
-        "command": "python benchmarks/export_throughput.py --batches " + str(args.batches),
+        "command": "python benchmarks/export_throughput.py --batches " + str(args.batches)
+                   + ("" if args.precision == "float32" else f" --precision {args.precision}"),
+        "precision_ours": args.precision,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores",
         "versions": {"tensorflow": tf.__version__, "torch": torch.__version__,
                      "transformers": transformers.__version__},
@@ -128,19 +134,20 @@ def main():
         "ratio_ours_over_hf": round(rate["ours"] / rate["hf"], 3), "target_ratio": 1.5,
         "predictions_agree": f"{agree}/{total}", "max_probability_diff": max_diff,
     }
+    name = "export_throughput" + ("" if args.precision == "float32" else f"_{args.precision}")
     os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "export_throughput.json"), "w") as f:
+    with open(os.path.join(RESULTS, f"{name}.json"), "w") as f:
         json.dump(result, f, indent=2)
-    with open(os.path.join(RESULTS, "export_throughput.md"), "w") as f:
+    with open(os.path.join(RESULTS, f"{name}.md"), "w") as f:
         f.write("# Exported classifier throughput vs HuggingFace transformers\n\n"
                 f"`{result['command']}` on {result['machine']}; {result['model']}; batch "
                 f"{args.batch_size} IMDB test reviews of >= {args.max_seq_length} pieces, raw "
                 "text in, tokenization included on both sides; median of "
                 f"{args.batches} alternating batches.\n\n"
                 "| side | median s/batch | reviews/s |\n|---|---|---|\n"
-                f"| electra_tf SavedModel | {result['median_batch_s']['ours']} | "
+                f"| electra_tf SavedModel ({args.precision}) | {result['median_batch_s']['ours']} | "
                 f"{result['reviews_per_s']['ours']} |\n"
-                f"| transformers (PyTorch) | {result['median_batch_s']['hf']} | "
+                f"| transformers (PyTorch, float32) | {result['median_batch_s']['hf']} | "
                 f"{result['reviews_per_s']['hf']} |\n\n"
                 f"Ratio ours / HF: **{result['ratio_ours_over_hf']}** (target 1.5). Predictions "
                 f"agree on {result['predictions_agree']} reviews, max probability difference "

@@ -1,5 +1,6 @@
 """Export: SavedModel with raw-text and token-id signatures, served without electra_tf; predict."""
 
+import importlib
 import json
 import os
 import subprocess
@@ -172,3 +173,24 @@ def test_export_and_predict_mistakes_are_clear(tuned_run, exported, tmp_path, ca
     assert "does not exist" in capsys.readouterr().err
     assert main(["predict", "--model", str(tmp_path), "hello"]) == 2
     assert "neither an 'electra-tf export'" in capsys.readouterr().err
+
+
+def test_bfloat16_export_computes_in_bfloat16_close_to_float32(tuned_run, tmp_path, capsys):
+    export_dir = str(tmp_path / "bf16")
+    assert main(["export", "--model", tuned_run, "--out", export_dir,
+                 "--precision", "mixed_bfloat16"]) == 0
+    importlib.import_module("tensorflow_text")  # registers the tokenizer ops
+
+    served = tf.saved_model.load(export_dir).signatures["serving_default"](
+        text=tf.constant(ODD_TEXTS))
+    probabilities = served["probabilities"].numpy()
+    expected, _, _ = keras_probabilities(tuned_run, ODD_TEXTS)
+    difference = np.abs(probabilities - expected).max()
+    assert probabilities.dtype == np.float32
+    assert 0 < difference < 0.02, difference  # > 0: it really computed in bfloat16
+    with open(os.path.join(export_dir, "assets.extra", "electra_tf.json")) as f:
+        assert json.load(f)["precision"] == "mixed_bfloat16"
+    # HuggingFace checkpoints hold float32 weights: a precision there is a mistake, said clearly.
+    assert main(["export", "--model", tuned_run, "--out", str(tmp_path / "hf"), "--format",
+                 "huggingface", "--precision", "mixed_bfloat16"]) == 2
+    assert "--precision applies to SavedModel exports" in capsys.readouterr().err

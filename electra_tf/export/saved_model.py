@@ -110,13 +110,24 @@ def save_serving_module(module: _ServingModule, export_dir: str) -> str:
     return export_dir
 
 
-def export_classifier(model, preprocessor, vocab_path, export_dir) -> str:
-    """Exports a `SequenceClassifier` with its text preprocessing (see the module docstring)."""
+def export_classifier(model, preprocessor, vocab_path, export_dir,
+                      precision: str = "float32") -> str:
+    """Exports a `SequenceClassifier` with its text preprocessing (see the module docstring).
+    `precision` "mixed_bfloat16" computes in bfloat16 (float32 weights and outputs): faster on
+    CPUs with AVX512-BF16/AMX and on TPUs, with probabilities within about 1e-2 of float32."""
+    from electra_tf.training.distribute import with_precision
+
+    model = with_precision(model, precision)
     return save_serving_module(ClassifierModule(model, preprocessor, vocab_path), export_dir)
 
 
-def export_encoder(encoder, preprocessor, vocab_path, export_dir) -> str:
-    """Exports an `ElectraEncoder` (e.g. a pretrained discriminator's) for feature extraction."""
+def export_encoder(encoder, preprocessor, vocab_path, export_dir,
+                   precision: str = "float32") -> str:
+    """Exports an `ElectraEncoder` (e.g. a pretrained discriminator's) for feature extraction,
+    computing in `precision` (see `export_classifier`)."""
+    from electra_tf.training.distribute import with_precision
+
+    encoder = with_precision(encoder, precision)
     return save_serving_module(EncoderModule(encoder, preprocessor, vocab_path), export_dir)
 
 
@@ -124,9 +135,10 @@ def is_saved_model(path: str) -> bool:
     return os.path.isfile(os.path.join(path, "saved_model.pb"))
 
 
-def export_model(model_dir: str, export_dir: str) -> dict:
+def export_model(model_dir: str, export_dir: str, precision: str = "float32") -> dict:
     """Exports the output directory of `electra-tf finetune` (a classifier) or of
-    `electra-tf pretrain` (its discriminator's encoder, for feature extraction).
+    `electra-tf pretrain` (its discriminator's encoder, for feature extraction), computing in
+    `precision` ("float32", "mixed_bfloat16" or "mixed_float16"; weights stay float32).
 
     Returns a summary dict (`kind`, `signatures`, `export_dir`, ...) that is also written to
     `export_dir/assets.extra/electra_tf.json`.
@@ -146,13 +158,14 @@ def export_model(model_dir: str, export_dir: str) -> dict:
         raise CheckpointError(f"{export_dir} exists and is not an earlier export; choose an "
                               "empty or new directory so nothing in it is overwritten.")
     if os.path.isfile(os.path.join(model_dir, "classifier.keras")):
-        summary = _export_finetuned(model_dir, export_dir)
+        summary = _export_finetuned(model_dir, export_dir, precision)
     elif os.path.isfile(os.path.join(model_dir, "discriminator.keras")):
-        summary = _export_pretrained(model_dir, export_dir)
+        summary = _export_pretrained(model_dir, export_dir, precision)
     else:
         raise CheckpointError(
             f"{model_dir} has neither classifier.keras (a finished 'electra-tf finetune' run) nor "
             "discriminator.keras (a finished 'electra-tf pretrain' run); nothing to export.")
+    summary["precision"] = precision
     extra = os.path.join(export_dir, "assets.extra")
     os.makedirs(extra, exist_ok=True)
     with open(os.path.join(extra, "electra_tf.json"), "w", encoding="utf-8") as f:
@@ -160,11 +173,12 @@ def export_model(model_dir: str, export_dir: str) -> dict:
     return summary
 
 
-def _export_finetuned(model_dir, export_dir) -> dict:
+def _export_finetuned(model_dir, export_dir, precision) -> dict:
     from electra_tf.training.finetune import load_finetuned
 
     classifier, preprocessor, run, _ = load_finetuned(model_dir)
-    export_classifier(classifier, preprocessor, os.path.join(model_dir, "vocab.txt"), export_dir)
+    export_classifier(classifier, preprocessor, os.path.join(model_dir, "vocab.txt"), export_dir,
+                      precision)
     return {"kind": "classifier", "source": os.path.abspath(model_dir), "export_dir": export_dir,
             "signatures": ["serving_default", "classify_ids"],
             "label_names": list(classifier.label_names),
@@ -172,7 +186,7 @@ def _export_finetuned(model_dir, export_dir) -> dict:
             "truncation": preprocessor.truncation, "lower_case": run["lower_case"]}
 
 
-def _export_pretrained(model_dir, export_dir) -> dict:
+def _export_pretrained(model_dir, export_dir, precision) -> dict:
     import json
 
     import keras
@@ -193,7 +207,7 @@ def _export_pretrained(model_dir, export_dir) -> dict:
     tokenizer = WordPieceTokenizer(load_vocabulary(vocab_path), lower_case=lower_case)
     max_len = config.pretraining.max_seq_length
     preprocessor = ClassificationPreprocessor(tokenizer, max_len, truncation="head")
-    export_encoder(discriminator.encoder, preprocessor, vocab_path, export_dir)
+    export_encoder(discriminator.encoder, preprocessor, vocab_path, export_dir, precision)
     return {"kind": "encoder", "source": os.path.abspath(model_dir), "export_dir": export_dir,
             "signatures": ["serving_default", "encode_ids"], "max_seq_length": max_len,
             "truncation": "head", "lower_case": lower_case,
