@@ -102,3 +102,24 @@ def test_token_type_row_takes_a_normal_adam_step_with_a_plain_keras_optimizer():
     step = np.abs(np.asarray(table) - before)
     assert step[0].max() <= 1e-3 * 1.001, f"row 0 moved {step[0].max():.2e} for lr 1e-3"
     assert step[0].min() > 0.5e-3 and step[1].max() == 0.0
+
+
+def test_exact_gelu_is_evaluated_in_float32_for_16_bit_inputs():
+    """The FFN's GELU runs in float32 under mixed precision (TensorFlow's bfloat16 erf is slow on
+    CPUs); the result keeps the input's dtype and is the float32 value rounded once."""
+    import keras
+    import tensorflow as tf
+
+    from electra_tf.layers.transformer import exact_gelu
+
+    x = tf.constant(np.linspace(-4, 4, 101), tf.float32)
+    reference = keras.activations.gelu(x, approximate=False)
+    np.testing.assert_array_equal(np.asarray(exact_gelu(x)), np.asarray(reference))
+    for dtype in (tf.bfloat16, tf.float16):
+        low = tf.cast(x, dtype)
+        out = exact_gelu(low)
+        assert out.dtype == dtype
+        expected = tf.cast(keras.activations.gelu(tf.cast(low, tf.float32), approximate=False),
+                           dtype)
+        np.testing.assert_array_equal(np.asarray(tf.cast(out, tf.float32)),
+                                      np.asarray(tf.cast(expected, tf.float32)))

@@ -3,8 +3,23 @@
 from __future__ import annotations
 
 import keras
+from keras import ops
 
 from electra_tf.layers.attention import MultiHeadSelfAttention
+
+
+def exact_gelu(x):
+    """The exact (erf) GELU of ELECTRA/BERT, evaluated in float32 whatever `x`'s dtype.
+
+    Under mixed precision the FFN's `[batch, seq_len, 4 * hidden]` activations are bfloat16 or
+    float16, and TensorFlow's 16-bit `erf` is slow on CPUs: for a `[32, 256, 1024]` bfloat16
+    tensor it took 29-36 ms against 13 ms in float32 (17 ms including both casts), more than the
+    bfloat16 matmul before it (13 ms). Computing it in float32 is also the more accurate choice.
+    Returns a tensor of `x`'s dtype.
+    """
+    if x.dtype == "float32":
+        return keras.activations.gelu(x, approximate=False)
+    return ops.cast(keras.activations.gelu(ops.cast(x, "float32"), approximate=False), x.dtype)
 
 
 @keras.saving.register_keras_serializable(package="electra_tf")
@@ -56,10 +71,9 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.attention_layer_norm = keras.layers.LayerNormalization(
             epsilon=self.layer_norm_epsilon, dtype=policy, name="attention_layer_norm")
         self.attention_layer_norm.build(x_shape)
-        # "gelu" in Keras 3 is the exact erf form (approximate=False), as in ELECTRA.
+        # The activation (exact GELU, as in ELECTRA) is applied in `call`, in float32.
         self.intermediate_dense = keras.layers.Dense(
-            self.intermediate_size, activation="gelu", kernel_initializer=init, dtype=policy,
-            name="intermediate")
+            self.intermediate_size, kernel_initializer=init, dtype=policy, name="intermediate")
         self.intermediate_dense.build(x_shape)
         self.output_dense = keras.layers.Dense(
             hidden, kernel_initializer=init, dtype=policy, name="output")
@@ -77,7 +91,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
             attended, scores = attended
         x = self.attention_layer_norm(
             x + self.attention_dropout_layer(attended, training=training))
-        ffn = self.output_dense(self.intermediate_dense(x))
+        ffn = self.output_dense(exact_gelu(self.intermediate_dense(x)))
         x = self.output_layer_norm(x + self.output_dropout_layer(ffn, training=training))
         if return_attention_scores:
             return x, scores
