@@ -105,12 +105,12 @@ def test_token_type_row_takes_a_normal_adam_step_with_a_plain_keras_optimizer():
 
 
 def test_exact_gelu_is_evaluated_in_float32_for_16_bit_inputs():
-    """The FFN's GELU runs in float32 under mixed precision (TensorFlow's bfloat16 erf is slow on
+    """Every GELU (FFN and heads) runs in float32 under mixed precision (TensorFlow's bfloat16 erf is slow on
     CPUs); the result keeps the input's dtype and is the float32 value rounded once."""
     import keras
     import tensorflow as tf
 
-    from electra_tf.layers.transformer import exact_gelu
+    from electra_tf.layers.activations import exact_gelu
 
     x = tf.constant(np.linspace(-4, 4, 101), tf.float32)
     reference = keras.activations.gelu(x, approximate=False)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from electra_tf.layers.activations import exact_gelu
+
 
 @keras.saving.register_keras_serializable(package="electra_tf")
 class MaskedLMHead(keras.layers.Layer):
@@ -32,8 +34,8 @@ class MaskedLMHead(keras.layers.Layer):
         self.embedding_size = embedding_size
         self.layer_norm_epsilon = layer_norm_epsilon
         self.initializer_range = initializer_range
-        self.dense = keras.layers.Dense(
-            embedding_size, activation="gelu",
+        self.dense = keras.layers.Dense(  # exact GELU applied in `call`
+            embedding_size,
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=initializer_range),
             dtype=self.dtype_policy, name="transform")
         self.layer_norm = keras.layers.LayerNormalization(
@@ -46,7 +48,7 @@ class MaskedLMHead(keras.layers.Layer):
         self.built = True
 
     def call(self, hidden, embedding_matrix):
-        x = self.layer_norm(self.dense(hidden))
+        x = self.layer_norm(exact_gelu(self.dense(hidden)))
         logits = ops.matmul(x, ops.transpose(ops.cast(embedding_matrix, x.dtype)))
         return ops.cast(logits, "float32") + ops.cast(self.bias, "float32")
 
@@ -88,8 +90,8 @@ class ReplacedTokenDetectionHead(keras.layers.Layer):
 
     def build(self, hidden_shape):
         hidden = hidden_shape[-1]
-        self.dense = keras.layers.Dense(
-            hidden, activation="gelu",
+        self.dense = keras.layers.Dense(  # exact GELU applied in `call`
+            hidden,
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=self.initializer_range),
             dtype=self.dtype_policy, name="transform")
         self.dense.build(hidden_shape)
@@ -97,7 +99,7 @@ class ReplacedTokenDetectionHead(keras.layers.Layer):
         self.built = True
 
     def call(self, hidden):
-        logits = self.prediction(self.dense(hidden))
+        logits = self.prediction(exact_gelu(self.dense(hidden)))
         return ops.cast(ops.squeeze(logits, axis=-1), "float32")
 
     def compute_output_shape(self, hidden_shape):
