@@ -367,7 +367,8 @@ def cmd_predict(args) -> int:
 def cmd_quickstart(args) -> int:
     from electra_tf.training.evaluation import format_metrics
     from electra_tf.training.finetune import evaluate
-    from electra_tf.training.sample_runs import finetune_on_sample, pretrain_on_sample
+    from electra_tf.training.sample_runs import (finetune_on_sample, has_classifier,
+                                                 pretrain_on_sample)
 
     pretrain_dir = os.path.join(args.out_dir, "pretrained")
     finetune_dir = os.path.join(args.out_dir, "sentiment")
@@ -397,7 +398,7 @@ def cmd_quickstart(args) -> int:
         print(f"The discriminator spots {100 * final['disc_recall']:.0f}% of the replaced tokens "
               f"(precision {final['disc_precision']:.2f}).\n")
 
-    if os.path.exists(os.path.join(finetune_dir, "classifier.keras")):
+    if has_classifier(finetune_dir):
         print(f"{finetune_dir} is already fine-tuned; evaluating it again.")
     else:
         _print_finetuning_summary(finetune_on_sample(

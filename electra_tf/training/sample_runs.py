@@ -11,9 +11,9 @@ import os
 
 from electra_tf.config import ElectraConfig, load_config
 from electra_tf.data.samples import SAMPLE_CORPUS, SAMPLE_LABELLED
-from electra_tf.training.finetune import finetune
+from electra_tf.training.finetune import FinetunePaths, finetune
 from electra_tf.training.finetune_config import FinetuneConfig, load_finetune_config
-from electra_tf.training.pretrain import pretrain
+from electra_tf.training.pretrain import RunPaths, pretrain
 
 
 def sample_pretraining_config(steps: int = 300, overrides=()) -> ElectraConfig:
@@ -52,9 +52,9 @@ def finetune_on_sample(out_dir: str, pretrained: str, epochs: int = 3, seed: int
 
 def has_pretraining(run_dir: str) -> bool:
     """True when `run_dir` holds a finished pretraining run (its discriminator)."""
-    return os.path.isfile(os.path.join(run_dir, "discriminator.keras"))
+    return os.path.isfile(RunPaths(run_dir).discriminator)
 
 
 def has_classifier(run_dir: str) -> bool:
     """True when `run_dir` holds a finished fine-tuning run."""
-    return os.path.isfile(os.path.join(run_dir, "classifier.keras"))
+    return os.path.isfile(FinetunePaths(run_dir).classifier)
