@@ -2,11 +2,12 @@
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from conftest import TINY_MODEL_CONFIG, TINY_PRETRAINING_CONFIG
 from electra_tf.models import ElectraPretrainer
-from electra_tf.models.objective import mask_tokens
+from electra_tf.models.objective import mask_tokens, sample_tokens
 
 CLS, SEP, MASK, PAD = 2, 3, 4, 0
 
@@ -87,6 +88,34 @@ def test_sequence_with_no_candidates_masks_nothing():
 def _pretrainer(**pretraining):
     return ElectraPretrainer(TINY_MODEL_CONFIG, dict(TINY_PRETRAINING_CONFIG, **pretraining),
                              seed=0)
+
+
+@pytest.mark.parametrize("vocab", [300, 128, 50])  # blocks of 128: padded, exact, single short
+def test_sampled_tokens_follow_the_softmax(vocab):
+    # 200 x 40 draws from one fixed distribution with probabilities from ~1e-6 to ~0.1: the
+    # empirical frequencies match softmax(logits / T) (chi-square and largest gap), at T = 1 and 2.
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0.0, 3.0, size=vocab).astype("float32")
+    seed = keras.random.SeedGenerator(3)
+    for temperature in (1.0, 2.0):
+        expected = np.exp(logits / temperature - (logits / temperature).max())
+        expected /= expected.sum()
+        draws = np.concatenate([sample_tokens(
+            tf.constant(np.broadcast_to(logits, (200, 40, vocab))), temperature, seed).numpy()
+            .ravel() for _ in range(5)])
+        assert draws.min() >= 0 and draws.max() < vocab
+        counts = np.bincount(draws, minlength=vocab)
+        n = len(draws)
+        assert np.abs(counts / n - expected).max() < 5 * np.sqrt(expected.max() / n)
+        frequent = expected * n >= 5  # chi-square over the cells with enough expected counts
+        chi2 = (((counts - expected * n) ** 2) / (expected * n))[frequent].sum()
+        dof = frequent.sum() - 1
+        assert chi2 < dof + 5 * np.sqrt(2 * dof), (chi2, dof)
+    # Tokens of probability 0 (exp underflows) are never drawn, wherever the peak sits.
+    peaked = np.full(vocab, -1e4, "float32")
+    peaked[vocab - 1] = 0.0
+    assert np.all(sample_tokens(tf.constant(np.broadcast_to(peaked, (4, 8, vocab))), 1.0,
+                                seed).numpy() == vocab - 1)
 
 
 def test_labels_follow_sampled_tokens(token_batch):
