@@ -123,3 +123,33 @@ def test_exact_gelu_is_evaluated_in_float32_for_16_bit_inputs():
                            dtype)
         np.testing.assert_array_equal(np.asarray(tf.cast(out, tf.float32)),
                                       np.asarray(tf.cast(expected, tf.float32)))
+
+
+def test_half_bits_dropout_drops_at_the_rate_and_scales_like_keras():
+    import keras
+    import tensorflow as tf
+
+    from electra_tf.layers.dropout import HalfBitsDropout
+
+    x = tf.ones([64, 4, 63, 65])  # an odd number of elements (1,048,320)
+    for rate in (0.1, 0.5):
+        layer = HalfBitsDropout(rate, seed=1)
+        out = np.asarray(layer(x, training=True))
+        dropped = (out == 0).mean()
+        assert abs(dropped - rate) < 0.003, dropped  # 1M draws: std 3e-4
+        np.testing.assert_allclose(out[out != 0], 1.0 / (1.0 - rate), rtol=1e-6)
+        again = np.asarray(layer(x, training=True))
+        assert (again != out).mean() > rate  # a fresh mask per call
+        np.testing.assert_array_equal(np.asarray(HalfBitsDropout(rate, seed=1)(x, training=True)),
+                                      out)  # reproducible from the seed
+        np.testing.assert_array_equal(np.asarray(layer(x, training=False)), np.asarray(x))
+    low = HalfBitsDropout(0.1, seed=2, dtype="mixed_bfloat16")(tf.cast(x, tf.bfloat16),
+                                                               training=True)
+    assert low.dtype == tf.bfloat16
+    # Masks are independent across positions: neighbouring halves of one word agree no more
+    # often than chance (0.9^2 + 0.1^2 = 0.82).
+    pairs = (np.asarray(low, np.float32).ravel()[:-1] != 0).reshape(-1)
+    agree = (pairs[:-1:2] == pairs[1::2]).mean()
+    assert abs(agree - 0.82) < 0.005, agree
+    assert isinstance(keras.layers.deserialize(keras.layers.serialize(HalfBitsDropout(0.1))),
+                      keras.layers.Dropout)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from electra_tf.layers.dropout import HalfBitsDropout
+
 
 @keras.saving.register_keras_serializable(package="electra_tf")
 class MultiHeadSelfAttention(keras.layers.Layer):
@@ -53,7 +55,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.key_dense = projection("key")
         self.value_dense = projection("value")
         self.output_dense = None  # needs the hidden size: created in build()
-        self.dropout_layer = keras.layers.Dropout(attention_dropout, dtype=self.dtype_policy)
+        self.dropout_layer = HalfBitsDropout(attention_dropout, dtype=self.dtype_policy)
 
     def build(self, x_shape, padding_mask_shape=None):
         hidden = x_shape[-1]

@@ -6,6 +6,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from electra_tf.layers.dropout import HalfBitsDropout
+
 
 def sinusoidal_position_encoding(num_positions: int, dim: int) -> np.ndarray:
     """The Transformer's fixed position encoding (Vaswani et al. 2017, section 3.5).
@@ -90,7 +92,7 @@ class ElectraEmbeddings(keras.layers.Layer):
             dtype=self.dtype_policy, name="token_type_embeddings")
         self.layer_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="layer_norm")
-        self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+        self.dropout_layer = HalfBitsDropout(dropout, dtype=self.dtype_policy)
 
     def build(self, token_ids_shape, segment_ids_shape=None):
         self.word_embeddings.build(token_ids_shape)

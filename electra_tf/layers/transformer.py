@@ -6,6 +6,7 @@ import keras
 
 from electra_tf.layers.activations import exact_gelu
 from electra_tf.layers.attention import MultiHeadSelfAttention
+from electra_tf.layers.dropout import HalfBitsDropout
 
 
 @keras.saving.register_keras_serializable(package="electra_tf")
@@ -53,7 +54,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
             self.num_heads, hidden // self.num_heads, attention_dropout=self.attention_dropout,
             initializer_range=self.initializer_range, dtype=policy, name="attention")
         self.attention.build(x_shape)
-        self.attention_dropout_layer = keras.layers.Dropout(self.dropout, dtype=policy)
+        self.attention_dropout_layer = HalfBitsDropout(self.dropout, dtype=policy)
         self.attention_layer_norm = keras.layers.LayerNormalization(
             epsilon=self.layer_norm_epsilon, dtype=policy, name="attention_layer_norm")
         self.attention_layer_norm.build(x_shape)
@@ -64,7 +65,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.output_dense = keras.layers.Dense(
             hidden, kernel_initializer=init, dtype=policy, name="output")
         self.output_dense.build(tuple(x_shape[:-1]) + (self.intermediate_size,))
-        self.output_dropout_layer = keras.layers.Dropout(self.dropout, dtype=policy)
+        self.output_dropout_layer = HalfBitsDropout(self.dropout, dtype=policy)
         self.output_layer_norm = keras.layers.LayerNormalization(
             epsilon=self.layer_norm_epsilon, dtype=policy, name="output_layer_norm")
         self.output_layer_norm.build(x_shape)
