@@ -125,6 +125,37 @@ def test_exact_gelu_is_evaluated_in_float32_for_16_bit_inputs():
                                       np.asarray(tf.cast(expected, tf.float32)))
 
 
+def test_exact_gelu_gradient_is_the_derivative_of_gelu():
+    """exact_gelu's hand-written gradient equals autodiff through Keras' exact GELU (float32), and
+    under 16-bit inputs it comes back in the input's dtype."""
+    import keras
+    import tensorflow as tf
+
+    from electra_tf.layers.activations import exact_gelu
+
+    x = tf.constant(np.linspace(-6, 6, 241), tf.float32)
+    upstream = tf.constant(np.random.default_rng(0).normal(size=241), tf.float32)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours = tf.reduce_sum(exact_gelu(x) * upstream)
+        reference = tf.reduce_sum(keras.activations.gelu(x, approximate=False) * upstream)
+    np.testing.assert_allclose(tape.gradient(ours, x), tape.gradient(reference, x),
+                               rtol=1e-6, atol=1e-7)
+    low = tf.cast(x, tf.bfloat16)
+    with tf.GradientTape() as tape:
+        tape.watch(low)
+        out = tf.reduce_sum(tf.cast(exact_gelu(low), tf.float32))
+    gradient = tape.gradient(out, low)
+    assert gradient.dtype == tf.bfloat16
+    # d/dx GELU at bfloat16(x), rounded once to bfloat16: within bfloat16's precision (2^-8).
+    with tf.GradientTape() as tape:
+        x_rounded = tf.cast(low, tf.float32)
+        tape.watch(x_rounded)
+        expected = tape.gradient(tf.reduce_sum(keras.activations.gelu(x_rounded, approximate=False)),
+                                 x_rounded)
+    np.testing.assert_allclose(tf.cast(gradient, tf.float32), expected, rtol=2 ** -8, atol=1e-6)
+
+
 def test_half_bits_dropout_drops_at_the_rate_and_scales_like_keras():
     import keras
     import tensorflow as tf

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import keras
-from keras import ops
+import math
+
+import tensorflow as tf
 
 
 def exact_gelu(x):
@@ -16,8 +17,26 @@ def exact_gelu(x):
     float16, and TensorFlow's 16-bit `erf` is slow on CPUs: for a `[32, 256, 1024]` bfloat16
     tensor it took 29-36 ms against 13 ms in float32 (17 ms including both casts), more than the
     bfloat16 matmul before it (13 ms). Computing it in float32 is also the more accurate choice.
+    The gradient is written out, `dy * (Phi(x) + x * phi(x))`, reusing the forward pass's
+    `Phi(x)`: autodiff through erf would rebuild it from several elementwise ops, each a pass
+    over the tensor (fwd+bwd of a [4096, 1024] bfloat16 FFN activation: 36 vs 40 ms).
     Returns a tensor of `x`'s dtype.
     """
-    if x.dtype == "float32":
-        return keras.activations.gelu(x, approximate=False)
-    return ops.cast(keras.activations.gelu(ops.cast(x, "float32"), approximate=False), x.dtype)
+    with tf.name_scope("gelu"):  # names the kernels in profiles
+        return _exact_gelu(x)
+
+
+@tf.custom_gradient
+def _exact_gelu(x):
+    x32 = tf.cast(x, tf.float32)
+    cdf = 0.5 * tf.math.erfc(x32 * -_SQRT_HALF)  # Phi(x), as tf.nn.gelu computes it
+
+    def gradient(upstream):
+        pdf = tf.exp(-0.5 * tf.square(x32)) * _INV_SQRT_2PI  # phi(x)
+        return tf.cast(tf.cast(upstream, tf.float32) * (cdf + x32 * pdf), x.dtype)
+
+    return tf.cast(x32 * cdf, x.dtype), gradient
+
+
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
