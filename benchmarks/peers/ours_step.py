@@ -35,7 +35,9 @@ class StepTimer(keras.callbacks.Callback):
         self.losses.append(float(logs["loss"]))
 
 
-def main(steps, warmup, precision, jit, steps_per_execution):
+def build(precision, jit, steps_per_execution):
+    """The compiled ELECTRA-Small `ElectraPretrainer` and an endless dataset of one synthetic
+    batch (also used by benchmarks/profile_pretrain_step.py)."""
     from electra_tf import ElectraPretrainer, create_optimizer, load_config
     from electra_tf.training.distribute import compile_options, set_precision
 
@@ -54,6 +56,11 @@ def main(steps, warmup, precision, jit, steps_per_execution):
     dataset = tf.data.Dataset.from_tensors(
         {"token_ids": ids, "segment_ids": tf.zeros_like(ids),
          "padding_mask": tf.ones_like(ids)}).repeat()
+    return pretrainer, dataset
+
+
+def main(steps, warmup, precision, jit, steps_per_execution):
+    pretrainer, dataset = build(precision, jit, steps_per_execution)
     timer = StepTimer(int(steps_per_execution))
     pretrainer.fit(dataset, steps_per_epoch=warmup + steps, epochs=1, verbose=0,
                    callbacks=[timer])
