@@ -50,6 +50,38 @@ def unigram_log_probs(dataset, vocab_size, special_count, batches=50):
         return tf.constant(np.log(counts / counts.sum())[None].astype("float32"))
 
 
+def sample_stream(corpus_spec, batch_size, seed):
+    """The quickstart's data: a 4,000-piece vocabulary learned from `corpus_spec` and its packed
+    `[batch_size, 128]` pretraining stream. Returns (corpus, vocabulary, dataset, unigram
+    log-probabilities `[1, V]`, the special ids as `pretraining.*` config overrides)."""
+    corpus = et.open_corpus(corpus_spec)
+    vocabulary = learn_vocabulary(itertools.islice(corpus.documents(), 20_000), 4000)
+    tokenizer = et.WordPieceTokenizer(vocabulary)
+    dataset = et.pretraining_dataset(corpus, tokenizer, 128, batch_size, seed=seed)
+    log_probs = unigram_log_probs(dataset, len(vocabulary), 5)
+    return corpus, vocabulary, dataset, log_probs, tokenizer.special_ids.as_pretraining_overrides()
+
+
+def corrupt(batch, objective, replacement, vocab_size, log_probs, seed):
+    """Replaces the official 15% of positions (`mask_tokens`'s choice) by `uniform` or `unigram`
+    draws. Returns the corrupted ids and the labels (1.0 where the token changed), both
+    `[batch, seq_len]`; a draw equal to the original counts as original, as in ELECTRA."""
+    masked = mask_tokens(
+        batch["token_ids"], batch["padding_mask"], num_predictions=objective.num_predictions,
+        mask_prob=objective.mask_prob, mask_token_rate=objective.mask_token_rate,
+        mask_id=objective.mask_id,
+        special_ids=(objective.cls_id, objective.sep_id, objective.mask_id), seed=seed)
+    shape = tf.shape(masked["masked_positions"])
+    if replacement == "uniform":
+        sampled = tf.random.uniform(shape, 5, vocab_size, dtype=tf.int32)
+    else:
+        sampled = tf.reshape(tf.random.categorical(
+            tf.tile(log_probs, [shape[0] * shape[1], 1]), 1, dtype=tf.int32), shape)
+    corrupted = scatter_positions(batch["token_ids"], masked["masked_positions"], sampled,
+                                  masked["masked_lm_weights"] > 0)
+    return corrupted, tf.cast(corrupted != batch["token_ids"], tf.float32)
+
+
 def train_alone(config, dataset, replacement, log_probs, steps, seed, log_every):
     """Trains a fresh discriminator for `steps` batches; returns its AUC per `log_every` steps
     and the mean cosine similarity of its final token states (1.0 = all tokens alike)."""
@@ -62,20 +94,7 @@ def train_alone(config, dataset, replacement, log_probs, steps, seed, log_every)
 
     @tf.function
     def step(batch):
-        masked = mask_tokens(
-            batch["token_ids"], batch["padding_mask"], num_predictions=objective.num_predictions,
-            mask_prob=objective.mask_prob, mask_token_rate=objective.mask_token_rate,
-            mask_id=objective.mask_id,
-            special_ids=(objective.cls_id, objective.sep_id, objective.mask_id), seed=stream)
-        shape = tf.shape(masked["masked_positions"])
-        if replacement == "uniform":
-            sampled = tf.random.uniform(shape, 5, vocab_size, dtype=tf.int32)
-        else:
-            sampled = tf.reshape(tf.random.categorical(
-                tf.tile(log_probs, [shape[0] * shape[1], 1]), 1, dtype=tf.int32), shape)
-        corrupted = scatter_positions(batch["token_ids"], masked["masked_positions"], sampled,
-                                      masked["masked_lm_weights"] > 0)
-        labels = tf.cast(corrupted != batch["token_ids"], tf.float32)
+        corrupted, labels = corrupt(batch, objective, replacement, vocab_size, log_probs, stream)
         real = tf.cast(batch["padding_mask"], tf.float32)
         inputs = dict(batch, token_ids=corrupted)
         with tf.GradientTape() as tape:
@@ -113,12 +132,8 @@ def main():
     parser.add_argument("--tag", default="", help="suffix of the results files")
     args = parser.parse_args()
 
-    corpus = et.open_corpus(args.corpus)
-    vocabulary = learn_vocabulary(itertools.islice(corpus.documents(), 20_000), 4000)
-    tokenizer = et.WordPieceTokenizer(vocabulary)
-    dataset = et.pretraining_dataset(corpus, tokenizer, 128, args.batch_size, seed=args.seed)
-    log_probs = unigram_log_probs(dataset, len(vocabulary), 5)
-    ids = tokenizer.special_ids.as_pretraining_overrides()
+    corpus, vocabulary, dataset, log_probs, ids = sample_stream(args.corpus, args.batch_size,
+                                                                args.seed)
     runs = []
     for replacement, lr in itertools.product(args.replacements, args.learning_rates):
         config = sample_pretraining_config(args.steps, [
