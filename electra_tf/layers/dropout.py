@@ -12,7 +12,7 @@ class HalfBitsDropout(keras.layers.Dropout):
 
     Keras' dropout draws one float32 uniform per element (`tf.nn.experimental.stateless_dropout`):
     a Philox word per element. In ELECTRA-Small's pretraining step the encoders' dropout layers
-    draw about 70 million of them, and generating them was 4-6% of the step's kernel time on a
+    draw about 63 million of them, and generating them was 4-6% of the step's kernel time on a
     2-core CPU (benchmarks/results/pretrain_step_profile.md). Here every 32-bit word serves two
     elements (its two 16-bit halves): an element is kept when its half is >= round(rate * 65536),
     so the drop probability is the rate to within 1/131072 (0.1 becomes 0.100006), and kept
