@@ -38,14 +38,15 @@ LOSSES = ("loss", "mlm_loss", "disc_loss")
 def pretrain(code_root, out_dir, steps, seed, precision):
     """Runs the quickstart recipe with the `electra_tf` found in `code_root`; returns its history."""
     from electra_tf.data import SAMPLE_CORPUS
+    from electra_tf.training.sample_runs import sample_pretraining_overrides
 
+    # The recipe comes from this checkout, so both code versions run the very same one.
     command = [sys.executable, "-m", "electra_tf.cli", "pretrain", "--config", "electra_tiny",
                "--corpus", SAMPLE_CORPUS, "--out-dir", out_dir, "--steps", str(steps),
                "--batch-size", "16", "--log-every", "10", "--save-every", str(steps),
                "--seed", str(seed), "--precision", precision, "--quiet",
-               "--set", "model.vocab_size=4000", "--set", "model.num_layers=2",
-               "--set", "optimizer.learning_rate=2e-3",
-               "--set", f"optimizer.warmup_steps={max(1, steps // 10)}"]
+               *(arg for override in sample_pretraining_overrides(steps)
+                 for arg in ("--set", override))]
     began = time.time()
     subprocess.run(command, check=True, cwd=code_root, capture_output=True,
                    env=dict(os.environ, PYTHONPATH=code_root, TF_CPP_MIN_LOG_LEVEL="2"))

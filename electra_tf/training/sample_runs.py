@@ -16,12 +16,16 @@ from electra_tf.training.finetune_config import FinetuneConfig, load_finetune_co
 from electra_tf.training.pretrain import RunPaths, pretrain
 
 
+def sample_pretraining_overrides(steps: int = 300) -> list[str]:
+    """The `--set` overrides that turn `electra_tiny` into the sample recipe (warm-up 10% of
+    `steps`); also what `electra-tf pretrain --config electra_tiny` needs to run it."""
+    return ["model.vocab_size=4000", "model.num_layers=2", "pretraining.max_seq_length=128",
+            "optimizer.learning_rate=2e-3", f"optimizer.warmup_steps={max(1, steps // 10)}"]
+
+
 def sample_pretraining_config(steps: int = 300, overrides=()) -> ElectraConfig:
     """`electra_tiny` for the 400-review sample (warm-up 10% of `steps`)."""
-    return load_config("electra_tiny", [
-        "model.vocab_size=4000", "model.num_layers=2", "pretraining.max_seq_length=128",
-        "optimizer.learning_rate=2e-3", f"optimizer.warmup_steps={max(1, steps // 10)}",
-        *overrides])
+    return load_config("electra_tiny", [*sample_pretraining_overrides(steps), *overrides])
 
 
 def pretrain_on_sample(out_dir: str, steps: int = 300, seed: int = 0, verbose="auto",
