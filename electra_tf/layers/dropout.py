@@ -17,8 +17,8 @@ class HalfBitsDropout(keras.layers.Dropout):
     elements (its two 16-bit halves): an element is kept when its half is >= round(rate * 65536),
     so the drop probability is the rate to within 1/131072 (0.1 becomes 0.100006), and kept
     values are scaled by 1 / (1 - rate) as in Keras. For `[32, 4, 128, 128]` attention
-    probabilities this took 4.8 ms against 8.6 ms for Keras' dropout (bfloat16; 5.9 vs 9.3 ms in
-    float32).
+    probabilities this took 6.2 ms against 9.0 ms for Keras' dropout (bfloat16; 6.3 vs 9.3 ms in
+    float32; benchmarks/step_kernels.py).
 
     Same arguments and config, seed handling (the layer's `SeedGenerator`) and inference
     behaviour as `keras.layers.Dropout` (no weights, so `.keras` files are unaffected); with a

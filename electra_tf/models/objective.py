@@ -122,8 +122,8 @@ def sample_tokens(logits, temperature, seed):
 
     The search is two-level: the vocabulary is cut into blocks of 128, the target is located
     among the blocks' cumulative sums, then inside its one block. A cumulative sum over the whole
-    vocabulary is the same draw, but TensorFlow's CPU `Cumsum` over `[640, 30522]` took 94 ms per
-    ELECTRA-Small step against 22 ms for the whole two-level search (block sums are one vectorised
+    vocabulary is the same draw, but TensorFlow's CPU `Cumsum` over `[640, 30522]` took 92 ms per
+    ELECTRA-Small step against 20 ms for the whole two-level search (benchmarks/step_kernels.py) (block sums are one vectorised
     reduction). Summing in short runs is also closer to exact in float32.
 
     Args:
