@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,7 +40,7 @@ import numpy as np  # noqa: E402
 from discriminator_alone import corrupt, sample_stream  # noqa: E402
 from electra_tf.data import SAMPLE_CORPUS  # noqa: E402
 from electra_tf.training.sample_runs import sample_pretraining_config  # noqa: E402
-from pretrain_throughput import PEERS, RESULTS, peer_python  # noqa: E402
+from pretrain_throughput import RESULTS, peer_python, run_peer_script  # noqa: E402
 
 LEARNERS = ("electra_tf", "keras_hub", "conv")
 
@@ -70,13 +69,8 @@ def write_batches(path, steps, batch_size, replacement, seed):
 
 def run_learner(learner, path, learning_rate):
     python = peer_python("keras_hub") if learner == "keras_hub" else sys.executable
-    proc = subprocess.run(
-        [python, os.path.join(PEERS, "context_learner.py"), learner, path, str(learning_rate)],
-        capture_output=True, text=True, timeout=3600)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    if proc.returncode or not lines:
-        raise RuntimeError(f"{learner} failed:\n{proc.stderr[-3000:]}")
-    result = json.loads(lines[-1][len("RESULT "):])
+    result = run_peer_script(python, "context_learner.py", learner, path, learning_rate,
+                             timeout=3600)
     print(f"  {learner}: AUC " + " ".join(f"{p['auc']:.3f}" for p in result["curve"]),
           flush=True)
     return result

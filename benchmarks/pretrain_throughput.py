@@ -44,7 +44,9 @@ def peer_python(name: str) -> str:
     return python
 
 
-def run_contender(python, script, *args, timeout=1800) -> dict:
+def run_peer_script(python, script, *args, timeout=1800) -> dict:
+    """Runs `benchmarks/peers/SCRIPT ARGS...` under `python` (a peer venv or ours) and returns
+    the JSON of the last `RESULT {...}` line it prints (+ `process_wall_s`)."""
     began = time.time()
     proc = subprocess.run([python, os.path.join(PEERS, script), *map(str, args)],
                           capture_output=True, text=True, timeout=timeout,
@@ -54,6 +56,11 @@ def run_contender(python, script, *args, timeout=1800) -> dict:
         raise RuntimeError(f"{script} {args} failed:\n{proc.stderr[-3000:]}")
     result = json.loads(lines[-1][len("RESULT "):])
     result["process_wall_s"] = round(time.time() - began, 1)
+    return result
+
+
+def run_contender(python, script, *args, timeout=1800) -> dict:
+    result = run_peer_script(python, script, *args, timeout=timeout)
     print(f"  {result['name']}: {result['median_step_s']:.3f} s/step, "
           f"{result['tokens_per_s']:.0f} tokens/s", flush=True)
     return result

@@ -64,10 +64,10 @@ def load_predictor(path: str) -> Predictor:
         signature = loaded.signatures["serving_default"]
         label_names = [s.decode("utf-8") for s in loaded.label_names.numpy()]
         return Predictor(lambda texts: signature(text=texts), label_names, path)
-    if os.path.isfile(os.path.join(path, "classifier.keras")):
-        from electra_tf.export.saved_model import ClassifierModule
+    from electra_tf.training.finetune import FinetunePaths, load_finetuned
 
-        from electra_tf.training.finetune import load_finetuned
+    if os.path.isfile(FinetunePaths(path).classifier):
+        from electra_tf.export.saved_model import ClassifierModule
 
         classifier, preprocessor, _, _ = load_finetuned(path)
         module = ClassifierModule(classifier, preprocessor, os.path.join(path, "vocab.txt"))

@@ -157,9 +157,12 @@ def export_model(model_dir: str, export_dir: str, precision: str = "float32") ->
     if os.path.exists(export_dir) and os.listdir(export_dir) and not is_saved_model(export_dir):
         raise CheckpointError(f"{export_dir} exists and is not an earlier export; choose an "
                               "empty or new directory so nothing in it is overwritten.")
-    if os.path.isfile(os.path.join(model_dir, "classifier.keras")):
+    from electra_tf.training.finetune import FinetunePaths
+    from electra_tf.training.pretrain import RunPaths
+
+    if os.path.isfile(FinetunePaths(model_dir).classifier):
         summary = _export_finetuned(model_dir, export_dir, precision)
-    elif os.path.isfile(os.path.join(model_dir, "discriminator.keras")):
+    elif os.path.isfile(RunPaths(model_dir).discriminator):
         summary = _export_pretrained(model_dir, export_dir, precision)
     else:
         raise CheckpointError(
