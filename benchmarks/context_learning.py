@@ -1,7 +1,8 @@
 """Can a small Transformer learn, in a CPU budget, the context that replaced-token detection needs?
 Ours, KerasHub's and a convolution, trained on the very same corrupted batches.
 
-    .venv/bin/python benchmarks/context_learning.py [--steps 1200] [--learning-rate 1e-3]
+    .venv/bin/python benchmarks/context_learning.py [--steps 1200] [--learning-rate 1e-3] \\
+        [--learners electra_tf keras_hub conv] [--log-every 200] [--name context_learning]
 
 benchmarks/discriminator_alone.py showed our discriminator, trained alone, stuck near AUC 0.53
 when the replacements are drawn by corpus frequency (so the token itself says nothing and only
@@ -67,10 +68,10 @@ def write_batches(path, steps, batch_size, replacement, seed):
     return len(vocabulary), float(stacked["labels"][real].mean())
 
 
-def run_learner(learner, path, learning_rate):
+def run_learner(learner, path, learning_rate, log_every):
     python = peer_python("keras_hub") if learner == "keras_hub" else sys.executable
     result = run_peer_script(python, "context_learner.py", learner, path, learning_rate,
-                             timeout=3600)
+                             log_every, timeout=4 * 3600)
     print(f"  {learner}: AUC " + " ".join(f"{p['auc']:.3f}" for p in result["curve"]),
           flush=True)
     return result
@@ -84,6 +85,9 @@ def main():
     parser.add_argument("--replacement", choices=["unigram", "uniform"], default="unigram")
     parser.add_argument("--learners", nargs="+", choices=LEARNERS, default=list(LEARNERS))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--log-every", type=int, default=200, help="steps per AUC interval")
+    parser.add_argument("--name", default="context_learning",
+                        help="results file name (benchmarks/results/NAME.{json,md})")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -92,23 +96,29 @@ def main():
                                              args.replacement, args.seed)
         print(f"{args.steps} batches, vocabulary {vocab_size}, {100 * replaced:.1f}% of real "
               "tokens replaced", flush=True)
-        runs = [run_learner(learner, path, args.learning_rate) for learner in args.learners]
+        runs = [run_learner(learner, path, args.learning_rate, args.log_every)
+                for learner in args.learners]
 
     command = (f"python benchmarks/context_learning.py --steps {args.steps} "
                f"--learning-rate {args.learning_rate:g}"
-               + (f" --replacement {args.replacement}" if args.replacement != "unigram" else ""))
+               + (f" --replacement {args.replacement}" if args.replacement != "unigram" else "")
+               + (f" --learners {' '.join(args.learners)}"
+                  if list(args.learners) != list(LEARNERS) else "")
+               + (f" --log-every {args.log_every}" if args.log_every != 200 else "")
+               + (f" --name {args.name}" if args.name != "context_learning" else ""))
     report = {"command": command, "date": time.strftime("%Y-%m-%d"), "steps": args.steps,
               "batch_size": args.batch_size, "vocab_size": vocab_size,
               "replacement": args.replacement, "replaced_fraction": round(replaced, 4),
               "runs": runs}
     os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "context_learning.json"), "w") as f:
+    with open(os.path.join(RESULTS, f"{args.name}.json"), "w") as f:
         json.dump(report, f, indent=2)
     names = {"electra_tf": "electra_tf discriminator (quickstart: 2 layers, hidden 128)",
              "keras_hub": "KerasHub ElectraBackbone, same shape, same head",
              "conv": "embeddings + two width-5 convolutions, same head"}
     lines = [
-        "# Learning the context replaced-token detection needs: three detectors, same batches", "",
+        "# Learning the context replaced-token detection needs: "
+        + ("three detectors, same batches" if len(runs) == 3 else ", ".join(args.learners)), "",
         f"`{command}` on {os.cpu_count()} CPU cores ({report['date']}): {args.steps} batches of "
         f"[{args.batch_size}, 128] from the embedded 400-review sample (vocabulary {vocab_size}),"
         f" {100 * replaced:.1f}% of real tokens replaced by {args.replacement} draws, corrupted "
@@ -121,7 +131,7 @@ def main():
     for run in runs:
         lines.append(f"| {names[run['model']]} | " + " | ".join(
             f"{p['auc']:.3f}" for p in run["curve"]) + f" | {run['seconds']:.0f} |")
-    with open(os.path.join(RESULTS, "context_learning.md"), "w") as f:
+    with open(os.path.join(RESULTS, f"{args.name}.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
 

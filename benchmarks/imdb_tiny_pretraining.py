@@ -30,6 +30,8 @@ def main():
     parser.add_argument("--out-dir", default=os.path.join(ROOT, "runs", "imdb_tiny"))
     parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--corpus", default=CORPUS)
+    parser.add_argument("--name", default="imdb_tiny_pretraining",
+                        help="results file name (benchmarks/results/NAME.{json,md,png})")
     parser.add_argument("--summarize-only", action="store_true",
                         help="only write the results from an existing run directory")
     args = parser.parse_args()
@@ -47,17 +49,20 @@ def main():
     with open(os.path.join(args.out_dir, "metrics.json"), encoding="utf-8") as f:
         metrics = json.load(f)
     os.makedirs(RESULTS, exist_ok=True)
-    plot_pretraining_curves(history, os.path.join(RESULTS, "imdb_tiny_pretraining.png"),
+    plot_pretraining_curves(history, os.path.join(RESULTS, f"{args.name}.png"),
                             title=f"electra_tiny on IMDB texts, {metrics['steps']} steps")
     keep = ("step", "learning_rate", "mlm_loss", "disc_loss", "mlm_accuracy", "disc_accuracy",
             "disc_precision", "disc_recall", "disc_auc", "sequences_per_s")
     result = {"command": "python benchmarks/imdb_tiny_pretraining.py --steps "
-                         f"{args.steps}", "equivalent_cli": " ".join(command[3:]).replace(ROOT + "/", ""),
+                         f"{args.steps}" + (f" --out-dir {os.path.relpath(args.out_dir, ROOT)} "
+                                            f"--name {args.name}"
+                                            if args.name != "imdb_tiny_pretraining" else ""), "equivalent_cli": " ".join(command[3:]).replace(ROOT + "/", ""),
               "metrics": metrics, "curve": [{k: r[k] for k in keep if k in r} for r in history]}
-    with open(os.path.join(RESULTS, "imdb_tiny_pretraining.json"), "w") as f:
+    with open(os.path.join(RESULTS, f"{args.name}.json"), "w") as f:
         json.dump(result, f, indent=2)
-    rows = [r for r in history if r["step"] in (100, 200, 300, 500, 1000, 1500, 2000, 3000, 4000, 5000)
-            or r is history[-1]]
+    # The early phase in detail (the discriminator's peak and fall), then ten evenly spaced rows.
+    shown = {100, 200, 300, 500, 1000} | {round(args.steps * k / 10) for k in range(1, 11)}
+    rows = [r for r in history if r["step"] in shown or r is history[-1]]
     table = "\n".join(
         f"| {r['step']} | {r['mlm_loss']:.3f} | {r['mlm_accuracy']:.3f} | {r['disc_loss']:.3f} | "
         f"{r['disc_accuracy']:.3f} | {r['disc_precision']:.3f} | {r['disc_recall']:.3f} | "
@@ -74,7 +79,7 @@ def main():
         f"{last['disc_auc']:.3f} at the end, against a generator that now samples plausible "
         f"words (mlm_acc {last['mlm_accuracy']:.3f}); recall at probability 0.5 is "
         f"{last['disc_recall']:.3f}.\n\n")
-    with open(os.path.join(RESULTS, "imdb_tiny_pretraining.md"), "w") as f:
+    with open(os.path.join(RESULTS, f"{args.name}.md"), "w") as f:
         f.write(
             f"# electra_tiny pretrained on the IMDB texts ({metrics['steps']} steps)\n\n"
             f"`{result['command']}` (= `electra-tf {result['equivalent_cli']}`), 2 CPU cores. "
@@ -88,8 +93,8 @@ def main():
             "scores for replaced vs original tokens (0.5 = chance, threshold-free).\n\n"
             "| step | mlm_loss | mlm_acc | disc_loss | disc_acc | disc_precision | disc_recall "
             "| disc_auc |\n|---|---|---|---|---|---|---|---|\n" + table + "\n\n" + summary +
-            "![curves](imdb_tiny_pretraining.png)\n")
-    print(open(os.path.join(RESULTS, "imdb_tiny_pretraining.md")).read())
+            f"![curves]({args.name}.png)\n")
+    print(open(os.path.join(RESULTS, f"{args.name}.md")).read())
 
 
 if __name__ == "__main__":
