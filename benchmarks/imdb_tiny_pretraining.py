@@ -53,10 +53,13 @@ def main():
                             title=f"electra_tiny on IMDB texts, {metrics['steps']} steps")
     keep = ("step", "learning_rate", "mlm_loss", "disc_loss", "mlm_accuracy", "disc_accuracy",
             "disc_precision", "disc_recall", "disc_auc", "sequences_per_s")
-    result = {"command": "python benchmarks/imdb_tiny_pretraining.py --steps "
-                         f"{args.steps}" + (f" --out-dir {os.path.relpath(args.out_dir, ROOT)} "
-                                            f"--name {args.name}"
-                                            if args.name != "imdb_tiny_pretraining" else ""), "equivalent_cli": " ".join(command[3:]).replace(ROOT + "/", ""),
+    this_command = f"python benchmarks/imdb_tiny_pretraining.py --steps {args.steps}"
+    if os.path.abspath(args.out_dir) != os.path.join(ROOT, "runs", "imdb_tiny"):
+        this_command += f" --out-dir {os.path.relpath(args.out_dir, ROOT)}"
+    if args.name != "imdb_tiny_pretraining":
+        this_command += f" --name {args.name}"
+    result = {"command": this_command,
+              "equivalent_cli": " ".join(command[3:]).replace(ROOT + "/", ""),
               "metrics": metrics, "curve": [{k: r[k] for k in keep if k in r} for r in history]}
     with open(os.path.join(RESULTS, f"{args.name}.json"), "w") as f:
         json.dump(result, f, indent=2)
