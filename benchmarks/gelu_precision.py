@@ -11,10 +11,8 @@ benchmarks/results/gelu_precision.{json,md}.
 
 from __future__ import annotations
 
-import json
+import functools
 import os
-import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -22,19 +20,10 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from electra_tf.layers.activations import exact_gelu  # noqa: E402
+import kernel_timing  # noqa: E402
+from kernel_timing import write_timings  # noqa: E402
 
-RESULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                       "benchmarks", "results")
-
-
-def median_ms(function, *args, calls=15):
-    function(*args)  # trace and warm up
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        function(*args)
-        times.append(time.perf_counter() - start)
-    return round(statistics.median(times) * 1000, 1)
+median_ms = functools.partial(kernel_timing.median_ms, calls=15)
 
 
 def main():
@@ -53,19 +42,9 @@ def main():
         "exact_gelu on bfloat16 (cast to float32 and back)": median_ms(
             tf.function(exact_gelu), tf.cast(activations, bf16)),
     }
-    command = "python benchmarks/gelu_precision.py"
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "gelu_precision.json"), "w") as f:
-        json.dump({"command": command, "cpu_cores": os.cpu_count(),
-                   "tensorflow": tf.__version__, "median_ms": rows}, f, indent=2)
-    lines = ["# Exact GELU: bfloat16 vs float32 on this CPU", "",
-             f"`{command}` on {os.cpu_count()} CPU cores, TensorFlow {tf.__version__}; "
-             "tensor [32, 256, 1024]; medians of 15 calls.", "",
-             "| operation | median ms |", "|---|---|"]
-    lines += [f"| {name} | {ms} |" for name, ms in rows.items()]
-    with open(os.path.join(RESULTS, "gelu_precision.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_timings("gelu_precision", "Exact GELU: bfloat16 vs float32 on this CPU",
+                  "python benchmarks/gelu_precision.py",
+                  "tensor [32, 256, 1024]; medians of 15 calls.", rows)
 
 
 if __name__ == "__main__":

@@ -14,10 +14,7 @@ Writes benchmarks/results/step_kernels.{json,md}.
 
 from __future__ import annotations
 
-import json
 import os
-import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -27,19 +24,7 @@ import tensorflow as tf  # noqa: E402
 from electra_tf.layers.activations import exact_gelu  # noqa: E402
 from electra_tf.layers.dropout import HalfBitsDropout  # noqa: E402
 from electra_tf.models.objective import sample_tokens  # noqa: E402
-
-RESULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                       "benchmarks", "results")
-
-
-def median_ms(function, *args, calls=20):
-    tf.nest.map_structure(lambda t: t.numpy(), function(*args))  # trace and warm up
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        tf.nest.map_structure(lambda t: t.numpy(), function(*args))
-        times.append(time.perf_counter() - start)
-    return round(statistics.median(times) * 1000, 1)
+from kernel_timing import median_ms, write_timings  # noqa: E402
 
 
 def cumsum_sampler(logits, uniform):
@@ -91,18 +76,9 @@ def main():
             gelu_forward_backward(old_exact_gelu), acts)
         rows[f"GELU fwd+bwd [4096,1024] {dtype}: exact_gelu, written gradient"] = median_ms(
             gelu_forward_backward(exact_gelu), acts)
-    command = "python benchmarks/step_kernels.py"
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "step_kernels.json"), "w") as f:
-        json.dump({"command": command, "cpu_cores": os.cpu_count(),
-                   "tensorflow": tf.__version__, "median_ms": rows}, f, indent=2)
-    lines = ["# Pretraining-step kernels: each change against what it replaced", "",
-             f"`{command}` on {os.cpu_count()} CPU cores, TensorFlow {tf.__version__}; medians "
-             "of 20 calls.", "", "| operation | median ms |", "|---|---|"]
-    lines += [f"| {name} | {ms} |" for name, ms in rows.items()]
-    with open(os.path.join(RESULTS, "step_kernels.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_timings("step_kernels",
+                  "Pretraining-step kernels: each change against what it replaced",
+                  "python benchmarks/step_kernels.py", "medians of 20 calls.", rows)
 
 
 if __name__ == "__main__":

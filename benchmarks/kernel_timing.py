@@ -1,0 +1,43 @@
+"""Shared by the kernel micro-benchmarks (gelu_precision.py, step_kernels.py): median wall time
+of a compiled function, and the JSON + Markdown table they write to benchmarks/results/."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+
+import tensorflow as tf
+
+RESULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       "benchmarks", "results")
+
+
+def median_ms(function, *args, calls=20):
+    """Median milliseconds of `function(*args)` over `calls` calls, after one warm-up call that
+    traces it; each output is fetched with `.numpy()` so the timing covers the whole computation."""
+    fetch = lambda: tf.nest.map_structure(lambda t: t.numpy(), function(*args))  # noqa: E731
+    fetch()
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        fetch()
+        times.append(time.perf_counter() - start)
+    return round(statistics.median(times) * 1000, 1)
+
+
+def write_timings(name, title, command, setting, rows):
+    """Writes benchmarks/results/NAME.{json,md}: `rows` maps operation -> median ms; `setting`
+    (e.g. "medians of 20 calls.") follows the command line in the Markdown."""
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, f"{name}.json"), "w") as f:
+        json.dump({"command": command, "cpu_cores": os.cpu_count(),
+                   "tensorflow": tf.__version__, "median_ms": rows}, f, indent=2)
+    lines = [f"# {title}", "",
+             f"`{command}` on {os.cpu_count()} CPU cores, TensorFlow {tf.__version__}; {setting}",
+             "", "| operation | median ms |", "|---|---|"]
+    lines += [f"| {operation} | {ms} |" for operation, ms in rows.items()]
+    with open(os.path.join(RESULTS, f"{name}.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
