@@ -74,7 +74,11 @@ def main():
     work = args.work_dir
     os.makedirs(work, exist_ok=True)
     state = {"command": "python benchmarks/imdb_experiment.py " + " ".join(sys.argv[1:]),
-             "pretraining": {}, "finetuning": {}, "truncation_choice": {}}
+             "pretraining": {}, "finetuning": {}, "truncation_choice": {},
+             "models": args.models, "seeds": args.seeds,
+             "setup": {"pretraining_config": os.path.relpath(args.config, ROOT),
+                       "finetuning_config": os.path.relpath(args.finetune_config, ROOT),
+                       "finetuning_overrides": args.overrides}}
 
     # 1-2. Pretraining, ELECTRA then MLM at equal FLOPs.
     electra_dir, mlm_dir = os.path.join(work, "pretrain_electra"), os.path.join(work, "pretrain_mlm")
@@ -173,6 +177,7 @@ def write_results(state):
              f"`{state['command']}` on 2 CPU cores. Test accuracy on the 25,000 test reviews, "
              "evaluated once per finished model; every choice (truncation, best checkpoint) was "
              "made on a validation split of 2,500 training reviews.", "",
+             *setup_lines(state),
              "## Pretraining", "", "| objective | steps | batch | train FLOPs | train time |",
              "|---|---|---|---|---|"]
     for name, p in state["pretraining"].items():
@@ -195,8 +200,68 @@ def write_results(state):
             + ", ".join(f"{100 * t:.2f}" for t in test) + " | "
             f"{100 * statistics.median(r['validation_accuracy'] for r in runs):.2f}% | "
             f"{statistics.median(r['finetune_train_time_s'] for r in runs) / 60:.0f} min |")
+    lines += target_lines(state)
     with open(os.path.join(RESULTS, "imdb.md"), "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
+
+
+def setup_lines(state):
+    """What was trained: the model and fine-tuning configs named by the command (Markdown lines)."""
+    import yaml
+
+    setup = state["setup"]
+    with open(os.path.join(ROOT, setup["pretraining_config"]), encoding="utf-8") as f:
+        model = yaml.safe_load(f)
+    with open(os.path.join(ROOT, setup["finetuning_config"]), encoding="utf-8") as f:
+        finetune = yaml.safe_load(f)
+    m, pre, opt = model["model"], model["pretraining"], model["optimizer"]
+    pp, tr, fs = finetune["preprocessing"], finetune["training"], finetune["from_scratch"]
+    return [
+        "## Setup", "",
+        f"- Encoder (`{setup['pretraining_config']}`, the same for all three models): "
+        f"{m['num_layers']} layers, hidden {m['hidden_size']}, {m['num_heads']} heads, "
+        f"embeddings {m['embedding_size']}; ELECTRA's generator at "
+        f"{m['generator_hidden_fraction']} of the width. Pretraining: sequences of "
+        f"{pre['max_seq_length']}, batch {opt['batch_size']}, peak learning rate "
+        f"{opt['learning_rate']}, {opt['warmup_steps']} warm-up steps. The MLM model is discriminator-sized and masks "
+        f"{pre['mask_prob']:.0%} of the tokens, as ELECTRA's generator input is masked.",
+        f"- Fine-tuning (`{setup['finetuning_config']}`"
+        + (", with " + ", ".join(f"`{o}`" for o in setup["finetuning_overrides"])
+           if setup["finetuning_overrides"] else "")
+        + f"): {tr['epochs']} epochs, batch {tr['batch_size']}, {pp['max_seq_length']} pieces, "
+        f"AdamW at {tr['learning_rate']} with layer-wise decay {tr['layerwise_decay']} "
+        f"({fs['learning_rate']} and no decay from scratch), {tr['warmup_fraction']:.0%} "
+        f"warm-up, dropout {tr['dropout']}; validation accuracy is checked "
+        f"{tr['evaluations_per_epoch']} times per epoch and the best checkpoint is kept.", ""]
+
+
+def target_lines(state):
+    """The issue's targets against the medians measured so far (Markdown lines, maybe none)."""
+    medians = {name: statistics.median(r["test_accuracy"] for r in runs)
+               for name, runs in state["finetuning"].items() if runs}
+    if "electra" not in medians:
+        return []
+
+    def verdict(ok):
+        return "reached" if ok else "**not reached**"
+
+    lines = ["", "## Targets", "", "| target | measured | verdict |", "|---|---|---|"]
+    for name, margin in (("mlm", 1.0), ("scratch", 3.0)):
+        if name in medians:
+            gap = 100 * (medians["electra"] - medians[name])
+            lines.append(f"| ELECTRA >= {name} + {margin:.1f} points (medians) | "
+                         f"{gap:+.2f} points | {verdict(gap >= margin)} |")
+    best_name = max(medians, key=medians.get)
+    budget_s = state["pretraining"].get(best_name, {}).get("train_time_s", 0) + max(
+        r["finetune_train_time_s"] for r in state["finetuning"][best_name])
+    lines.append(f"| test accuracy >= 91.3% within 3 h (pretrain + fine-tune) | "
+                 f"{100 * medians[best_name]:.2f}% ({best_name}, median) in "
+                 f"{budget_s / 3600:.1f} h | {verdict(medians[best_name] >= 0.913)} |")
+    missing = [name for name in state["models"]
+               if len(state["finetuning"].get(name, [])) < len(state["seeds"])]
+    if missing:
+        lines += ["", "Provisional: seeds of " + ", ".join(missing) + " are still missing."]
+    return lines
 
 
 if __name__ == "__main__":
