@@ -73,7 +73,7 @@ def main():
     args = parser.parse_args()
     work = args.work_dir
     os.makedirs(work, exist_ok=True)
-    state = {"command": "python benchmarks/imdb_experiment.py " + " ".join(sys.argv[1:]),
+    state = {"command": " ".join(["python benchmarks/imdb_experiment.py", *sys.argv[1:]]),
              "pretraining": {}, "finetuning": {}, "truncation_choice": {},
              "models": args.models, "seeds": args.seeds,
              "setup": {"pretraining_config": os.path.relpath(args.config, ROOT),
@@ -122,7 +122,8 @@ def main():
                 "validation_accuracy": metrics["validation"]["accuracy"],
                 "test_accuracy": metrics["test"]["accuracy"],
                 "test_macro_f1": metrics["test"]["macro"]["f1"],
-                "finetune_train_time_s": metrics["train_time_s"], "out_dir": out}
+                "finetune_train_time_s": metrics["train_time_s"],
+                "out_dir": os.path.relpath(out, ROOT)}
 
     # 3. Truncation, chosen on validation only.
     truncation = args.truncation
@@ -166,7 +167,7 @@ def summarize_pretraining(out_dir):
     flops = pretraining_flops_per_sequence(config) * metrics["steps"] * metrics["batch_size"]
     return {"steps": metrics["steps"], "batch_size": metrics["batch_size"],
             "train_time_s": metrics["train_time_s"], "train_flops": flops,
-            "final": metrics["final"], "out_dir": out_dir}
+            "final": metrics["final"], "out_dir": os.path.relpath(out_dir, ROOT)}
 
 
 def write_results(state):
