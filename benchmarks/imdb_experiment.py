@@ -81,7 +81,8 @@ def main():
                        "finetuning_overrides": args.overrides}}
 
     # 1-2. Pretraining, ELECTRA then MLM at equal FLOPs.
-    electra_dir, mlm_dir = os.path.join(work, "pretrain_electra"), os.path.join(work, "pretrain_mlm")
+    electra_dir = os.path.join(work, "pretrain_electra")
+    mlm_dir = os.path.join(work, "pretrain_mlm")
     pretrain_common = ["--config", args.config, "--corpus", args.corpus, "--save-every", "500",
                        "--log-every", "100", "--quiet"]
     if {"electra", "mlm", "scratch"} & set(args.models):
@@ -224,8 +225,9 @@ def setup_lines(state):
         f"embeddings {m['embedding_size']}; ELECTRA's generator at "
         f"{m['generator_hidden_fraction']} of the width. Pretraining: sequences of "
         f"{pre['max_seq_length']}, batch {opt['batch_size']}, peak learning rate "
-        f"{opt['learning_rate']}, {opt['warmup_steps']} warm-up steps. The MLM model is discriminator-sized and masks "
-        f"{pre['mask_prob']:.0%} of the tokens, as ELECTRA's generator input is masked.",
+        f"{opt['learning_rate']}, {opt['warmup_steps']} warm-up steps. The MLM model is "
+        f"discriminator-sized and masks {pre['mask_prob']:.0%} of the tokens, as ELECTRA's "
+        "generator input is masked.",
         f"- Fine-tuning (`{setup['finetuning_config']}`"
         + (", with " + ", ".join(f"`{o}`" for o in setup["finetuning_overrides"])
            if setup["finetuning_overrides"] else "")
