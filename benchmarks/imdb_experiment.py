@@ -208,34 +208,35 @@ def write_results(state):
 
 
 def setup_lines(state):
-    """What was trained: the model and fine-tuning configs named by the command (Markdown lines)."""
-    import yaml
+    """What was trained: the model and fine-tuning configs named by the command, read with the
+    library's loaders so that defaults and `--set` overrides show as they were used (Markdown)."""
+    from electra_tf.config import load_config
+    from electra_tf.training.finetune_config import load_finetune_config
 
     setup = state["setup"]
-    with open(os.path.join(ROOT, setup["pretraining_config"]), encoding="utf-8") as f:
-        model = yaml.safe_load(f)
-    with open(os.path.join(ROOT, setup["finetuning_config"]), encoding="utf-8") as f:
-        finetune = yaml.safe_load(f)
-    m, pre, opt = model["model"], model["pretraining"], model["optimizer"]
-    pp, tr, fs = finetune["preprocessing"], finetune["training"], finetune["from_scratch"]
+    model = load_config(os.path.join(ROOT, setup["pretraining_config"]))
+    finetune = load_finetune_config(os.path.join(ROOT, setup["finetuning_config"]),
+                                    setup["finetuning_overrides"])
+    m, pre, opt = model.model, model.pretraining, model.optimizer
+    pp, tr, fs = finetune.preprocessing, finetune.training, finetune.from_scratch
     return [
         "## Setup", "",
         f"- Encoder (`{setup['pretraining_config']}`, the same for all three models): "
-        f"{m['num_layers']} layers, hidden {m['hidden_size']}, {m['num_heads']} heads, "
-        f"embeddings {m['embedding_size']}; ELECTRA's generator at "
-        f"{m['generator_hidden_fraction']} of the width. Pretraining: sequences of "
-        f"{pre['max_seq_length']}, batch {opt['batch_size']}, peak learning rate "
-        f"{opt['learning_rate']}, {opt['warmup_steps']} warm-up steps. The MLM model is "
-        f"discriminator-sized and masks {pre['mask_prob']:.0%} of the tokens, as ELECTRA's "
+        f"{m.num_layers} layers, hidden {m.hidden_size}, {m.num_heads} heads, "
+        f"embeddings {m.embedding_size}; ELECTRA's generator at "
+        f"{m.generator_hidden_fraction} of the width. Pretraining: sequences of "
+        f"{pre.max_seq_length}, batch {opt.batch_size}, peak learning rate "
+        f"{opt.learning_rate}, {opt.warmup_steps} warm-up steps. The MLM model is "
+        f"discriminator-sized and masks {pre.mask_prob:.0%} of the tokens, as ELECTRA's "
         "generator input is masked.",
         f"- Fine-tuning (`{setup['finetuning_config']}`"
         + (", with " + ", ".join(f"`{o}`" for o in setup["finetuning_overrides"])
            if setup["finetuning_overrides"] else "")
-        + f"): {tr['epochs']} epochs, batch {tr['batch_size']}, {pp['max_seq_length']} pieces, "
-        f"AdamW at {tr['learning_rate']} with layer-wise decay {tr['layerwise_decay']} "
-        f"({fs['learning_rate']} and no decay from scratch), {tr['warmup_fraction']:.0%} "
-        f"warm-up, dropout {tr['dropout']}; validation accuracy is checked "
-        f"{tr['evaluations_per_epoch']} times per epoch and the best checkpoint is kept.", ""]
+        + f"): {tr.epochs} epochs, batch {tr.batch_size}, {pp.max_seq_length} pieces, "
+        f"AdamW at {tr.learning_rate} with layer-wise decay {tr.layerwise_decay} "
+        f"(from scratch: {fs.learning_rate}, layer-wise decay {fs.layerwise_decay}), "
+        f"{tr.warmup_fraction:.0%} warm-up, dropout {tr.dropout}; validation accuracy is checked "
+        f"{tr.evaluations_per_epoch} times per epoch and the best checkpoint is kept.", ""]
 
 
 def target_lines(state):
