@@ -71,17 +71,7 @@ def main():
         f"{r['disc_accuracy']:.3f} | {r['disc_precision']:.3f} | {r['disc_recall']:.3f} | "
         f"{r['disc_auc']:.3f} |"
         for r in rows)
-    peak = max(history, key=lambda r: r["disc_auc"])
-    first, last = history[0], history[-1]
-    summary = (
-        f"Over the run mlm_loss went {first['mlm_loss']:.2f} -> {last['mlm_loss']:.2f} and "
-        f"disc_loss {first['disc_loss']:.3f} -> {last['disc_loss']:.3f}. disc_auc peaked at "
-        f"{peak['disc_auc']:.3f} at step {peak['step']}"
-        + (", while the young generator's samples were easy to spot," if peak["step"] <
-           last["step"] / 2 else "") + " and is "
-        f"{last['disc_auc']:.3f} at the end, against a generator that now samples plausible "
-        f"words (mlm_acc {last['mlm_accuracy']:.3f}); recall at probability 0.5 is "
-        f"{last['disc_recall']:.3f}.\n\n")
+    summary = describe_curve(history) + "\n\n"
     with open(os.path.join(RESULTS, f"{args.name}.md"), "w") as f:
         f.write(
             f"# electra_tiny pretrained on the IMDB texts ({metrics['steps']} steps)\n\n"
@@ -99,6 +89,32 @@ def main():
             f"![curves]({args.name}.png)\n")
     print(open(os.path.join(RESULTS, f"{args.name}.md")).read())
 
+
+def describe_curve(history):
+    """One paragraph of what the curve did, read from the numbers: the losses' start and end,
+    the discriminator's early AUC peak (the first tenth of the run, while the young generator's
+    samples are easy to spot), its lowest point after that peak, and where AUC and recall end."""
+    first, last = history[0], history[-1]
+    early = [r for r in history if r["step"] <= max(first["step"], last["step"] // 10)]
+    peak = max(early, key=lambda r: r["disc_auc"])
+    after_peak = [r for r in history if r["step"] > peak["step"]] or [last]
+    trough = min(after_peak, key=lambda r: r["disc_auc"])
+    after_trough = [r for r in history if r["step"] >= trough["step"]]
+    best_auc = max(after_trough, key=lambda r: r["disc_auc"])
+    best_recall = max(after_trough, key=lambda r: r["disc_recall"])
+    auc_note = (f" (highest since the low point: {best_auc['disc_auc']:.3f} at step "
+                f"{best_auc['step']})" if best_auc is not last else "")
+    recall_rose = round(best_recall["disc_recall"], 3) > round(last["disc_recall"], 3)
+    recall_note = (f" (highest since the low point: {best_recall['disc_recall']:.3f} at step "
+                   f"{best_recall['step']})" if recall_rose else "")
+    return (
+        f"Over the run mlm_loss went {first['mlm_loss']:.2f} -> {last['mlm_loss']:.2f} and "
+        f"disc_loss {first['disc_loss']:.3f} -> {last['disc_loss']:.3f}. disc_auc reached "
+        f"{peak['disc_auc']:.3f} at step {peak['step']}, fell to {trough['disc_auc']:.3f} at "
+        f"step {trough['step']} as the generator learned (mlm_acc "
+        f"{trough['mlm_accuracy']:.3f} there), and is {last['disc_auc']:.3f} at the end"
+        f"{auc_note}; mlm_acc ends at {last['mlm_accuracy']:.3f}. Recall at probability 0.5 is "
+        f"{last['disc_recall']:.3f} at the end{recall_note}.")
 
 if __name__ == "__main__":
     main()
