@@ -116,5 +116,6 @@ def describe_curve(history):
         f"{auc_note}; mlm_acc ends at {last['mlm_accuracy']:.3f}. Recall at probability 0.5 is "
         f"{last['disc_recall']:.3f} at the end{recall_note}.")
 
+
 if __name__ == "__main__":
     main()
