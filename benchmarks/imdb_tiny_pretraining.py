@@ -100,13 +100,8 @@ def describe_curve(history):
     after_peak = [r for r in history if r["step"] > peak["step"]] or [last]
     trough = min(after_peak, key=lambda r: r["disc_auc"])
     after_trough = [r for r in history if r["step"] >= trough["step"]]
-    best_auc = max(after_trough, key=lambda r: r["disc_auc"])
-    best_recall = max(after_trough, key=lambda r: r["disc_recall"])
-    auc_note = (f" (highest since the low point: {best_auc['disc_auc']:.3f} at step "
-                f"{best_auc['step']})" if best_auc is not last else "")
-    recall_rose = round(best_recall["disc_recall"], 3) > round(last["disc_recall"], 3)
-    recall_note = (f" (highest since the low point: {best_recall['disc_recall']:.3f} at step "
-                   f"{best_recall['step']})" if recall_rose else "")
+    auc_note = _best_since(after_trough, "disc_auc", last)
+    recall_note = _best_since(after_trough, "disc_recall", last)
     return (
         f"Over the run mlm_loss went {first['mlm_loss']:.2f} -> {last['mlm_loss']:.2f} and "
         f"disc_loss {first['disc_loss']:.3f} -> {last['disc_loss']:.3f}. disc_auc reached "
@@ -115,6 +110,15 @@ def describe_curve(history):
         f"{trough['mlm_accuracy']:.3f} there), and is {last['disc_auc']:.3f} at the end"
         f"{auc_note}; mlm_acc ends at {last['mlm_accuracy']:.3f}. Recall at probability 0.5 is "
         f"{last['disc_recall']:.3f} at the end{recall_note}.")
+
+
+def _best_since(records, key, last):
+    """' (highest since the low point: X at step N)' when some record beats the last one at the
+    printed precision (3 decimals), else ''."""
+    best = max(records, key=lambda r: r[key])
+    if round(best[key], 3) <= round(last[key], 3):
+        return ""
+    return f" (highest since the low point: {best[key]:.3f} at step {best['step']})"
 
 
 if __name__ == "__main__":
