@@ -57,7 +57,12 @@ class ModelConfig:
     attention_dropout: float = 0.1
     layer_norm_epsilon: float = 1e-12
     initializer_range: float = 0.02
-    position_embedding: Literal["learned", "sinusoidal"] = "learned"
+    position_embedding: Literal["learned", "sinusoidal", "none"] = "learned"
+    # Levers for small compute budgets (benchmarks/results/cpu_recipe.md); the paper's configs
+    # keep the defaults, which are the paper's architecture.
+    layer_norm_position: Literal["post", "pre"] = "post"
+    attention_bias: Literal["none", "alibi"] = "none"
+    query_key_initializer_range: Optional[float] = None  # None: initializer_range
     generator_hidden_fraction: float = 0.25
 
     def validate(self) -> None:
@@ -73,6 +78,13 @@ class ModelConfig:
         for name in ("dropout", "attention_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"model.{name} must be in [0, 1), got {getattr(self, name)}.")
+        if self.position_embedding == "none" and self.attention_bias == "none":
+            raise ConfigError(
+                "model.position_embedding='none' leaves the encoder blind to word order; set "
+                "model.attention_bias='alibi' (or use learned/sinusoidal positions).")
+        if self.query_key_initializer_range is not None and self.query_key_initializer_range <= 0:
+            raise ConfigError("model.query_key_initializer_range must be > 0 (or null), got "
+                              f"{self.query_key_initializer_range}.")
         if not 0.0 < self.generator_hidden_fraction <= 1.0:
             raise ConfigError("model.generator_hidden_fraction must be in (0, 1], got "
                               f"{self.generator_hidden_fraction}.")

@@ -40,13 +40,27 @@ def _layer_norm(layer, hf_name):
     return [(layer.gamma, f"{hf_name}.weight", "copy"), (layer.beta, f"{hf_name}.bias", "copy")]
 
 
+def _check_expressible(encoder) -> None:
+    """Refuses an encoder that HuggingFace's ELECTRA would silently run as a different model."""
+    reasons = []
+    if encoder.embeddings.position_embeddings is None:
+        reasons.append(f"position_embedding={encoder.position_embedding!r} (it has learned "
+                       "position embeddings only)")
+    if getattr(encoder, "attention_bias", "none") != "none":
+        reasons.append(f"attention_bias={encoder.attention_bias!r} (it has no attention bias)")
+    if getattr(encoder, "layer_norm_position", "post") != "post":
+        reasons.append(f"layer_norm_position={encoder.layer_norm_position!r} (it is post-LN)")
+    if reasons:
+        raise CheckpointError(
+            "HuggingFace ELECTRA cannot express this encoder: " + "; ".join(reasons) + ". Export "
+            "it as a SavedModel (electra-tf export --format savedmodel) or keep the .keras file.")
+
+
 def encoder_mapping(encoder, prefix=HF_PREFIX):
     """`[(keras_variable, hf_name, layout)]` for an `ElectraEncoder`; layout is `copy`,
     `transpose` (Dense kernel), `heads_in` (Q/K/V kernel or bias) or `heads_out`."""
+    _check_expressible(encoder)
     emb = encoder.embeddings
-    if emb.position_embeddings is None:
-        raise CheckpointError("HuggingFace ELECTRA has learned position embeddings; an encoder "
-                              "with sinusoidal positions cannot be converted.")
     pairs = [(emb.word_embeddings.embeddings, f"{prefix}embeddings.word_embeddings.weight", "copy"),
              (emb.position_embeddings.embeddings,
               f"{prefix}embeddings.position_embeddings.weight", "copy"),

@@ -1,11 +1,45 @@
-"""Multi-head self-attention with a padding mask."""
+"""Multi-head self-attention with a padding mask and an optional ALiBi distance bias."""
 
 from __future__ import annotations
 
+import math
+
 import keras
+import numpy as np
 from keras import ops
 
 from electra_tf.layers.dropout import HalfBitsDropout
+
+ATTENTION_BIASES = ("none", "alibi")
+
+
+def alibi_slopes(num_heads: int) -> np.ndarray:
+    """Per-head slopes of ALiBi (Press et al. 2022, arXiv 2108.12409): a geometric sequence
+    starting at `2^(-8/n)` with ratio `2^(-8/n)` for `n` heads; for an `n` that is not a power of
+    two, the slopes of the power of two below it plus every other slope of the one above.
+
+    Returns:
+        float32 `[num_heads]`, largest (most local head) first.
+    """
+    def geometric(n):
+        start = 2.0 ** (-8.0 / n)
+        return [start ** (i + 1) for i in range(n)]
+
+    base = 2 ** int(math.floor(math.log2(num_heads)))
+    slopes = geometric(base)
+    if base < num_heads:
+        slopes += geometric(2 * base)[0::2][: num_heads - base]
+    return np.asarray(slopes, dtype="float32")
+
+
+def alibi_bias(num_heads: int, seq_len):
+    """`-slope_h * |i - j|` as a float32 `[1, num_heads, seq_len, seq_len]` logit bias: each head
+    prefers nearby tokens from the first step, at its own rate. Symmetric in `i - j` because the
+    encoder is bidirectional (as in MosaicBERT); there are no position embeddings to learn."""
+    positions = ops.cast(ops.arange(seq_len), "float32")
+    distance = ops.abs(positions[:, None] - positions[None, :])  # [T, S]
+    slopes = ops.convert_to_tensor(alibi_slopes(num_heads))[:, None, None]
+    return -(slopes * distance)[None]
 
 
 @keras.saving.register_keras_serializable(package="electra_tf")
@@ -20,11 +54,19 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     Q, K and V are separate projections (not one fused QKV matrix) so that checkpoints of the
     reference implementations map onto them one-to-one.
 
+    Two options for small pretraining budgets (both off in the paper's configs): an ALiBi
+    distance bias on the logits (`attention_bias="alibi"`), and a larger initial scale of the
+    query/key kernels (`query_key_initializer_range`): at stddev 0.02 the attention logits of a
+    fresh model are nearly flat, so every token starts out averaging over the whole sequence.
+
     Args:
         num_heads: number of heads N.
         key_dim: width of each head d_k (hidden_size / num_heads in ELECTRA).
         attention_dropout: dropout rate on the attention probabilities.
         initializer_range: stddev of the truncated-normal kernel initialiser.
+        attention_bias: "none" or "alibi" (see `alibi_bias`).
+        query_key_initializer_range: stddev for the query and key kernels; None ->
+            `initializer_range`.
 
     Call args:
         x: float tensor `[batch, seq_len, hidden]`.
@@ -37,23 +79,29 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     """
 
     def __init__(self, num_heads, key_dim, attention_dropout=0.0, initializer_range=0.02,
-                 **kwargs):
+                 attention_bias="none", query_key_initializer_range=None, **kwargs):
         super().__init__(**kwargs)
+        if attention_bias not in ATTENTION_BIASES:
+            raise ValueError(f"attention_bias must be one of {ATTENTION_BIASES}, got "
+                             f"{attention_bias!r}.")
         self.num_heads = num_heads
         self.key_dim = key_dim
         self.attention_dropout = attention_dropout
         self.initializer_range = initializer_range
+        self.attention_bias = attention_bias
+        self.query_key_initializer_range = query_key_initializer_range
         self.scale = 1.0 / float(key_dim) ** 0.5
 
-        def projection(name):
+        def projection(name, stddev):
             return keras.layers.EinsumDense(
                 "btd,dnh->btnh", output_shape=(None, num_heads, key_dim), bias_axes="nh",
-                kernel_initializer=keras.initializers.TruncatedNormal(stddev=initializer_range),
+                kernel_initializer=keras.initializers.TruncatedNormal(stddev=stddev),
                 dtype=self.dtype_policy, name=name)
 
-        self.query_dense = projection("query")
-        self.key_dense = projection("key")
-        self.value_dense = projection("value")
+        query_key_range = query_key_initializer_range or initializer_range
+        self.query_dense = projection("query", query_key_range)
+        self.key_dense = projection("key", query_key_range)
+        self.value_dense = projection("value", initializer_range)
         self.output_dense = None  # needs the hidden size: created in build()
         self.dropout_layer = HalfBitsDropout(attention_dropout, dtype=self.dtype_policy)
 
@@ -77,14 +125,22 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             # [B, S] -> [B, 1, 1, S]: every query may look at every real key.
             mask = ops.cast(padding_mask, "bool")[:, None, None, :]
 
+        bias = None
+        if self.attention_bias == "alibi":
+            bias = alibi_bias(self.num_heads, ops.shape(x)[1])  # [1, N, T, T] float32
+
         use_dropout = bool(training) and self.attention_dropout > 0
         if not use_dropout and not return_attention_scores:
-            context = ops.dot_product_attention(query, key, value, mask=mask, scale=self.scale)
+            context = ops.dot_product_attention(
+                query, key, value, mask=mask, scale=self.scale,
+                bias=None if bias is None else ops.cast(bias, query.dtype))
             return self.output_dense(context)
 
         logits = ops.einsum("btnh,bsnh->bnts", query, key) * ops.cast(self.scale, query.dtype)
         # Softmax in float32 so the masked logits stay finite under float16 mixed precision.
         logits = ops.cast(logits, "float32")
+        if bias is not None:
+            logits = logits + bias
         if mask is not None:
             logits = ops.where(mask, logits, ops.cast(-1e9, "float32"))
         probs = ops.cast(ops.softmax(logits, axis=-1), self.compute_dtype)
@@ -102,5 +158,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         config = super().get_config()
         config.update(num_heads=self.num_heads, key_dim=self.key_dim,
                       attention_dropout=self.attention_dropout,
-                      initializer_range=self.initializer_range)
+                      initializer_range=self.initializer_range,
+                      attention_bias=self.attention_bias,
+                      query_key_initializer_range=self.query_key_initializer_range)
         return config

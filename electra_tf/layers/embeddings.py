@@ -8,6 +8,8 @@ from keras import ops
 
 from electra_tf.layers.dropout import HalfBitsDropout
 
+POSITION_EMBEDDINGS = ("learned", "sinusoidal", "none")
+
 
 def sinusoidal_position_encoding(num_positions: int, dim: int) -> np.ndarray:
     """The Transformer's fixed position encoding (Vaswani et al. 2017, section 3.5).
@@ -43,7 +45,8 @@ class ElectraEmbeddings(keras.layers.Layer):
         embedding_size: embedding width E.
         max_position_embeddings: longest supported sequence.
         type_vocab_size: number of segment ids (2: sentence A / B).
-        position_embedding: "learned" (ELECTRA, BERT) or "sinusoidal" (fixed, Vaswani et al.).
+        position_embedding: "learned" (ELECTRA, BERT), "sinusoidal" (fixed, Vaswani et al.) or
+            "none" (positions come from elsewhere, e.g. an ALiBi attention bias).
         dropout: dropout rate after the LayerNorm.
         layer_norm_epsilon: LayerNorm epsilon (1e-12 in BERT/ELECTRA).
         initializer_range: stddev of the truncated-normal initialiser.
@@ -65,8 +68,8 @@ class ElectraEmbeddings(keras.layers.Layer):
                  position_embedding="learned", dropout=0.1, layer_norm_epsilon=1e-12,
                  initializer_range=0.02, **kwargs):
         super().__init__(**kwargs)
-        if position_embedding not in ("learned", "sinusoidal"):
-            raise ValueError("position_embedding must be 'learned' or 'sinusoidal', got "
+        if position_embedding not in POSITION_EMBEDDINGS:
+            raise ValueError(f"position_embedding must be one of {POSITION_EMBEDDINGS}, got "
                              f"{position_embedding!r}.")
         self.vocab_size = vocab_size
         self.embedding_size = embedding_size
@@ -98,7 +101,7 @@ class ElectraEmbeddings(keras.layers.Layer):
         self.word_embeddings.build(token_ids_shape)
         if self.position_embeddings is not None:
             self.position_embeddings.build((None,))
-        else:
+        elif self.position_embedding == "sinusoidal":
             # Fixed, so not a weight: rebuilt from the formula, never saved or trained.
             self._sinusoid = sinusoidal_position_encoding(
                 self.max_position_embeddings, self.embedding_size)
@@ -115,6 +118,9 @@ class ElectraEmbeddings(keras.layers.Layer):
         """The vectors added for positions `0 .. num_positions-1` (all when None), before the
         LayerNorm: float tensor `[num_positions, embedding_size]`. Learned weights, or the fixed
         sinusoid table; for inspecting and plotting the two kinds side by side."""
+        if self.position_embedding == "none":
+            raise ValueError("This embedding layer adds no position vectors "
+                             "(position_embedding='none').")
         if not self.built:
             self.build((None, None))
         num_positions = num_positions or self.max_position_embeddings
@@ -142,11 +148,10 @@ class ElectraEmbeddings(keras.layers.Layer):
             segment_ids = ops.zeros_like(token_ids)
         x = self.word_embeddings(token_ids) + self._token_type_vectors(segment_ids)
         if self.position_embeddings is not None:
-            positions = self.position_embeddings(ops.arange(seq_len))
-        else:
-            positions = ops.cast(ops.convert_to_tensor(self._sinusoid)[:seq_len],
-                                 self.compute_dtype)
-        x = x + ops.expand_dims(positions, 0)
+            x = x + ops.expand_dims(self.position_embeddings(ops.arange(seq_len)), 0)
+        elif self.position_embedding == "sinusoidal":
+            x = x + ops.expand_dims(ops.cast(ops.convert_to_tensor(self._sinusoid)[:seq_len],
+                                             self.compute_dtype), 0)
         x = self.layer_norm(x)
         return self.dropout_layer(x, training=training)
 

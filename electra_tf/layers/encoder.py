@@ -1,4 +1,5 @@
-"""The ELECTRA encoder: embeddings -> (E->H projection) -> N post-LN Transformer blocks."""
+"""The ELECTRA encoder: embeddings -> (E->H projection) -> N Transformer blocks (post-LN as in
+the paper, or pre-LN with a final LayerNorm)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,9 @@ class ElectraEncoder(keras.layers.Layer):
             embedding block is shared).
         num_layers, num_heads, intermediate_size: Transformer depth, heads and FFN width.
         dropout, attention_dropout, layer_norm_epsilon, initializer_range: as in BERT.
+        layer_norm_position: "post" (the paper) or "pre"; "pre" adds a final LayerNorm after
+            the last block (`final_layer_norm`) so the output is normalised either way.
+        attention_bias, query_key_initializer_range: see `MultiHeadSelfAttention`.
         embeddings: optional existing `ElectraEmbeddings` to use instead of creating one. This is
             how the pretrainer ties the generator's and discriminator's embeddings. It is not part
             of `get_config()`: a saved encoder reloads with its own copy of the weights.
@@ -62,8 +66,9 @@ class ElectraEncoder(keras.layers.Layer):
     def __init__(self, vocab_size, embedding_size, hidden_size, num_layers, num_heads,
                  intermediate_size, max_position_embeddings=512, type_vocab_size=2,
                  dropout=0.1, attention_dropout=0.1, layer_norm_epsilon=1e-12,
-                 initializer_range=0.02, position_embedding="learned", embeddings=None,
-                 **kwargs):
+                 initializer_range=0.02, position_embedding="learned",
+                 layer_norm_position="post", attention_bias="none",
+                 query_key_initializer_range=None, embeddings=None, **kwargs):
         super().__init__(**kwargs)
         if hidden_size % num_heads:
             raise ValueError(f"hidden_size ({hidden_size}) must be divisible by num_heads "
@@ -81,6 +86,9 @@ class ElectraEncoder(keras.layers.Layer):
         self.layer_norm_epsilon = layer_norm_epsilon
         self.initializer_range = initializer_range
         self.position_embedding = position_embedding
+        self.layer_norm_position = layer_norm_position
+        self.attention_bias = attention_bias
+        self.query_key_initializer_range = query_key_initializer_range
 
         if embeddings is None:
             embeddings = ElectraEmbeddings(
@@ -103,10 +111,16 @@ class ElectraEncoder(keras.layers.Layer):
             TransformerEncoderBlock(
                 num_heads, intermediate_size, dropout=dropout,
                 attention_dropout=attention_dropout, layer_norm_epsilon=layer_norm_epsilon,
-                initializer_range=initializer_range, dtype=self.dtype_policy,
-                name=f"transformer_layer_{i}")
+                initializer_range=initializer_range, layer_norm_position=layer_norm_position,
+                attention_bias=attention_bias,
+                query_key_initializer_range=query_key_initializer_range,
+                dtype=self.dtype_policy, name=f"transformer_layer_{i}")
             for i in range(num_layers)
         ]
+        self.final_layer_norm = None
+        if layer_norm_position == "pre":
+            self.final_layer_norm = keras.layers.LayerNormalization(
+                epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="final_layer_norm")
 
     def build(self, inputs_shape):
         token_shape = inputs_shape["token_ids"] if isinstance(inputs_shape, dict) else inputs_shape
@@ -117,6 +131,8 @@ class ElectraEncoder(keras.layers.Layer):
             self.embedding_projection.build(token_shape + (self.embedding_size,))
         for layer in self.transformer_layers:
             layer.build(token_shape + (self.hidden_size,))
+        if self.final_layer_norm is not None:
+            self.final_layer_norm.build(token_shape + (self.hidden_size,))
         self.built = True
 
     def call(self, inputs, training=None, return_attention_scores=False):
@@ -131,6 +147,8 @@ class ElectraEncoder(keras.layers.Layer):
             if return_attention_scores:
                 x, scores = x
                 all_scores.append(scores)
+        if self.final_layer_norm is not None:
+            x = self.final_layer_norm(x)
         if return_attention_scores:
             return x, all_scores
         return x
@@ -155,5 +173,8 @@ class ElectraEncoder(keras.layers.Layer):
             layer_norm_epsilon=self.layer_norm_epsilon,
             initializer_range=self.initializer_range,
             position_embedding=self.position_embedding,
+            layer_norm_position=self.layer_norm_position,
+            attention_bias=self.attention_bias,
+            query_key_initializer_range=self.query_key_initializer_range,
         )
         return config

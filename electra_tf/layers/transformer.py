@@ -1,4 +1,4 @@
-"""Post-LayerNorm Transformer encoder block (BERT/ELECTRA)."""
+"""Transformer encoder block: post-LayerNorm (BERT/ELECTRA) or pre-LayerNorm."""
 
 from __future__ import annotations
 
@@ -8,13 +8,18 @@ from electra_tf.layers.activations import exact_gelu
 from electra_tf.layers.attention import MultiHeadSelfAttention
 from electra_tf.layers.dropout import HalfBitsDropout
 
+LAYER_NORM_POSITIONS = ("post", "pre")
+
 
 @keras.saving.register_keras_serializable(package="electra_tf")
 class TransformerEncoderBlock(keras.layers.Layer):
     """One encoder layer: `x = LN(x + Drop(MHSA(x)))`, then `x = LN(x + Drop(FFN(x)))`.
 
     Post-LN (normalise *after* each residual sum) as in BERT and ELECTRA; the FFN is
-    `Dense(intermediate, exact erf GELU) -> Dense(hidden)`.
+    `Dense(intermediate, exact erf GELU) -> Dense(hidden)`. With `layer_norm_position="pre"`
+    the block is `x = x + Drop(MHSA(LN(x)))`, `x = x + Drop(FFN(LN(x)))` (GPT-2, Cramming): the
+    residual stream is never normalised, which tolerates larger learning rates and shorter
+    warm-up; the encoder then adds one final LayerNorm.
 
     Args:
         num_heads: attention heads; `hidden % num_heads == 0`.
@@ -23,6 +28,8 @@ class TransformerEncoderBlock(keras.layers.Layer):
         attention_dropout: dropout on the attention probabilities.
         layer_norm_epsilon: LayerNorm epsilon.
         initializer_range: stddev of the truncated-normal kernel initialiser.
+        layer_norm_position: "post" (BERT/ELECTRA) or "pre".
+        attention_bias, query_key_initializer_range: see `MultiHeadSelfAttention`.
 
     Call args:
         x: float tensor `[batch, seq_len, hidden]`.
@@ -34,14 +41,21 @@ class TransformerEncoderBlock(keras.layers.Layer):
     """
 
     def __init__(self, num_heads, intermediate_size, dropout=0.1, attention_dropout=0.1,
-                 layer_norm_epsilon=1e-12, initializer_range=0.02, **kwargs):
+                 layer_norm_epsilon=1e-12, initializer_range=0.02, layer_norm_position="post",
+                 attention_bias="none", query_key_initializer_range=None, **kwargs):
         super().__init__(**kwargs)
+        if layer_norm_position not in LAYER_NORM_POSITIONS:
+            raise ValueError(f"layer_norm_position must be one of {LAYER_NORM_POSITIONS}, got "
+                             f"{layer_norm_position!r}.")
         self.num_heads = num_heads
         self.intermediate_size = intermediate_size
         self.dropout = dropout
         self.attention_dropout = attention_dropout
         self.layer_norm_epsilon = layer_norm_epsilon
         self.initializer_range = initializer_range
+        self.layer_norm_position = layer_norm_position
+        self.attention_bias = attention_bias
+        self.query_key_initializer_range = query_key_initializer_range
 
     def build(self, x_shape, padding_mask_shape=None):
         hidden = x_shape[-1]
@@ -52,7 +66,9 @@ class TransformerEncoderBlock(keras.layers.Layer):
         policy = self.dtype_policy
         self.attention = MultiHeadSelfAttention(
             self.num_heads, hidden // self.num_heads, attention_dropout=self.attention_dropout,
-            initializer_range=self.initializer_range, dtype=policy, name="attention")
+            initializer_range=self.initializer_range, attention_bias=self.attention_bias,
+            query_key_initializer_range=self.query_key_initializer_range, dtype=policy,
+            name="attention")
         self.attention.build(x_shape)
         self.attention_dropout_layer = HalfBitsDropout(self.dropout, dtype=policy)
         self.attention_layer_norm = keras.layers.LayerNormalization(
@@ -72,14 +88,22 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.built = True
 
     def call(self, x, padding_mask=None, training=None, return_attention_scores=False):
-        attended = self.attention(x, padding_mask=padding_mask, training=training,
+        # Pre-LN reuses the two LayerNorms (same names, same weights layout): attention_layer_norm
+        # then normalises the attention's input and output_layer_norm the FFN's input.
+        pre = self.layer_norm_position == "pre"
+        attended = self.attention(self.attention_layer_norm(x) if pre else x,
+                                  padding_mask=padding_mask, training=training,
                                   return_attention_scores=return_attention_scores)
         if return_attention_scores:
             attended, scores = attended
-        x = self.attention_layer_norm(
-            x + self.attention_dropout_layer(attended, training=training))
-        ffn = self.output_dense(exact_gelu(self.intermediate_dense(x)))
-        x = self.output_layer_norm(x + self.output_dropout_layer(ffn, training=training))
+        x = x + self.attention_dropout_layer(attended, training=training)
+        if not pre:
+            x = self.attention_layer_norm(x)
+        ffn = self.output_dense(exact_gelu(self.intermediate_dense(
+            self.output_layer_norm(x) if pre else x)))
+        x = x + self.output_dropout_layer(ffn, training=training)
+        if not pre:
+            x = self.output_layer_norm(x)
         if return_attention_scores:
             return x, scores
         return x
@@ -92,5 +116,8 @@ class TransformerEncoderBlock(keras.layers.Layer):
         config.update(num_heads=self.num_heads, intermediate_size=self.intermediate_size,
                       dropout=self.dropout, attention_dropout=self.attention_dropout,
                       layer_norm_epsilon=self.layer_norm_epsilon,
-                      initializer_range=self.initializer_range)
+                      initializer_range=self.initializer_range,
+                      layer_norm_position=self.layer_norm_position,
+                      attention_bias=self.attention_bias,
+                      query_key_initializer_range=self.query_key_initializer_range)
         return config
