@@ -63,6 +63,7 @@ class ModelConfig:
     layer_norm_position: Literal["post", "pre"] = "post"
     attention_bias: Literal["none", "alibi"] = "none"
     query_key_initializer_range: Optional[float] = None  # None: initializer_range
+    ffn_convolution_kernel: int = 0  # odd width of a depthwise convolution in the FFN; 0: none
     generator_hidden_fraction: float = 0.25
 
     def validate(self) -> None:
@@ -82,6 +83,10 @@ class ModelConfig:
             raise ConfigError(
                 "model.position_embedding='none' leaves the encoder blind to word order; set "
                 "model.attention_bias='alibi' (or use learned/sinusoidal positions).")
+        if self.ffn_convolution_kernel < 0 or self.ffn_convolution_kernel % 2 == 0 and \
+                self.ffn_convolution_kernel:
+            raise ConfigError("model.ffn_convolution_kernel must be 0 (off) or an odd width such "
+                              f"as 3 or 5, got {self.ffn_convolution_kernel}.")
         if self.query_key_initializer_range is not None and self.query_key_initializer_range <= 0:
             raise ConfigError("model.query_key_initializer_range must be > 0 (or null), got "
                               f"{self.query_key_initializer_range}.")

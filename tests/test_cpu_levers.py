@@ -1,4 +1,5 @@
-"""The small-compute switches (ALiBi, query/key init scale, pre-LN, no position embeddings):
+"""The small-compute switches (ALiBi, query/key init scale, pre-LN, no position embeddings, a
+depthwise convolution in the FFN):
 the shared harness for each, their numbers, mixed precision, config validation and the refusal
 to export what HuggingFace ELECTRA cannot express."""
 
@@ -15,7 +16,7 @@ from electra_tf.models import Discriminator, ElectraPretrainer
 from harness import run_layer_checks
 
 LEVERS = dict(position_embedding="none", attention_bias="alibi", layer_norm_position="pre",
-              query_key_initializer_range=0.09)
+              query_key_initializer_range=0.09, ffn_convolution_kernel=3)
 HIDDEN = np.random.default_rng(0).normal(size=(3, 12, 24)).astype("float32")
 
 
@@ -39,7 +40,36 @@ def test_encoder_with_every_lever(token_batch, tmp_path):
                                shorter_inputs={k: v[:, :7] for k, v in token_batch.items()})
     names = [w.path for w in encoder.weights]
     assert not any("position_embeddings" in n for n in names)
+    assert sum("ffn_convolution" in n for n in names) == 2  # one kernel per layer
     assert sum("final_layer_norm" in n for n in names) == 2  # gamma and beta
+
+
+def test_ffn_convolution_block(tmp_path):
+    run_layer_checks(TransformerEncoderBlock,
+                     dict(num_heads=2, intermediate_size=48, ffn_convolution_kernel=5),
+                     HIDDEN, (3, 12, 24), tmp_path, shorter_inputs=HIDDEN[:, :7])
+
+
+def test_ffn_convolution_mixes_neighbours_but_never_padding():
+    block = TransformerEncoderBlock(2, 48, dropout=0.0, attention_dropout=0.0,
+                                    ffn_convolution_kernel=3)
+    plain = TransformerEncoderBlock(2, 48, dropout=0.0, attention_dropout=0.0)
+    mask = np.array([[1] * 9 + [0] * 3])
+    x = HIDDEN[:1]
+    changed = x.copy()
+    changed[0, 10] += 5.0  # a padding position
+    for layer in (block, plain):
+        np.testing.assert_allclose(np.asarray(layer(x, padding_mask=mask))[0, :9],
+                                   np.asarray(layer(changed, padding_mask=mask))[0, :9],
+                                   atol=1e-5)
+    # Attention sees the whole sequence, so compare the FFN alone: the convolution makes
+    # position 4's FFN output depend on position 5's input.
+    inner = np.asarray(block.intermediate_dense(x))
+    moved = x.copy()
+    moved[0, 5] += 1.0
+    mixed = np.asarray(block.ffn_convolution(block.intermediate_dense(moved)))
+    assert not np.allclose(np.asarray(block.ffn_convolution(inner))[0, 4], mixed[0, 4])
+    assert np.allclose(np.asarray(block.ffn_convolution(inner))[0, 8], mixed[0, 8])
 
 
 def test_alibi_slopes_follow_the_paper():
@@ -138,6 +168,8 @@ def test_config_validates_the_levers():
         ElectraConfig.from_dict({"model": {"attention_bias": "rotary"}})
     with pytest.raises(ConfigError, match="layer_norm_position must be one of"):
         ElectraConfig.from_dict({"model": {"layer_norm_position": "sandwich"}})
+    with pytest.raises(ConfigError, match="ffn_convolution_kernel must be 0 .off. or an odd"):
+        ElectraConfig.from_dict({"model": {"ffn_convolution_kernel": 4}})
     with pytest.raises(ConfigError, match="query_key_initializer_range must be > 0"):
         ElectraConfig.from_dict({"model": {"query_key_initializer_range": 0}})
     config = ElectraConfig.from_dict({"model": dict(LEVERS)})
@@ -147,6 +179,7 @@ def test_config_validates_the_levers():
 
 @pytest.mark.parametrize("lever", [{"attention_bias": "alibi"},
                                    {"layer_norm_position": "pre"},
+                                   {"ffn_convolution_kernel": 3},
                                    {"position_embedding": "none", "attention_bias": "alibi"}])
 def test_huggingface_export_refuses_what_it_cannot_express(lever, tmp_path):
     from electra_tf.convert import save_huggingface

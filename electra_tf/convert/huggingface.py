@@ -48,6 +48,9 @@ def _check_expressible(encoder) -> None:
                        "position embeddings only)")
     if getattr(encoder, "attention_bias", "none") != "none":
         reasons.append(f"attention_bias={encoder.attention_bias!r} (it has no attention bias)")
+    if getattr(encoder, "ffn_convolution_kernel", 0):
+        reasons.append(f"ffn_convolution_kernel={encoder.ffn_convolution_kernel} (it has no "
+                       "convolutions)")
     if getattr(encoder, "layer_norm_position", "post") != "post":
         reasons.append(f"layer_norm_position={encoder.layer_norm_position!r} (it is post-LN)")
     if reasons:

@@ -49,6 +49,7 @@ class ElectraEncoder(keras.layers.Layer):
         layer_norm_position: "post" (the paper) or "pre"; "pre" adds a final LayerNorm after
             the last block (`final_layer_norm`) so the output is normalised either way.
         attention_bias, query_key_initializer_range: see `MultiHeadSelfAttention`.
+        ffn_convolution_kernel: see `TransformerEncoderBlock` (0 = none, the paper).
         embeddings: optional existing `ElectraEmbeddings` to use instead of creating one. This is
             how the pretrainer ties the generator's and discriminator's embeddings. It is not part
             of `get_config()`: a saved encoder reloads with its own copy of the weights.
@@ -68,7 +69,8 @@ class ElectraEncoder(keras.layers.Layer):
                  dropout=0.1, attention_dropout=0.1, layer_norm_epsilon=1e-12,
                  initializer_range=0.02, position_embedding="learned",
                  layer_norm_position="post", attention_bias="none",
-                 query_key_initializer_range=None, embeddings=None, **kwargs):
+                 query_key_initializer_range=None, ffn_convolution_kernel=0, embeddings=None,
+                 **kwargs):
         super().__init__(**kwargs)
         if hidden_size % num_heads:
             raise ValueError(f"hidden_size ({hidden_size}) must be divisible by num_heads "
@@ -89,6 +91,7 @@ class ElectraEncoder(keras.layers.Layer):
         self.layer_norm_position = layer_norm_position
         self.attention_bias = attention_bias
         self.query_key_initializer_range = query_key_initializer_range
+        self.ffn_convolution_kernel = ffn_convolution_kernel
 
         if embeddings is None:
             embeddings = ElectraEmbeddings(
@@ -114,6 +117,7 @@ class ElectraEncoder(keras.layers.Layer):
                 initializer_range=initializer_range, layer_norm_position=layer_norm_position,
                 attention_bias=attention_bias,
                 query_key_initializer_range=query_key_initializer_range,
+                ffn_convolution_kernel=ffn_convolution_kernel,
                 dtype=self.dtype_policy, name=f"transformer_layer_{i}")
             for i in range(num_layers)
         ]
@@ -176,5 +180,6 @@ class ElectraEncoder(keras.layers.Layer):
             layer_norm_position=self.layer_norm_position,
             attention_bias=self.attention_bias,
             query_key_initializer_range=self.query_key_initializer_range,
+            ffn_convolution_kernel=self.ffn_convolution_kernel,
         )
         return config

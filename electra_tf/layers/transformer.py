@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+from keras import ops
 
 from electra_tf.layers.activations import exact_gelu
 from electra_tf.layers.attention import MultiHeadSelfAttention
@@ -21,6 +22,12 @@ class TransformerEncoderBlock(keras.layers.Layer):
     residual stream is never normalised, which tolerates larger learning rates and shorter
     warm-up; the encoder then adds one final LayerNorm.
 
+    With `ffn_convolution_kernel=k > 0` the FFN's inner activations also mix with their
+    neighbours before the GELU: `h = h + DepthwiseConv1D_k(h)` (padding positions zeroed first,
+    so a batch's padding never leaks into real tokens). A cheap locality bias in the spirit of
+    ConvBERT (which replaces attention heads with span-based dynamic convolutions; this is the
+    simpler static depthwise kind): each token sees its `k - 1` neighbours from the first step.
+
     Args:
         num_heads: attention heads; `hidden % num_heads == 0`.
         intermediate_size: FFN inner width (4 * hidden in ELECTRA).
@@ -30,6 +37,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         initializer_range: stddev of the truncated-normal kernel initialiser.
         layer_norm_position: "post" (BERT/ELECTRA) or "pre".
         attention_bias, query_key_initializer_range: see `MultiHeadSelfAttention`.
+        ffn_convolution_kernel: width of the FFN's depthwise convolution (odd); 0 = none.
 
     Call args:
         x: float tensor `[batch, seq_len, hidden]`.
@@ -42,8 +50,13 @@ class TransformerEncoderBlock(keras.layers.Layer):
 
     def __init__(self, num_heads, intermediate_size, dropout=0.1, attention_dropout=0.1,
                  layer_norm_epsilon=1e-12, initializer_range=0.02, layer_norm_position="post",
-                 attention_bias="none", query_key_initializer_range=None, **kwargs):
+                 attention_bias="none", query_key_initializer_range=None,
+                 ffn_convolution_kernel=0, **kwargs):
         super().__init__(**kwargs)
+        if ffn_convolution_kernel < 0 or (ffn_convolution_kernel and not
+                                          ffn_convolution_kernel % 2):
+            raise ValueError("ffn_convolution_kernel must be 0 or an odd width (3, 5, ...), got "
+                             f"{ffn_convolution_kernel}.")
         if layer_norm_position not in LAYER_NORM_POSITIONS:
             raise ValueError(f"layer_norm_position must be one of {LAYER_NORM_POSITIONS}, got "
                              f"{layer_norm_position!r}.")
@@ -56,6 +69,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.layer_norm_position = layer_norm_position
         self.attention_bias = attention_bias
         self.query_key_initializer_range = query_key_initializer_range
+        self.ffn_convolution_kernel = ffn_convolution_kernel
 
     def build(self, x_shape, padding_mask_shape=None):
         hidden = x_shape[-1]
@@ -78,6 +92,13 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.intermediate_dense = keras.layers.Dense(
             self.intermediate_size, kernel_initializer=init, dtype=policy, name="intermediate")
         self.intermediate_dense.build(x_shape)
+        self.ffn_convolution = None
+        if self.ffn_convolution_kernel:
+            # Keras' default (Glorot) scale, not 0.02: the mixing should act from step 0.
+            self.ffn_convolution = keras.layers.DepthwiseConv1D(
+                self.ffn_convolution_kernel, padding="same", use_bias=False, dtype=policy,
+                name="ffn_convolution")
+            self.ffn_convolution.build(tuple(x_shape[:-1]) + (self.intermediate_size,))
         self.output_dense = keras.layers.Dense(
             hidden, kernel_initializer=init, dtype=policy, name="output")
         self.output_dense.build(tuple(x_shape[:-1]) + (self.intermediate_size,))
@@ -99,8 +120,12 @@ class TransformerEncoderBlock(keras.layers.Layer):
         x = x + self.attention_dropout_layer(attended, training=training)
         if not pre:
             x = self.attention_layer_norm(x)
-        ffn = self.output_dense(exact_gelu(self.intermediate_dense(
-            self.output_layer_norm(x) if pre else x)))
+        inner = self.intermediate_dense(self.output_layer_norm(x) if pre else x)
+        if self.ffn_convolution is not None:
+            if padding_mask is not None:
+                inner = inner * ops.cast(padding_mask, inner.dtype)[:, :, None]
+            inner = inner + self.ffn_convolution(inner)
+        ffn = self.output_dense(exact_gelu(inner))
         x = x + self.output_dropout_layer(ffn, training=training)
         if not pre:
             x = self.output_layer_norm(x)
@@ -119,5 +144,6 @@ class TransformerEncoderBlock(keras.layers.Layer):
                       initializer_range=self.initializer_range,
                       layer_norm_position=self.layer_norm_position,
                       attention_bias=self.attention_bias,
-                      query_key_initializer_range=self.query_key_initializer_range)
+                      query_key_initializer_range=self.query_key_initializer_range,
+                      ffn_convolution_kernel=self.ffn_convolution_kernel)
         return config
