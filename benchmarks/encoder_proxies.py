@@ -1,5 +1,6 @@
 """Fast proxies of how good a pretrained encoder is, in about a minute each on 2 CPU cores.
 
+    .venv/bin/pip install -e ".[benchmark]"      # scikit-learn, for the linear probe
     .venv/bin/python benchmarks/encoder_proxies.py RUN_DIR [RUN_DIR ...] [--random-init CONFIG]
         [--work-dir runs/cpu_recipe] [--corpus ../shared/data/aclImdb_v1-text.tar.gz]
 
@@ -227,7 +228,7 @@ def encoder_features(encoder, texts, vocab_path: str, batch_size: int = 64) -> n
     preprocessor = ClassificationPreprocessor(WordPieceTokenizer(load_vocabulary(vocab_path)),
                                               max_seq_length=256, truncation="head_tail")
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)  # plain TF ops: nothing to convert
     def features(inputs):
         hidden = encoder(inputs, training=False)
         mask = tf.cast(inputs["padding_mask"], hidden.dtype)[..., None]

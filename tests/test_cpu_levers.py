@@ -199,3 +199,13 @@ def test_query_key_init_alone_still_exports_to_huggingface(tmp_path):
     discriminator({"token_ids": np.array([[2, 7, 3]])})
     save_huggingface(discriminator, str(tmp_path / "hf"))
     assert (tmp_path / "hf" / "config.json").exists()
+
+
+@pytest.mark.parametrize("name", ["electra_tiny", "electra_small", "electra_base", "electra_large"])
+def test_paper_configs_keep_every_lever_off(name):
+    from electra_tf.config import load_config
+
+    model = load_config(name).model
+    assert (model.position_embedding, model.layer_norm_position, model.attention_bias,
+            model.query_key_initializer_range, model.ffn_convolution_kernel) == (
+        "learned", "post", "none", None, 0)
