@@ -209,3 +209,15 @@ def test_paper_configs_keep_every_lever_off(name):
     assert (model.position_embedding, model.layer_norm_position, model.attention_bias,
             model.query_key_initializer_range, model.ffn_convolution_kernel) == (
         "learned", "post", "none", None, 0)
+
+
+def test_cpu_recipe_config_turns_its_levers_on_at_electra_tiny_cost():
+    from electra_tf.config import load_config
+    from electra_tf.training.flops import pretraining_flops_per_sequence
+
+    recipe, tiny = load_config("electra_cpu"), load_config("electra_tiny")
+    assert recipe.model.attention_bias == "alibi" and recipe.model.position_embedding == "none"
+    assert recipe.model.dropout == 0.0 and recipe.model.ffn_convolution_kernel == 5
+    # Same size as electra_tiny; the FFN convolution adds ~1% of the FLOPs.
+    ratio = pretraining_flops_per_sequence(recipe) / pretraining_flops_per_sequence(tiny)
+    assert 1.0 < ratio < 1.02
