@@ -188,7 +188,7 @@ def test_huggingface_export_refuses_what_it_cannot_express(lever, tmp_path):
     discriminator({"token_ids": np.array([[2, 7, 3]])})
     with pytest.raises(CheckpointError, match="HuggingFace ELECTRA cannot express"):
         save_huggingface(discriminator, str(tmp_path / "hf"))
-    assert not (tmp_path / "hf" / "model.safetensors").exists()
+    assert not (tmp_path / "hf").exists()
 
 
 def test_query_key_init_alone_still_exports_to_huggingface(tmp_path):

@@ -181,9 +181,10 @@ def save_huggingface(model, out_dir: str, vocab_path: str | None = None) -> str:
     `model.safetensors` and, when given, `vocab.txt` (+ a BERT tokenizer config)."""
     from safetensors.numpy import save_file
 
-    os.makedirs(out_dir, exist_ok=True)
+    # The mapping first: a model HuggingFace cannot express is refused before anything is written.
     tensors = {name: np.ascontiguousarray(_to_hf(np.asarray(var.numpy(), np.float32), layout))
                for var, name, layout in model_mapping(model)}
+    os.makedirs(out_dir, exist_ok=True)
     if "generator_lm_head.bias" in tensors:  # tied output layer: stored for loaders that
         tensors["generator_lm_head.weight"] = tensors[  # do not tie on their own
             f"{HF_PREFIX}embeddings.word_embeddings.weight"].copy()
