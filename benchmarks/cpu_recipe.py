@@ -42,6 +42,8 @@ ALIBI = ["model.position_embedding=none", "model.attention_bias=alibi"]
 QK_INIT = ["model.query_key_initializer_range=0.09"]  # ~Glorot for 128 x 128: sqrt(2/256)
 
 CHOSEN, CHOSEN_MLM = "cpu_recipe", "cpu_recipe_mlm"
+BASELINE = "electra_tiny"
+BASELINE_SEEDS = (BASELINE, "electra_tiny_seed1")  # the seed spread sets the noise floor
 
 # name -> what the row changes. `mlm`: the BERT-style objective on the same architecture;
 # `steps`: a fixed step count instead of the FLOPs budget (the agreement rows).
@@ -91,7 +93,7 @@ def flops_per_step(config) -> float:
 def row_steps(row: dict, vocab_size: int, budget_steps: int) -> int:
     """Steps that spend the row's budget: `budget_steps` (or the row's own `steps`) of the
     baseline ELECTRA recipe, converted into this row's FLOPs per step."""
-    baseline, _ = row_config(ROWS["electra_tiny"], vocab_size)
+    baseline, _ = row_config(ROWS[BASELINE], vocab_size)
     config, _ = row_config(row, vocab_size)
     budget = flops_per_step(baseline) * row.get("steps", budget_steps)
     return max(1, round(budget / flops_per_step(config)))
@@ -179,20 +181,26 @@ NOISE_FLOOR = {"detection_auc": 0.005, "linear_probe_accuracy": 0.01}
 PROXIES = ("detection_auc", "linear_probe_accuracy")
 
 
+def baseline_seeds(rows: dict) -> list[dict]:
+    """The finished rows of the baseline recipe, one per pretraining seed."""
+    return [rows[name] for name in BASELINE_SEEDS if name in rows]
+
+
 def baseline_reference(rows: dict) -> dict | None:
     """The baseline's proxies: the mean over its pretraining seeds when several have run."""
-    seeds = [rows[name] for name in ("electra_tiny", "electra_tiny_seed1") if name in rows]
+    seeds = baseline_seeds(rows)
     if len(seeds) < 2:
         return seeds[0] if seeds else None
     mean = {key: round(sum(r[key] for r in seeds) / len(seeds), 4) for key in PROXIES}
-    return dict(seeds[0], name="electra_tiny (mean of 2 seeds)", **mean)
+    return dict(seeds[0], name=f"{BASELINE} (mean of {len(seeds)} seeds)", **mean)
 
 
 def noise_floor(rows: dict) -> dict:
     floor = dict(NOISE_FLOOR)
-    if "electra_tiny" in rows and "electra_tiny_seed1" in rows:
+    seeds = baseline_seeds(rows)
+    if len(seeds) >= 2:
         for key in PROXIES:
-            spread = abs(rows["electra_tiny"][key] - rows["electra_tiny_seed1"][key])
+            spread = max(r[key] for r in seeds) - min(r[key] for r in seeds)
             floor[key] = max(floor[key], spread)
     return floor
 
@@ -216,7 +224,7 @@ def target_lines(rows: dict, data: dict, floor: dict, random_init: dict | None) 
     """Issue 20's three checks on the named rows, computed (not written by hand)."""
     chosen, mlm = rows.get(data["chosen"]), rows.get(data["mlm"])
     baseline = baseline_reference(rows)
-    if chosen is None or baseline is None or mlm is None or data["chosen"] == "electra_tiny":
+    if chosen is None or baseline is None or mlm is None or data["chosen"] == BASELINE:
         return ["", "Targets: not checked yet (the chosen recipe, the baseline and the MLM row "
                 "must all have finished)."]
 
@@ -231,7 +239,7 @@ def target_lines(rows: dict, data: dict, floor: dict, random_init: dict | None) 
              f"row `{mlm['name']}`, all at {baseline['train_flops']:.4g} training FLOPs "
              f"(+-1 step). A target is met only beyond the noise floor; each row is one "
              + ("pretraining seed and the floor comes from two seeds of the baseline."
-                if "electra_tiny_seed1" in rows else
+                if len(baseline_seeds(rows)) >= 2 else
                 "pretraining seed, and the floor is assumed (binomial error of the probe), not "
                 "yet measured: the baseline's second seed (`electra_tiny_seed1`) has not run.")
              + " MLM rows score detection with their LM head (1 - p(observed token)).", "",
@@ -298,15 +306,15 @@ def write_results(results: dict, budget_steps: int) -> None:
         # Verdicts judge levers on the ELECTRA objective; an MLM row scores detection with its
         # LM head (1 - p(observed)), a different detector, so it gets no verdict.
         if baseline is not None and not row.get("agreement") and row["objective"] == "electra" \
-                and row["name"] not in ("electra_tiny", "electra_tiny_seed1"):
+                and row["name"] not in BASELINE_SEEDS:
             row["delta_vs_baseline"] = {k: round(row[k] - baseline[k], 4) for k in PROXIES}
             row["verdict"] = verdict(row, baseline, floor)
     host = host_summary()
     data = {"command": "python benchmarks/cpu_recipe.py", "budget_steps": budget_steps,
             "host": host, "noise_floor": floor, "rows": rows,
-            "random_init": results.get("random_init"), "baseline": "electra_tiny",
+            "random_init": results.get("random_init"), "baseline": BASELINE,
             "mlm": CHOSEN_MLM if CHOSEN_MLM in by_name else "electra_tiny_mlm",
-            "chosen": CHOSEN if CHOSEN in by_name else "electra_tiny"}
+            "chosen": CHOSEN if CHOSEN in by_name else BASELINE}
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "cpu_recipe.json"), "w", encoding="utf-8") as f:
         json.dump(data, f, indent=2)
@@ -335,7 +343,7 @@ def write_results(results: dict, budget_steps: int) -> None:
                      f"| {r['train_time_s'] / 60:.1f} min | {r['detection_auc']:.4f} | "
                      f"{r['linear_probe_accuracy']:.4f} | "
                      f"{r.get('verdict', 'MLM reference' if r['objective'] == 'mlm' else 'baseline')} |")
-    if baseline is not None and baseline["name"] != "electra_tiny":
+    if baseline is not None and baseline["name"] != BASELINE:
         lines.append(f"| {baseline['name']} | mean of the baseline's seeds: what verdicts compare "
                      f"with | | | | {baseline['detection_auc']:.4f} | "
                      f"{baseline['linear_probe_accuracy']:.4f} | |")

@@ -261,6 +261,12 @@ def linear_probe_accuracy(encoder, paths: DataPaths) -> float:
     return float(probe.score(validation, data["validation"]["labels"]))
 
 
+def score_encoder(encoder, token_scorer, paths: DataPaths) -> dict:
+    """Both proxies of one encoder and its replaced-token scorer, rounded as reported."""
+    return {"detection_auc": round(detection_auc(token_scorer, paths), 4),
+            "linear_probe_accuracy": round(linear_probe_accuracy(encoder, paths), 4)}
+
+
 def run_proxies(run_dir: str, paths: DataPaths) -> dict:
     """Both proxies of a finished pretraining run (cached in `run_dir/proxies.json`)."""
     cache = os.path.join(run_dir, "proxies.json")
@@ -271,10 +277,8 @@ def run_proxies(run_dir: str, paths: DataPaths) -> dict:
         if cached.get("data") == fingerprint:
             return cached
     began = time.time()
-    encoder, scorer = load_scorers(run_dir)
-    result = {"detection_auc": round(detection_auc(scorer, paths), 4),
-              "linear_probe_accuracy": round(linear_probe_accuracy(encoder, paths), 4),
-              "proxy_time_s": round(time.time() - began, 1), "data": fingerprint}
+    result = dict(score_encoder(*load_scorers(run_dir), paths),
+                  proxy_time_s=round(time.time() - began, 1), data=fingerprint)
     with open(cache, "w", encoding="utf-8") as f:
         json.dump(result, f, indent=2)
     return result
@@ -289,10 +293,9 @@ def random_init_proxies(config_path: str, paths: DataPaths, seed: int = SEED) ->
 
     encoder = random_encoder(config_path, len(load_vocabulary(paths.vocab)), seed)
     discriminator = Discriminator(encoder)
-    return {"detection_auc": round(detection_auc(
-                lambda inputs: discriminator(inputs, training=False), paths), 4),
-            "linear_probe_accuracy": round(linear_probe_accuracy(encoder, paths), 4),
-            "data": data_fingerprint(paths), "seed": seed, "keras": keras.__version__}
+    scorer = lambda inputs: discriminator(inputs, training=False)  # noqa: E731
+    return dict(score_encoder(encoder, scorer, paths), data=data_fingerprint(paths), seed=seed,
+                keras=keras.__version__)
 
 
 def main():

@@ -83,8 +83,8 @@ class ModelConfig:
             raise ConfigError(
                 "model.position_embedding='none' leaves the encoder blind to word order; set "
                 "model.attention_bias='alibi' (or use learned/sinusoidal positions).")
-        if self.ffn_convolution_kernel < 0 or self.ffn_convolution_kernel % 2 == 0 and \
-                self.ffn_convolution_kernel:
+        width = self.ffn_convolution_kernel
+        if width < 0 or (width > 0 and width % 2 == 0):
             raise ConfigError("model.ffn_convolution_kernel must be 0 (off) or an odd width such "
                               f"as 3 or 5, got {self.ffn_convolution_kernel}.")
         if self.query_key_initializer_range is not None and self.query_key_initializer_range <= 0:

@@ -46,12 +46,12 @@ def _check_expressible(encoder) -> None:
     if encoder.embeddings.position_embeddings is None:
         reasons.append(f"position_embedding={encoder.position_embedding!r} (it has learned "
                        "position embeddings only)")
-    if getattr(encoder, "attention_bias", "none") != "none":
+    if encoder.attention_bias != "none":
         reasons.append(f"attention_bias={encoder.attention_bias!r} (it has no attention bias)")
-    if getattr(encoder, "ffn_convolution_kernel", 0):
+    if encoder.ffn_convolution_kernel:
         reasons.append(f"ffn_convolution_kernel={encoder.ffn_convolution_kernel} (it has no "
                        "convolutions)")
-    if getattr(encoder, "layer_norm_position", "post") != "post":
+    if encoder.layer_norm_position != "post":
         reasons.append(f"layer_norm_position={encoder.layer_norm_position!r} (it is post-LN)")
     if reasons:
         raise CheckpointError(
