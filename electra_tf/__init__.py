@@ -5,8 +5,9 @@ import os as _os
 # Keras 3 must run on TensorFlow here (tf.data, tf-text and SavedModel are the product).
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # TensorFlow turns its oneDNN kernels on by default only on CPUs with AVX-512 VNNI/BF16 or AMX;
-# on AVX2-only hosts it falls back to Eigen, and our pretraining step then takes twice as long
-# (electra_tiny, batch 32 x 128, AMD EPYC with AVX2: 1.37 -> 0.66 s per step). Only effective
+# on AVX2-only hosts it falls back to Eigen, and our pretraining step then takes ~1.8x as long
+# (electra_tiny, batch 32 x 128, AMD EPYC with AVX2: 1.02 -> 0.56 s per step, median of 3,
+# benchmarks/results/onednn_step.md). Only effective
 # when TensorFlow is not imported yet; a user's own setting wins.
 _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
