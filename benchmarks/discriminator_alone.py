@@ -55,7 +55,8 @@ def sample_stream(corpus_spec, batch_size, seed):
     `[batch_size, 128]` pretraining stream. Returns (corpus, vocabulary, dataset, unigram
     log-probabilities `[1, V]`, the special ids as `pretraining.*` config overrides)."""
     corpus = et.open_corpus(corpus_spec)
-    vocabulary = learn_vocabulary(itertools.islice(corpus.documents(), 20_000), 4000)
+    vocabulary = learn_vocabulary(itertools.islice(corpus.documents(), 20_000), 4000,
+                                  learner="tensorflow-text")  # as measured
     tokenizer = et.WordPieceTokenizer(vocabulary)
     dataset = et.pretraining_dataset(corpus, tokenizer, 128, batch_size, seed=seed)
     log_probs = unigram_log_probs(dataset, len(vocabulary), 5)

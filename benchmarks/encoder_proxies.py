@@ -74,12 +74,15 @@ def prepare_data(work_dir: str = WORK_DIR, archive: str = CORPUS) -> DataPaths:
     if not os.path.exists(paths.pretraining_corpus):
         _write_corpora(paths, archive)
     if not os.path.exists(paths.vocab):
-        from electra_tf.data.vocab import learn_vocabulary, save_vocabulary
+        from electra_tf.data.vocab import save_vocabulary
+        from electra_tf.data.vocab_learning import learn_vocabulary
 
         print(f"Learning a {VOCAB_SIZE}-piece vocabulary from {VOCAB_DOCUMENTS} documents ...",
               flush=True)
         documents = _read_documents(paths.pretraining_corpus, VOCAB_DOCUMENTS)
-        save_vocabulary(learn_vocabulary(documents, VOCAB_SIZE), paths.vocab)
+        # The learner these results were measured with (tokenizers became the default later).
+        save_vocabulary(learn_vocabulary(documents, VOCAB_SIZE, learner="tensorflow-text"),
+                        paths.vocab)
     if not os.path.exists(paths.probe_texts):
         _write_probe_texts(paths, archive)
     if not os.path.exists(paths.detection_batches):

@@ -50,6 +50,7 @@ def _build_parser() -> argparse.ArgumentParser:
     tokenizer.add_argument("--out", required=True, help="vocab.txt to write")
     tokenizer.add_argument("--max-documents", type=int, default=None,
                            help="learn from the first N documents only (faster on big corpora)")
+    _add_learner_argument(tokenizer)
 
     pretrain = sub.add_parser(
         "pretrain", help="pretrain ELECTRA on a corpus (resumes when --out-dir holds a run)")
@@ -59,6 +60,7 @@ def _build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument("--vocab", default=None,
                           help="vocab.txt (e.g. BERT-uncased); default: learn one from the corpus")
     pretrain.add_argument("--out-dir", required=True, help="run directory (re-use it to resume)")
+    _add_learner_argument(pretrain)
     _add_training_arguments(pretrain)
     _add_distribution_arguments(pretrain)
     pretrain.add_argument("--set", dest="overrides", action="append", default=[],
@@ -84,6 +86,7 @@ def _build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--vocab", default=None,
                           help="vocab.txt for --from-scratch without --pretrained "
                                "(default: learned from the training texts)")
+    _add_learner_argument(finetune)
     finetune.add_argument("--config", default="finetune/imdb",
                           help="YAML path or shipped name (finetune/imdb)")
     finetune.add_argument("--set", dest="overrides", action="append", default=[],
@@ -161,6 +164,14 @@ def _add_corpus_arguments(parser):
                         help="keep case and accents (default: lower-case like BERT-uncased)")
 
 
+def _add_learner_argument(parser):
+    from electra_tf.data.vocab_learning import DEFAULT_LEARNER, LEARNERS
+
+    parser.add_argument("--learner", choices=LEARNERS, default=DEFAULT_LEARNER,
+                        help="WordPiece learner when a vocabulary is learned (default: "
+                             f"{DEFAULT_LEARNER}, measured in benchmarks/results/vocab_learning.md)")
+
+
 def _add_training_arguments(parser):
     parser.add_argument("--steps", type=int, default=None, help="default: optimizer.train_steps")
     parser.add_argument("--batch-size", type=int, default=None,
@@ -201,7 +212,8 @@ def cmd_train_tokenizer(args) -> int:
     import itertools
 
     from electra_tf.data.corpus import open_corpus
-    from electra_tf.data.vocab import learn_vocabulary, save_vocabulary
+    from electra_tf.data.vocab import save_vocabulary
+    from electra_tf.data.vocab_learning import learn_vocabulary
 
     corpus = open_corpus(args.corpus, doc_format=args.doc_format)
     corpus.check()
@@ -209,7 +221,8 @@ def cmd_train_tokenizer(args) -> int:
     if args.max_documents:
         documents = itertools.islice(documents, args.max_documents)
     started = time.time()
-    vocabulary = learn_vocabulary(documents, args.vocab_size, lower_case=not args.cased)
+    vocabulary = learn_vocabulary(documents, args.vocab_size, lower_case=not args.cased,
+                                  learner=args.learner)
     save_vocabulary(vocabulary, args.out)
     print(f"Learned {len(vocabulary):,d} WordPiece tokens in {time.time() - started:.0f} s from "
           f"{corpus.stats.summary()}; wrote {args.out}.")
@@ -226,7 +239,8 @@ def cmd_pretrain(args) -> int:
         batch_size=args.batch_size, save_every=args.save_every,
         keep_checkpoints=args.keep_checkpoints, log_every=args.log_every, seed=args.seed,
         lower_case=not args.cased, doc_format=args.doc_format,
-        vocab_documents=args.vocab_documents, verbose=2 if args.quiet else 1,
+        vocab_documents=args.vocab_documents, vocab_learner=args.learner,
+        verbose=2 if args.quiet else 1,
         **_distribution_kwargs(args))
     _print_pretraining_summary(metrics, args.out_dir)
     return 0
@@ -264,7 +278,8 @@ def cmd_finetune(args) -> int:
         model_config = load_config(resolve_config_path(args.model_config)).model
     metrics = finetune(config, args.out_dir, pretrained=args.pretrained,
                        from_scratch=args.from_scratch, model_config=model_config,
-                       vocab=args.vocab, verbose=2 if args.quiet else 1,
+                       vocab=args.vocab, vocab_learner=args.learner,
+                       verbose=2 if args.quiet else 1,
                        **_distribution_kwargs(args))
     _print_finetuning_summary(metrics, args.out_dir)
     return 0

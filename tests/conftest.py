@@ -40,7 +40,8 @@ def tiny_pretrained_run(tmp_path_factory):
     fine-tuning and export tests)."""
     from electra_tf.cli import main
     from electra_tf.data import SAMPLE_CORPUS
-    from electra_tf.data.vocab import learn_vocabulary, save_vocabulary
+    from electra_tf.data.vocab import save_vocabulary
+    from electra_tf.data.vocab_learning import learn_vocabulary
 
     root = tmp_path_factory.mktemp("finetune")
     with open(SAMPLE_CORPUS, encoding="utf-8") as f:

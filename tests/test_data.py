@@ -12,8 +12,8 @@ from electra_tf.data.corpus import (MAX_DOCUMENT_CHARS, ImdbCorpus, TextFileCorp
                                     open_corpus)
 from electra_tf.data.pipeline import SequencePacker, pretraining_dataset
 from electra_tf.data.tokenizer import WordPieceTokenizer
-from electra_tf.data.vocab import (SPECIAL_TOKENS, learn_vocabulary, load_vocabulary,
-                                   special_token_ids)
+from electra_tf.data.vocab import SPECIAL_TOKENS, load_vocabulary, special_token_ids
+from electra_tf.data.vocab_learning import LEARNERS, learn_vocabulary, tokenization_stats
 from electra_tf.errors import DataError
 
 SHARED_DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -147,6 +147,65 @@ def test_learned_vocabulary_starts_with_specials_and_tokenizes(tmp_path):
     tokenizer = WordPieceTokenizer(vocab)
     ids = tokenizer(tf.constant(["The movie was GREAT"])).to_list()[0]
     assert [vocab[i] for i in ids] == ["the", "movie", "was", "great"]
+
+
+def _sample_reviews(start, count):
+    from electra_tf.data import SAMPLE_CORPUS
+
+    with open(SAMPLE_CORPUS, encoding="utf-8") as f:
+        return [line.strip() for line in f][start:start + count]
+
+
+# Accents, capitals and CJK: the learner must normalise and split as WordPieceTokenizer does,
+# or it learns pieces the tokenizer never produces and leaves words as [UNK].
+UNUSUAL = ["Café Naïve RÉSUMÉ déjà-vu", "東京物語 is Ozu's film: 東京物語!", "Ünïcödé ÄÖÜ"] * 5
+
+
+@pytest.mark.parametrize("learner", LEARNERS)
+def test_each_learner_learns_pieces_the_tokenizer_uses(learner, caplog):
+    import logging
+
+    train, held_out = _sample_reviews(0, 300), _sample_reviews(300, 100)
+    documents = iter(train + UNUSUAL)  # a stream, read once
+    with caplog.at_level(logging.INFO):
+        vocab = learn_vocabulary(documents, vocab_size=1500, learner=learner)
+    assert next(documents, None) is None
+    assert f"read all {len(train) + len(UNUSUAL)} documents" in caplog.text
+    assert tuple(vocab[:5]) == SPECIAL_TOKENS and len(set(vocab)) == len(vocab)
+    # tokenizers hits the size exactly; tensorflow-text's threshold search lands near it.
+    assert len(vocab) == 1500 if learner == "tokenizers" else 1400 <= len(vocab) <= 1600
+    assert any(token.startswith("##") for token in vocab)
+    assert not any(token != token.lower() for token in vocab[5:])  # lower-cased
+    assert "é" not in "".join(vocab)  # accents stripped as the tokenizer strips them
+    seen = tokenization_stats(vocab, UNUSUAL)
+    assert seen["unk_per_word"] == 0.0, seen
+    unseen = tokenization_stats(vocab, held_out)
+    assert unseen["unk_per_word"] < 0.01 and 1.0 < unseen["pieces_per_word"] < 1.6, unseen
+
+
+def test_cased_learning_keeps_capitals_and_accents():
+    vocab = learn_vocabulary(_sample_reviews(0, 200) + UNUSUAL, vocab_size=1200,
+                             lower_case=False)
+    assert "The" in vocab and any("é" in token for token in vocab)
+    assert tokenization_stats(vocab, UNUSUAL, lower_case=False)["unk_per_word"] == 0.0
+
+
+def test_learning_mistakes_are_data_errors():
+    with pytest.raises(DataError, match="Unknown vocabulary learner 'bpe'"):
+        learn_vocabulary(["a b c"], 1000, learner="bpe")
+    with pytest.raises(DataError, match="too small"):
+        learn_vocabulary(["a b c"], 20)
+    for learner in LEARNERS:
+        for empty in ([], ["", " \n "]):
+            with pytest.raises(DataError, match="no words"):
+                learn_vocabulary(iter(empty), 1000, learner=learner)
+
+
+def test_tokenization_stats_counts_words_pieces_and_unknowns():
+    vocab = list(SPECIAL_TOKENS) + ["the", "movie", "great", "##s", "a"]
+    stats = tokenization_stats(vocab, ["The movies", "a great zebra"])
+    # words: the, movie(+##s), a, great, zebra->[UNK]; pieces: 6
+    assert stats == dict(words=5, pieces=6, pieces_per_word=1.2, unk_per_word=0.2)
 
 
 def test_vocabulary_without_specials_is_rejected(tmp_path):

@@ -153,7 +153,8 @@ def test_multi_worker_pretraining_survives_killing_both_workers(tmp_path):
     SIGKILL after the step-4 checkpoint, restarted, and finish. Both end with bit-identical
     weights, equal to an uninterrupted two-worker run's."""
     from electra_tf.data import SAMPLE_CORPUS
-    from electra_tf.data.vocab import learn_vocabulary, save_vocabulary
+    from electra_tf.data.vocab import save_vocabulary
+    from electra_tf.data.vocab_learning import learn_vocabulary
 
     with open(SAMPLE_CORPUS, encoding="utf-8") as f:
         texts = [next(f) for _ in range(80)]

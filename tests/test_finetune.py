@@ -253,6 +253,46 @@ def test_from_scratch_uses_the_architecture_but_not_the_weights(tiny_pretrained_
     assert not np.allclose(word_embeddings(tuned), word_embeddings(pretrained), atol=1e-2)
 
 
+def test_from_scratch_without_pretrained_sizes_the_model_to_its_vocabulary(tmp_path, caplog):
+    """Issue 25: `--from-scratch --model-config electra_tiny` (vocab_size 8,192) with no
+    --pretrained learns a vocabulary from the training texts, which on 64 reviews has far fewer
+    pieces; the encoder takes the vocabulary's size instead of stopping on the mismatch. A given
+    --vocab of another size is taken the same way. (electra_tiny's config at a tenth of its
+    depth and width, to keep the test quick; its vocab_size stays 8,192.)"""
+    import logging
+
+    import yaml
+
+    from electra_tf import load_config
+    from electra_tf.cli import resolve_config_path
+    from electra_tf.data.vocab import load_vocabulary
+
+    config = load_config(resolve_config_path("electra_tiny")).to_dict()
+    config["model"].update(num_layers=1, hidden_size=32, embedding_size=32, num_heads=2,
+                           intermediate_size=64)
+    assert config["model"]["vocab_size"] == 8192
+    model_config = tmp_path / "electra_tiny_small.yaml"
+    model_config.write_text(yaml.safe_dump(config))
+    out = tmp_path / "learned"
+    with caplog.at_level(logging.INFO):
+        assert main(["finetune", "--task", "csv", "--data", SAMPLE_LABELLED, "--from-scratch",
+                     "--model-config", str(model_config), "--out-dir", str(out),
+                     "--set", "training.epochs=1", "--set", "from_scratch.epochs=1"] + FAST) == 0
+    vocabulary = load_vocabulary(str(out / "vocab.txt"))
+    assert 1000 < len(vocabulary) < 8192
+    tuned = keras.saving.load_model(str(out / "classifier.keras"))
+    assert tuned.encoder.vocab_size == len(vocabulary)
+    assert f"model.vocab_size = {len(vocabulary)}, the size of the learned" in caplog.text
+
+    given = tmp_path / "given"
+    assert main(["finetune", "--task", "csv", "--data", SAMPLE_LABELLED, "--from-scratch",
+                 "--model-config", str(model_config), "--vocab", str(out / "vocab.txt"),
+                 "--out-dir", str(given), "--set", "training.epochs=1",
+                 "--set", "from_scratch.epochs=1"] + FAST) == 0
+    assert keras.saving.load_model(str(given / "classifier.keras")).encoder.vocab_size == \
+        len(vocabulary)
+
+
 def test_finetune_mistakes_are_clear(tiny_pretrained_run, tmp_path, capsys):
     assert main(["finetune", "--task", "csv", "--data", str(tmp_path / "none.csv"),
                  "--pretrained", tiny_pretrained_run, "--out-dir", str(tmp_path / "a")]) == 2

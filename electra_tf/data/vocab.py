@@ -1,4 +1,4 @@
-"""WordPiece vocabularies: learn one from a corpus (tensorflow-text's learner), read and check one.
+"""WordPiece vocabularies: read, check and save one (`vocab_learning` learns one from a corpus).
 
 A vocabulary file has one token per line; the line number is the token id. Ours start with the BERT
 special tokens `[PAD] [UNK] [CLS] [SEP] [MASK]` (ids 0-4); Google's BERT-uncased `vocab.txt`
@@ -12,7 +12,7 @@ import hashlib
 import logging
 import os
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from electra_tf.errors import DataError
 
@@ -93,38 +93,3 @@ def save_vocabulary(vocabulary: Sequence[str], path: str) -> None:
 def vocabulary_fingerprint(vocabulary: Sequence[str]) -> str:
     """Short content hash: tells whether a checkpoint and a vocabulary belong together."""
     return hashlib.sha256("\n".join(vocabulary).encode("utf-8")).hexdigest()[:16]
-
-
-def learn_vocabulary(texts: Iterable[str], vocab_size: int, lower_case: bool = True,
-                     batch_size: int = 1024) -> list[str]:
-    """Learns a WordPiece vocabulary with tensorflow-text's BERT vocabulary learner.
-
-    Words are split as BERT's basic tokenizer splits them (whitespace and punctuation,
-    lower-cased and accent-stripped when `lower_case`), then the learner picks at most
-    `vocab_size` word pieces (`##` marks a continuation). The specials come first: ids 0-4.
-
-    Args:
-        texts: documents (str). Read once.
-        vocab_size: upper bound of the vocabulary size (the learner may return a few less).
-        lower_case: lower-case and strip accents (BERT "uncased").
-
-    Returns:
-        the vocabulary, `[PAD] [UNK] [CLS] [SEP] [MASK]` first.
-    """
-    import tensorflow as tf
-    from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset as bert_vocab
-
-    if vocab_size <= len(SPECIAL_TOKENS) + 50:
-        raise DataError(f"vocab_size {vocab_size} is too small: the specials and single characters "
-                        f"alone need more; use at least 1000.")
-    dataset = tf.data.Dataset.from_generator(
-        lambda: iter(texts), output_signature=tf.TensorSpec((), tf.string)).batch(batch_size)
-    vocabulary = bert_vocab.bert_vocab_from_dataset(
-        dataset, vocab_size=vocab_size, reserved_tokens=list(SPECIAL_TOKENS),
-        bert_tokenizer_params=dict(lower_case=lower_case),
-        # Cap the word list the threshold search works on: it bounds the learner's run time on
-        # big corpora, and words seen fewer than a handful of times never earn a piece anyway.
-        learn_params=dict(max_input_tokens=300_000))
-    if len(vocabulary) <= len(SPECIAL_TOKENS):
-        raise DataError("The corpus gave no words to learn a vocabulary from.")
-    return vocabulary

@@ -11,6 +11,7 @@ text-classification task, with everything a run leaves behind.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -27,7 +28,8 @@ from electra_tf.data.classification import (ClassificationPreprocessor, Labelled
                                             classification_dataset, load_labelled_texts,
                                             stratified_split)
 from electra_tf.data.tokenizer import WordPieceTokenizer
-from electra_tf.data.vocab import learn_vocabulary, load_vocabulary, save_vocabulary
+from electra_tf.data.vocab import load_vocabulary, save_vocabulary
+from electra_tf.data.vocab_learning import DEFAULT_LEARNER, learn_vocabulary
 from electra_tf.errors import CheckpointError, ConfigError
 from electra_tf.models.classifier import SequenceClassifier
 from electra_tf.training.callbacks import IntervalLogger
@@ -57,7 +59,8 @@ class FinetunePaths:
 
 def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = None,
              from_scratch: bool = False, model_config: ModelConfig | None = None,
-             vocab: str | None = None, lower_case: bool = True, train_data: LabelledTexts = None,
+             vocab: str | None = None, lower_case: bool = True,
+             vocab_learner: str = DEFAULT_LEARNER, train_data: LabelledTexts = None,
              strategy="auto", tpu: str | None = None, precision: str = "float32",
              jit_compile: bool = False, steps_per_execution: int = 1, verbose="auto") -> dict:
     """Fine-tunes a classifier and writes `out_dir` (see the module docstring).
@@ -71,7 +74,8 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
             `from_scratch` section of the config applied.
         model_config: architecture for `from_scratch` without `pretrained`.
         vocab: vocabulary for `from_scratch` without `pretrained` (learned from the training
-            texts when None); `lower_case` goes with it.
+            texts by `vocab_learner` when None); `lower_case` goes with it. The from-scratch
+            model is sized to this vocabulary, as `pretrain` sizes its model.
         train_data: labelled texts to use instead of loading `config.task` (Python API).
         strategy, tpu, precision, jit_compile, steps_per_execution: where and how training
             runs, as for `pretrain` (`training.batch_size` is the global batch; only the chief
@@ -119,7 +123,14 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
                 len(train), len(validation), train.class_counts(), train_data.source)
 
     # 2. Vocabulary and model.
-    vocabulary, lower_case = _vocabulary(pretrained, vocab, lower_case, train, model_config)
+    vocabulary, lower_case = _vocabulary(pretrained, vocab, lower_case, train, model_config,
+                                         vocab_learner)
+    if pretrained is None and model_config.vocab_size != len(vocabulary):
+        # No weights to match: the from-scratch encoder takes the vocabulary's size, as
+        # `pretrain` does (a learned vocabulary can be a few pieces short of the target).
+        logger.info("model.vocab_size = %d, the size of the %s vocabulary.", len(vocabulary),
+                    "given" if vocab is not None else "learned")
+        model_config = dataclasses.replace(model_config, vocab_size=len(vocabulary))
     if chief:
         save_vocabulary(vocabulary, paths.vocab)
     keras.utils.set_random_seed(training.seed)
@@ -271,7 +282,7 @@ def predict_metrics(classifier, dataset, label_names, verbose=0) -> dict:
 # ------------------------------------------------------------------------------ the pieces
 
 
-def _vocabulary(pretrained, vocab, lower_case, train, model_config):
+def _vocabulary(pretrained, vocab, lower_case, train, model_config, learner):
     if pretrained is not None and not os.path.exists(pretrained):
         raise CheckpointError(f"Pretrained model {pretrained!r} does not exist; give the "
                               "--out-dir of an 'electra-tf pretrain' run.")
@@ -292,7 +303,8 @@ def _vocabulary(pretrained, vocab, lower_case, train, model_config):
                           "was pretrained with).")
     logger.info("Learning a %d-piece vocabulary from the training texts ...",
                 model_config.vocab_size)
-    return learn_vocabulary(train.texts, model_config.vocab_size, lower_case=lower_case), \
+    return learn_vocabulary(train.texts, model_config.vocab_size, lower_case=lower_case,
+                            learner=learner), \
         lower_case
 
 

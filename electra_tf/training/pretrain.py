@@ -36,8 +36,9 @@ from electra_tf.config import ElectraConfig
 from electra_tf.data.corpus import Corpus, open_corpus
 from electra_tf.data.pipeline import pretraining_dataset
 from electra_tf.data.tokenizer import WordPieceTokenizer
-from electra_tf.data.vocab import (learn_vocabulary, load_vocabulary, save_vocabulary,
-                                   special_token_ids, vocabulary_fingerprint)
+from electra_tf.data.vocab import (load_vocabulary, save_vocabulary, special_token_ids,
+                                   vocabulary_fingerprint)
+from electra_tf.data.vocab_learning import DEFAULT_LEARNER, learn_vocabulary
 from electra_tf.errors import CheckpointError, ConfigError, DataError
 from electra_tf.models.pretrainer import ElectraPretrainer
 from electra_tf.training.callbacks import (IntervalLogger, PeriodicCheckpoint, StopAtStep,
@@ -70,7 +71,8 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
              vocab: str | None = None, steps: int | None = None, batch_size: int | None = None,
              save_every: int = 1000, keep_checkpoints: int = 3, log_every: int = 100,
              seed: int = 0, lower_case: bool = True, doc_format: str = "auto",
-             vocab_documents: int = 20_000, strategy="auto", tpu: str | None = None,
+             vocab_documents: int = 20_000, vocab_learner: str = DEFAULT_LEARNER,
+             strategy="auto", tpu: str | None = None,
              precision: str = "float32", jit_compile: bool = False,
              steps_per_execution: int = 1, verbose: int | str = "auto") -> dict:
     """Pretrains ELECTRA on `corpus` into `out_dir` (see the module docstring), resuming if
@@ -81,7 +83,8 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
         corpus: a `Corpus` or a `--corpus` spec (file, folder, glob, IMDB archive, tfds:NAME).
         out_dir: the run directory.
         vocab: a vocab.txt; without one a WordPiece vocabulary of `config.model.vocab_size`
-            pieces is learned from the first `vocab_documents` documents.
+            pieces is learned from the first `vocab_documents` documents by `vocab_learner`
+            (see `electra_tf.data.vocab_learning`).
         steps, batch_size: override `optimizer.train_steps` / `optimizer.batch_size`.
         save_every: steps between checkpoints (rounded up to a multiple of `log_every`).
         keep_checkpoints: how many recent checkpoints to keep.
@@ -137,7 +140,8 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
 
     # 2. The vocabulary: the run's own copy, the one given, or one learned from the corpus.
     vocabulary, learned = _resolve_vocabulary(paths, vocab, corpus, config.model.vocab_size,
-                                              run, vocab_documents, write=chief)
+                                              run, vocab_documents, vocab_learner,
+                                              write=chief)
     run.setdefault("vocab_learned", learned)
     run.setdefault("vocab_fingerprint", vocabulary_fingerprint(vocabulary))
     tokenizer = WordPieceTokenizer(vocabulary, lower_case=run["lower_case"])
@@ -239,7 +243,8 @@ def _merge_previous_run(previous: dict, requested: dict) -> dict:
     return merged
 
 
-def _resolve_vocabulary(paths, vocab, corpus, vocab_size, run, vocab_documents, write=True):
+def _resolve_vocabulary(paths, vocab, corpus, vocab_size, run, vocab_documents, learner,
+                        write=True):
     """Returns (vocabulary, learned_here); saves it into the run unless `write` is False (the
     non-chief workers of a multi-worker run, which learn the same vocabulary themselves)."""
     if os.path.exists(paths.vocab):
@@ -259,7 +264,7 @@ def _resolve_vocabulary(paths, vocab, corpus, vocab_size, run, vocab_documents, 
                 "documents of %s ...", vocab_size, vocab_documents, corpus.name)
     began = time.time()
     vocabulary = learn_vocabulary(itertools.islice(corpus.documents(), vocab_documents),
-                                  vocab_size, lower_case=run["lower_case"])
+                                  vocab_size, lower_case=run["lower_case"], learner=learner)
     logger.info("Learned %d pieces in %.0f s from %s; saved to %s.", len(vocabulary),
                 time.time() - began, corpus.stats.summary(), paths.vocab)
     if write:

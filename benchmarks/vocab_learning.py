@@ -1,0 +1,215 @@
+"""Which WordPiece learner should be the default? Time, memory and held-out quality of
+`tokenizers`' WordPiece trainer and tensorflow-text's BERT vocabulary learner.
+
+    .venv/bin/python benchmarks/vocab_learning.py [--archive ../shared/data/aclImdb_v1-text.tar.gz]
+        [--vocab-size 8192] [--repeats 3] [--big-repeats-slow 1] [--work-dir runs/vocab_learning]
+
+Corpora (written once under `--work-dir` from the IMDB archive, https://ai.stanford.edu/~amaas/
+data/sentiment/; the test split is never read):
+- `imdb_train`: the 25,000 training reviews (train/pos + train/neg), as `finetune` learns from;
+- `imdb_110mb`: the training and unlabelled reviews, less the held-out ones, shuffled and
+  repeated with a new shuffle until the file passes 110 MB: a corpus at pretraining scale.
+Held out: 2,000 unlabelled reviews that neither corpus contains.
+
+Each learning run is a fresh process that streams the corpus file (`TextFileCorpus`) into
+`electra_tf.data.vocab_learning.learn_vocabulary` and reports the seconds spent learning (the
+import of TensorFlow excluded) and its peak resident memory. Runs alternate between the learners;
+the tables give medians. Quality is measured with our own in-graph `WordPieceTokenizer` on the
+held-out reviews: WordPiece pieces per word (fewer: more text fits in a sequence) and the share
+of words that become [UNK]. Writes benchmarks/results/vocab_learning.{json,md}. Time it on an
+idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+sys.path.insert(0, ROOT)
+
+RESULTS = os.path.join(ROOT, "benchmarks", "results")
+ARCHIVE = os.path.join(os.path.dirname(ROOT), "shared", "data", "aclImdb_v1-text.tar.gz")
+HELD_OUT_REVIEWS = 2000
+BIG_CORPUS_BYTES = 110_000_000
+SEED = 0
+
+
+def prepare_corpora(work_dir: str, archive: str) -> dict:
+    """Writes the two corpora and the held-out reviews (blank-line-separated documents)."""
+    paths = {name: os.path.join(work_dir, f"{name}.txt")
+             for name in ("imdb_train", "imdb_110mb", "held_out")}
+    if all(os.path.exists(path) for path in paths.values()):
+        return paths
+    import numpy as np
+
+    from electra_tf.data.corpus import ImdbCorpus
+
+    os.makedirs(work_dir, exist_ok=True)
+    train, unsup = [], []
+    for subset, text in ImdbCorpus(archive).labelled_documents():
+        (unsup if subset == "train/unsup" else train).append(text)
+    rng = np.random.default_rng(SEED)
+    order = rng.permutation(len(unsup))
+    held_out = [unsup[i] for i in order[:HELD_OUT_REVIEWS]]
+    pool = [_as_written(d) for d in train + [unsup[i] for i in order[HELD_OUT_REVIEWS:]]]
+    big, size = [], 0
+    while size < BIG_CORPUS_BYTES:
+        for i in rng.permutation(len(pool)):
+            big.append(pool[i])
+            size += len(pool[i].encode("utf-8"))
+            if size >= BIG_CORPUS_BYTES:
+                break
+    for name, documents in (("imdb_train", train), ("imdb_110mb", big), ("held_out", held_out)):
+        with open(f"{paths[name]}.tmp", "w", encoding="utf-8") as f:
+            f.writelines(_as_written(document) for document in documents)
+        os.replace(f"{paths[name]}.tmp", paths[name])
+    return paths
+
+
+def _as_written(document: str) -> str:
+    """A document as a blank-line-separated corpus file holds it."""
+    lines = [line.strip() for line in document.splitlines() if line.strip()]
+    return "\n".join(lines) + "\n\n"
+
+
+def learn_in_fresh_process(learner: str, corpus: str, vocab_size: int, out: str) -> dict:
+    """One timed learning run in a new Python process (no warm caches, honest peak memory)."""
+    output = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "--worker", learner, corpus, str(vocab_size),
+         out], check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def worker(learner: str, corpus: str, vocab_size: int, out: str) -> None:
+    import resource
+    import time
+
+    __import__("tensorflow")  # imported before the clock starts, for both learners
+
+    from electra_tf.data.corpus import TextFileCorpus
+    from electra_tf.data.vocab import save_vocabulary
+    from electra_tf.data.vocab_learning import learn_vocabulary
+
+    documents = TextFileCorpus([corpus], doc_format="blank").documents()
+    began = time.perf_counter()
+    vocabulary = learn_vocabulary(documents, vocab_size, learner=learner)
+    seconds = time.perf_counter() - began
+    save_vocabulary(vocabulary, out)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_mb}))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--archive", default=ARCHIVE, help="the IMDB archive or folder")
+    parser.add_argument("--vocab-size", type=int, default=8192)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per learner/corpus")
+    parser.add_argument("--big-repeats-slow", type=int, default=1,
+                        help="runs of tensorflow-text's learner on the 110 MB corpus "
+                             "(~13 min each on 2 AVX2 cores)")
+    parser.add_argument("--work-dir", default=os.path.join(ROOT, "runs", "vocab_learning"))
+    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        learner, corpus, vocab_size, out = args.worker
+        return worker(learner, corpus, int(vocab_size), out)
+
+    from electra_tf.data.corpus import TextFileCorpus
+    from electra_tf.data.vocab import SPECIAL_TOKENS, load_vocabulary
+    from electra_tf.data.vocab_learning import DEFAULT_LEARNER, LEARNERS, tokenization_stats
+    from host_info import host_summary
+
+    paths = prepare_corpora(args.work_dir, args.archive)
+    held_out = list(TextFileCorpus([paths["held_out"]], doc_format="blank").documents())
+    corpora = {}
+    for name in ("imdb_train", "imdb_110mb"):
+        documents = list(TextFileCorpus([paths[name]], doc_format="blank").documents())
+        corpora[name] = {"documents": len(documents),
+                         "megabytes": round(os.path.getsize(paths[name]) / 1e6, 1)}
+    rows = []
+    for corpus in ("imdb_train", "imdb_110mb"):
+        repeats = {learner: args.repeats for learner in LEARNERS}
+        if corpus == "imdb_110mb":
+            repeats["tensorflow-text"] = args.big_repeats_slow
+        runs = {learner: [] for learner in LEARNERS}
+        for repeat in range(max(repeats.values())):
+            for learner in LEARNERS:  # alternating, so drift in the host hits both alike
+                if repeat < repeats[learner]:
+                    out = os.path.join(args.work_dir, f"vocab_{corpus}_{learner}.txt")
+                    runs[learner].append(
+                        learn_in_fresh_process(learner, paths[corpus], args.vocab_size, out))
+                    print(f"{corpus} {learner} run {repeat + 1}: "
+                          f"{runs[learner][-1]['seconds']:.1f} s", flush=True)
+        for learner in LEARNERS:
+            vocabulary = load_vocabulary(os.path.join(args.work_dir,
+                                                      f"vocab_{corpus}_{learner}.txt"))
+            stats = tokenization_stats(vocabulary, held_out)
+            seconds = [run["seconds"] for run in runs[learner]]
+            rows.append({
+                "learner": learner, "corpus": corpus, "vocab_size_requested": args.vocab_size,
+                "vocab_size": len(vocabulary),
+                "special_ids_0_to_4": tuple(vocabulary[:5]) == SPECIAL_TOKENS,
+                "seconds": [round(s, 2) for s in seconds],
+                "seconds_median": round(statistics.median(seconds), 2),
+                "peak_rss_mb": round(max(run["peak_rss_mb"] for run in runs[learner])),
+                "held_out_pieces_per_word": round(stats["pieces_per_word"], 4),
+                "held_out_unk_per_word": round(stats["unk_per_word"], 6),
+                "held_out_words": stats["words"]})
+    write_results({"command": "python benchmarks/vocab_learning.py", "host": host_summary(),
+                   "corpora": corpora, "held_out_reviews": len(held_out),
+                   "default_learner": DEFAULT_LEARNER, "rows": rows})
+
+
+def write_results(data: dict) -> None:
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "vocab_learning.json"), "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+    host = data["host"]
+    lines = ["# Vocabulary learning: tokenizers vs tensorflow-text", "",
+             f"Command: `{data['command']}`. Host: {host['cpu_model']}, {host['cpu_cores']} "
+             f"cores, flags {', '.join(host['cpu_flags']) or 'none of interest'}; idle machine. "
+             "Each run is a fresh process streaming the corpus file; seconds exclude the import "
+             "of TensorFlow. Quality: our in-graph `WordPieceTokenizer` on "
+             f"{data['held_out_reviews']:,d} held-out unlabelled reviews.", "",
+             "| corpus | learner | pieces (asked) | specials at 0-4 | seconds (median) | runs | "
+             "peak memory | held-out pieces/word | held-out [UNK]/word |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in data["rows"]:
+        corpus = data["corpora"][r["corpus"]]
+        lines.append(
+            f"| {r['corpus']} ({corpus['documents']:,d} docs, {corpus['megabytes']} MB) | "
+            f"{r['learner']} | {r['vocab_size']:,d} ({r['vocab_size_requested']:,d}) | "
+            f"{'yes' if r['special_ids_0_to_4'] else 'NO'} | {r['seconds_median']:.1f} | "
+            f"{len(r['seconds'])} | {r['peak_rss_mb']:,d} MB | "
+            f"{r['held_out_pieces_per_word']:.4f} | {r['held_out_unk_per_word']:.5f} |")
+    lines += ["", *verdict_lines(data)]
+    with open(os.path.join(RESULTS, "vocab_learning.md"), "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def verdict_lines(data: dict) -> list[str]:
+    by = {(r["corpus"], r["learner"]): r for r in data["rows"]}
+    lines = [f"Default learner: **{data['default_learner']}**."]
+    for corpus in data["corpora"]:
+        fast, slow = by.get((corpus, "tokenizers")), by.get((corpus, "tensorflow-text"))
+        if not (fast and slow):
+            continue
+        lines.append(
+            f"- {corpus}: tokenizers {fast['seconds_median']:.1f} s vs tensorflow-text "
+            f"{slow['seconds_median']:.1f} s ({slow['seconds_median'] / fast['seconds_median']:.0f}x"
+            f"); pieces/word {fast['held_out_pieces_per_word']:.4f} vs "
+            f"{slow['held_out_pieces_per_word']:.4f}; [UNK]/word "
+            f"{fast['held_out_unk_per_word']:.5f} vs {slow['held_out_unk_per_word']:.5f}.")
+    return lines
+
+
+if __name__ == "__main__":
+    main()

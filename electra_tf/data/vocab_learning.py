@@ -1,0 +1,184 @@
+"""Learning a WordPiece vocabulary from a corpus, with one of two learners.
+
+- `tokenizers` (default): HuggingFace `tokenizers`' WordPiece trainer (Rust). Measured in
+  `benchmarks/results/vocab_learning.md`: seconds instead of minutes for the IMDB training texts,
+  with held-out pieces-per-word and [UNK] rate no worse than tensorflow-text's learner.
+- `tensorflow-text`: tensorflow-text's BERT vocabulary learner (`bert_vocab_from_dataset`), the
+  learner Google's BERT tooling uses; kept selectable (`--learner tensorflow-text`).
+
+Both read the documents once, as a stream (a corpus never has to fit in memory), log their
+progress every few seconds on long runs, and return a vocabulary whose ids 0-4 are
+`[PAD] [UNK] [CLS] [SEP] [MASK]`. Words are split and normalised the way our in-graph
+`WordPieceTokenizer` splits and normalises them (whitespace and punctuation; lower-casing with
+NFD accent stripping when `lower_case`), so every learned piece is one the tokenizer can produce.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Iterable, Iterator, Sequence
+
+from electra_tf.data.vocab import SPECIAL_TOKENS, UNK
+from electra_tf.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+LEARNERS = ("tokenizers", "tensorflow-text")
+DEFAULT_LEARNER = "tokenizers"
+# Longest word (in characters) that gets pieces; longer ones become [UNK], as in the tokenizer.
+MAX_CHARS_PER_WORD = 100
+# Characters that may enter the vocabulary as single pieces. A web corpus holds thousands of
+# rare symbols; letting each take a slot would crowd out useful pieces (BERT kept ~1,000 too).
+MAX_ALPHABET = 1000
+
+
+def learn_vocabulary(texts: Iterable[str], vocab_size: int, lower_case: bool = True,
+                     learner: str = DEFAULT_LEARNER, progress_every_s: float = 10.0) -> list[str]:
+    """Learns a WordPiece vocabulary of about `vocab_size` pieces (`##` marks a continuation).
+
+    Args:
+        texts: documents (str), read once as a stream.
+        vocab_size: the vocabulary size wanted. `tokenizers` returns exactly this many when the
+            corpus has enough distinct pieces; `tensorflow-text`'s threshold search lands a few
+            percent off, either way (the models are sized to the vocabulary learned).
+        lower_case: lower-case and strip accents (BERT "uncased"); must match the
+            `WordPieceTokenizer(lower_case=...)` that will use the vocabulary.
+        learner: one of `LEARNERS`.
+        progress_every_s: seconds between progress lines (documents and megabytes read).
+
+    Returns:
+        the vocabulary, `[PAD] [UNK] [CLS] [SEP] [MASK]` first (ids 0-4).
+
+    Raises:
+        DataError: unknown learner, too small a `vocab_size`, or a corpus without words.
+    """
+    if learner not in LEARNERS:
+        raise DataError(f"Unknown vocabulary learner {learner!r}; choose one of "
+                        f"{', '.join(LEARNERS)}.")
+    if vocab_size <= len(SPECIAL_TOKENS) + 50:
+        raise DataError(f"vocab_size {vocab_size} is too small: the specials and single characters "
+                        f"alone need more; use at least 1000.")
+    no_words = DataError("The corpus gave no words to learn a vocabulary from; check that the "
+                         "corpus path holds text.")
+    reader = _ProgressReader(texts, progress_every_s)
+    began = time.time()
+    try:
+        if learner == "tokenizers":
+            vocabulary = _learn_with_tokenizers(reader, vocab_size, lower_case)
+        else:
+            vocabulary = _learn_with_tensorflow_text(reader, vocab_size, lower_case)
+    except StopIteration:  # tensorflow-text's learner, given no words at all
+        raise no_words from None
+    if len(vocabulary) <= len(SPECIAL_TOKENS):
+        raise no_words
+    logger.info("Vocabulary: %d pieces learned by %s from %d documents (%.1f MB) in %.1f s.",
+                len(vocabulary), learner, reader.documents, reader.megabytes,
+                time.time() - began)
+    return vocabulary
+
+
+class _ProgressReader:
+    """Iterates the documents once, counting them and logging progress every few seconds."""
+
+    def __init__(self, texts: Iterable[str], every_s: float):
+        self._texts, self._every_s = texts, every_s
+        self.documents, self._bytes = 0, 0
+
+    @property
+    def megabytes(self) -> float:
+        return self._bytes / 1e6
+
+    def __iter__(self) -> Iterator[str]:
+        began = last = time.time()
+        for text in self._texts:
+            self.documents += 1
+            self._bytes += len(text)  # characters: close enough to bytes for a progress line
+            now = time.time()
+            if now - last >= self._every_s:
+                logger.info("Vocabulary: read %d documents (%.0f MB) in %.0f s ...",
+                            self.documents, self.megabytes, now - began)
+                last = now
+            yield text
+        logger.info("Vocabulary: read all %d documents (%.1f MB); choosing the pieces ...",
+                    self.documents, self.megabytes)
+
+
+def _learn_with_tokenizers(texts: Iterable[str], vocab_size: int, lower_case: bool) -> list[str]:
+    try:
+        from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    except ImportError:  # pragma: no cover - a dependency; only a broken install lacks it
+        raise DataError("The 'tokenizers' learner needs the tokenizers package "
+                        "(pip install tokenizers), or pass --learner tensorflow-text.") from None
+    tokenizer = Tokenizer(models.WordPiece(unk_token=UNK, continuing_subword_prefix="##",
+                                           max_input_chars_per_word=MAX_CHARS_PER_WORD))
+    # Match WordPieceTokenizer: FastBertNormalizer lower-cases with NFD accent stripping (or
+    # leaves text alone when cased) and does not isolate CJK characters; its end-to-end
+    # splitting is BERT's whitespace-and-punctuation split, which BertPreTokenizer applies.
+    tokenizer.normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=False, strip_accents=lower_case,
+        lowercase=lower_case)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size, min_frequency=2, special_tokens=list(SPECIAL_TOKENS),
+        limit_alphabet=MAX_ALPHABET, continuing_subword_prefix="##", show_progress=False)
+    tokenizer.train_from_iterator(iter(texts), trainer)
+    by_id = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
+    vocabulary = [token for token, _ in by_id]
+    assert tuple(vocabulary[:len(SPECIAL_TOKENS)]) == SPECIAL_TOKENS, vocabulary[:8]
+    return vocabulary
+
+
+def _learn_with_tensorflow_text(texts: Iterable[str], vocab_size: int,
+                                lower_case: bool) -> list[str]:
+    import tensorflow as tf
+    from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset as bert_vocab
+
+    dataset = tf.data.Dataset.from_generator(
+        lambda: iter(texts), output_signature=tf.TensorSpec((), tf.string)).batch(1024)
+    return bert_vocab.bert_vocab_from_dataset(
+        dataset, vocab_size=vocab_size, reserved_tokens=list(SPECIAL_TOKENS),
+        bert_tokenizer_params=dict(lower_case=lower_case),
+        # Cap the word list the threshold search works on: it bounds the learner's run time on
+        # big corpora, and words seen fewer than a handful of times never earn a piece anyway.
+        learn_params=dict(max_input_tokens=300_000))
+
+
+def tokenization_stats(vocabulary: Sequence[str], texts: Iterable[str], lower_case: bool = True,
+                       batch_size: int = 256) -> dict:
+    """How well `vocabulary` covers `texts` under our `WordPieceTokenizer`: the measures
+    `benchmarks/vocab_learning.py` compares learners by (on held-out text).
+
+    A word is what the tokenizer splits on whitespace and punctuation: every piece that does not
+    start with `##` begins one (an unknown word is a single [UNK]).
+
+    Returns:
+        dict(words, pieces, pieces_per_word, unk_per_word): fewer pieces per word means shorter
+        sequences (more text per 128 tokens); [UNK]s are words the model never sees.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    from electra_tf.data.tokenizer import WordPieceTokenizer
+
+    tokenizer = WordPieceTokenizer(list(vocabulary), lower_case=lower_case)
+    starts_word = np.array([not token.startswith("##") for token in vocabulary])
+    unk_id = tokenizer.special_ids.unk
+    totals = np.zeros(3, np.int64)  # words, pieces, [UNK]s
+    for batch in _batches(texts, batch_size):
+        ids = tokenizer.tokenize(tf.constant(batch)).flat_values.numpy()
+        totals += (starts_word[ids].sum(), len(ids), (ids == unk_id).sum())
+    words, pieces, unknown = (int(n) for n in totals)
+    return dict(words=words, pieces=pieces, pieces_per_word=pieces / max(words, 1),
+                unk_per_word=unknown / max(words, 1))
+
+
+def _batches(texts: Iterable[str], size: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for text in texts:
+        batch.append(text)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
