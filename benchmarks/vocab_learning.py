@@ -2,7 +2,7 @@
 `tokenizers`' WordPiece trainer and tensorflow-text's BERT vocabulary learner.
 
     .venv/bin/python benchmarks/vocab_learning.py [--archive ../shared/data/aclImdb_v1-text.tar.gz]
-        [--vocab-size 8192] [--repeats 3] [--big-repeats-slow 1] [--work-dir runs/vocab_learning]
+        [--vocab-size 8192] [--repeats 3] [--slow-repeats 1] [--work-dir runs/vocab_learning]
 
 Corpora (written once under `--work-dir` from the IMDB archive, https://ai.stanford.edu/~amaas/
 data/sentiment/; the test split is never read):
@@ -88,7 +88,6 @@ def learn_in_fresh_process(learner: str, corpus: str, vocab_size: int, out: str)
 
 
 def worker(learner: str, corpus: str, vocab_size: int, out: str) -> None:
-    import resource
     import time
 
     __import__("tensorflow")  # imported before the clock starts, for both learners
@@ -98,12 +97,41 @@ def worker(learner: str, corpus: str, vocab_size: int, out: str) -> None:
     from electra_tf.data.vocab_learning import learn_vocabulary
 
     documents = TextFileCorpus([corpus], doc_format="blank").documents()
+    sampler = _RssSampler()  # the resident memory the learning itself adds
     began = time.perf_counter()
     vocabulary = learn_vocabulary(documents, vocab_size, learner=learner)
     seconds = time.perf_counter() - began
     save_vocabulary(vocabulary, out)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_mb}))
+    growth_mb = sampler.stop()
+    print(json.dumps({"seconds": seconds, "rss_growth_mb": growth_mb}))
+
+
+class _RssSampler:
+    """Polls this process's resident memory (/proc/self/statm) every 50 ms from a thread and
+    reports the peak over the starting value (`ru_maxrss` is useless here: importing TensorFlow
+    peaks higher than either learner)."""
+
+    def __init__(self):
+        import threading
+
+        self._page_mb = os.sysconf("SC_PAGE_SIZE") / 1e6
+        self._start = self._peak = self._rss()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _rss(self) -> float:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            return int(f.read().split()[1]) * self._page_mb
+
+    def _poll(self):
+        while not self._done.wait(0.05):
+            self._peak = max(self._peak, self._rss())
+
+    def stop(self) -> float:
+        self._done.set()
+        self._thread.join()
+        return max(self._peak, self._rss()) - self._start
 
 
 def main():
@@ -111,15 +139,20 @@ def main():
     parser.add_argument("--archive", default=ARCHIVE, help="the IMDB archive or folder")
     parser.add_argument("--vocab-size", type=int, default=8192)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per learner/corpus")
-    parser.add_argument("--big-repeats-slow", type=int, default=1,
-                        help="runs of tensorflow-text's learner on the 110 MB corpus "
-                             "(~13 min each on 2 AVX2 cores)")
+    parser.add_argument("--slow-repeats", type=int, default=1,
+                        help="runs of tensorflow-text's learner per corpus (~4 and ~10 min on "
+                             "2 AVX2 cores; its 3 runs on imdb_train spread 250-258 s)")
     parser.add_argument("--work-dir", default=os.path.join(ROOT, "runs", "vocab_learning"))
+    parser.add_argument("--memory-only", nargs="+", metavar="LEARNER", default=None,
+                        help="only (re)measure the memory these learners add, one run per corpus, "
+                             "into the existing results (memory does not need an idle machine)")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         learner, corpus, vocab_size, out = args.worker
         return worker(learner, corpus, int(vocab_size), out)
+    if args.memory_only:
+        return measure_memory(args)
 
     from electra_tf.data.corpus import TextFileCorpus
     from electra_tf.data.vocab import SPECIAL_TOKENS, load_vocabulary
@@ -135,9 +168,7 @@ def main():
                          "megabytes": round(os.path.getsize(paths[name]) / 1e6, 1)}
     rows = []
     for corpus in ("imdb_train", "imdb_110mb"):
-        repeats = {learner: args.repeats for learner in LEARNERS}
-        if corpus == "imdb_110mb":
-            repeats["tensorflow-text"] = args.big_repeats_slow
+        repeats = {"tokenizers": args.repeats, "tensorflow-text": args.slow_repeats}
         runs = {learner: [] for learner in LEARNERS}
         for repeat in range(max(repeats.values())):
             for learner in LEARNERS:  # alternating, so drift in the host hits both alike
@@ -158,13 +189,29 @@ def main():
                 "special_ids_0_to_4": tuple(vocabulary[:5]) == SPECIAL_TOKENS,
                 "seconds": [round(s, 2) for s in seconds],
                 "seconds_median": round(statistics.median(seconds), 2),
-                "peak_rss_mb": round(max(run["peak_rss_mb"] for run in runs[learner])),
+                "rss_growth_mb": round(max(run["rss_growth_mb"] for run in runs[learner])),
                 "held_out_pieces_per_word": round(stats["pieces_per_word"], 4),
                 "held_out_unk_per_word": round(stats["unk_per_word"], 6),
                 "held_out_words": stats["words"]})
     write_results({"command": "python benchmarks/vocab_learning.py", "host": host_summary(),
                    "corpora": corpora, "held_out_reviews": len(held_out),
                    "default_learner": DEFAULT_LEARNER, "rows": rows})
+
+
+def measure_memory(args) -> None:
+    with open(os.path.join(RESULTS, "vocab_learning.json"), encoding="utf-8") as f:
+        data = json.load(f)
+    paths = prepare_corpora(args.work_dir, args.archive)
+    for row in data["rows"]:
+        for stale in ("peak_rss_mb", "peak_rss_growth_mb"):  # ru_maxrss: TensorFlow's import
+            row.pop(stale, None)
+        if row["learner"] in args.memory_only:
+            out = os.path.join(args.work_dir, f"memory_{row['corpus']}_{row['learner']}.txt")
+            run = learn_in_fresh_process(row["learner"], paths[row["corpus"]],
+                                         row["vocab_size_requested"], out)
+            row["rss_growth_mb"] = round(run["rss_growth_mb"])
+            print(f"{row['corpus']} {row['learner']}: +{run['rss_growth_mb']:.0f} MB", flush=True)
+    write_results(data)
 
 
 def write_results(data: dict) -> None:
@@ -179,7 +226,7 @@ def write_results(data: dict) -> None:
              "of TensorFlow. Quality: our in-graph `WordPieceTokenizer` on "
              f"{data['held_out_reviews']:,d} held-out unlabelled reviews.", "",
              "| corpus | learner | pieces (asked) | specials at 0-4 | seconds (median) | runs | "
-             "peak memory | held-out pieces/word | held-out [UNK]/word |",
+             "memory added while learning | held-out pieces/word | held-out [UNK]/word |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in data["rows"]:
         corpus = data["corpora"][r["corpus"]]
@@ -187,12 +234,20 @@ def write_results(data: dict) -> None:
             f"| {r['corpus']} ({corpus['documents']:,d} docs, {corpus['megabytes']} MB) | "
             f"{r['learner']} | {r['vocab_size']:,d} ({r['vocab_size_requested']:,d}) | "
             f"{'yes' if r['special_ids_0_to_4'] else 'NO'} | {r['seconds_median']:.1f} | "
-            f"{len(r['seconds'])} | {r['peak_rss_mb']:,d} MB | "
+            f"{len(r['seconds'])} | {_memory(r)} | "
             f"{r['held_out_pieces_per_word']:.4f} | {r['held_out_unk_per_word']:.5f} |")
-    lines += ["", *verdict_lines(data)]
+    lines += ["", "Memory added while learning: resident memory above its value when learning "
+              "started, polled every 50 ms in the learning process (measured with "
+              "`--memory-only`, which does not need an idle machine). Both learners keep word "
+              "counts, not the text, so it grows with the number of distinct words.", "",
+              *verdict_lines(data)]
     with open(os.path.join(RESULTS, "vocab_learning.md"), "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def _memory(row: dict) -> str:
+    return f"{row['rss_growth_mb']:,d} MB" if "rss_growth_mb" in row else "not measured"
 
 
 def verdict_lines(data: dict) -> list[str]:

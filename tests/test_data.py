@@ -156,9 +156,11 @@ def _sample_reviews(start, count):
         return [line.strip() for line in f][start:start + count]
 
 
-# Accents, capitals and CJK: the learner must normalise and split as WordPieceTokenizer does,
-# or it learns pieces the tokenizer never produces and leaves words as [UNK].
-UNUSUAL = ["Café Naïve RÉSUMÉ déjà-vu", "東京物語 is Ozu's film: 東京物語!", "Ünïcödé ÄÖÜ"] * 5
+# Accents, capitals, CJK and "½" (which the tokenizer normalises to "1⁄2"): the learner must
+# normalise and split as WordPieceTokenizer does, or it learns pieces the tokenizer never
+# produces and leaves words as [UNK].
+UNUSUAL = ["Café Naïve RÉSUMÉ déjà-vu", "東京物語 is Ozu's film: 東京物語!", "Ünïcödé ÄÖÜ",
+           "4½ stars of 5"] * 5
 
 
 @pytest.mark.parametrize("learner", LEARNERS)

@@ -293,6 +293,78 @@ def test_from_scratch_without_pretrained_sizes_the_model_to_its_vocabulary(tmp_p
         len(vocabulary)
 
 
+@pytest.mark.slow
+def test_killed_finetune_is_usable_then_resumes_to_the_uninterrupted_result(tiny_pretrained_run,
+                                                                           tmp_path):
+    """Issue 26: SIGKILL after the first checkpoint; the directory then evaluates and exports
+    (its best weights so far, with a warning); a changed setting is refused; the same command
+    resumes and ends with the uninterrupted run's weights and history."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    settings = ["--task", "csv", "--data", SAMPLE_LABELLED, "--pretrained", tiny_pretrained_run,
+                "--set", "task.max_train_examples=320", "--set", "preprocessing.max_seq_length=32",
+                "--set", "training.epochs=2", "--set", "training.batch_size=8",
+                "--set", "training.evaluations_per_epoch=4", "--quiet"]
+    command = [sys.executable, "-m", "electra_tf.cli", "finetune"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(command + settings + ["--out-dir", str(killed)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not list((killed / "checkpoints").glob("ckpt-*.index")):
+        assert process.poll() is None, "the run ended before it could be killed"
+        assert time.time() < deadline, "no checkpoint within 4 minutes"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (killed / "classifier.keras").exists(), "killed too late: the run had finished"
+
+    cli = [sys.executable, "-m", "electra_tf.cli"]
+    evaluated = subprocess.run(cli + ["evaluate", "--model", str(killed), "--split", "test"],
+                               env=env, capture_output=True, text=True, timeout=300)
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    assert "unfinished fine-tuning run" in evaluated.stderr
+    test = json.loads((killed / "metrics.json").read_text())["test"]
+    assert test["examples"] > 0 and test["unfinished_run_best_step"] > 0
+    exported = subprocess.run(cli + ["export", "--model", str(killed), "--out",
+                                     str(tmp_path / "export")],
+                              env=env, capture_output=True, text=True, timeout=300)
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    assert (tmp_path / "export" / "saved_model.pb").exists()
+
+    changed = subprocess.run(command + settings + ["--out-dir", str(killed), "--set",
+                                                   "training.learning_rate=0.001"],
+                             env=env, capture_output=True, text=True, timeout=300)
+    assert changed.returncode == 2 and "Traceback" not in changed.stderr
+    assert "training.learning_rate: 0.0003 -> 0.001" in changed.stderr
+
+    resumed = subprocess.run(command + settings + ["--out-dir", str(killed)], env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "Resuming" in resumed.stderr
+    assert not (killed / "checkpoints").exists() and not (killed / "best.weights.h5").exists()
+
+    uninterrupted = tmp_path / "uninterrupted"
+    assert main(["finetune"] + settings + ["--out-dir", str(uninterrupted)]) == 0
+    weights = [keras.saving.load_model(str(d / "classifier.keras")).get_weights()
+               for d in (killed, uninterrupted)]
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+    histories = [[json.loads(line) for line in open(d / "history.jsonl")]
+                 for d in (killed, uninterrupted)]
+    assert [r["step"] for r in histories[0]] == [r["step"] for r in histories[1]]
+    assert len(histories[0]) == 8
+    for a, b in zip(*histories):
+        assert a["val_accuracy"] == b["val_accuracy"]
+        assert a["loss"] == pytest.approx(b["loss"], abs=1e-5)
+    metrics = [json.loads((d / "metrics.json").read_text()) for d in (killed, uninterrupted)]
+    assert metrics[0]["best_step"] == metrics[1]["best_step"]
+    assert metrics[0]["resumed_from_step"] > 0 and "test" not in metrics[0]
+
+
 def test_finetune_mistakes_are_clear(tiny_pretrained_run, tmp_path, capsys):
     assert main(["finetune", "--task", "csv", "--data", str(tmp_path / "none.csv"),
                  "--pretrained", tiny_pretrained_run, "--out-dir", str(tmp_path / "a")]) == 2

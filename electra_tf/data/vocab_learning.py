@@ -112,21 +112,34 @@ def _learn_with_tokenizers(texts: Iterable[str], vocab_size: int, lower_case: bo
                         "(pip install tokenizers), or pass --learner tensorflow-text.") from None
     tokenizer = Tokenizer(models.WordPiece(unk_token=UNK, continuing_subword_prefix="##",
                                            max_input_chars_per_word=MAX_CHARS_PER_WORD))
-    # Match WordPieceTokenizer: FastBertNormalizer lower-cases with NFD accent stripping (or
-    # leaves text alone when cased) and does not isolate CJK characters; its end-to-end
-    # splitting is BERT's whitespace-and-punctuation split, which BertPreTokenizer applies.
+    # The text arrives normalised by WordPieceTokenizer's own normaliser (below): HuggingFace's
+    # BertNormalizer differs in places (it keeps "½", which ours turns into "1⁄2"), and a piece
+    # the tokenizer never produces is a wasted slot. Only control characters are cleaned here;
+    # the split is BERT's whitespace-and-punctuation split, as in the tokenizer, without
+    # isolating CJK characters (the tokenizer does not).
     tokenizer.normalizer = normalizers.BertNormalizer(
-        clean_text=True, handle_chinese_chars=False, strip_accents=lower_case,
-        lowercase=lower_case)
+        clean_text=True, handle_chinese_chars=False, strip_accents=False, lowercase=False)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     trainer = trainers.WordPieceTrainer(
         vocab_size=vocab_size, min_frequency=2, special_tokens=list(SPECIAL_TOKENS),
         limit_alphabet=MAX_ALPHABET, continuing_subword_prefix="##", show_progress=False)
-    tokenizer.train_from_iterator(iter(texts), trainer)
+    tokenizer.train_from_iterator(_normalised(texts, lower_case), trainer)
     by_id = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
     vocabulary = [token for token, _ in by_id]
     assert tuple(vocabulary[:len(SPECIAL_TOKENS)]) == SPECIAL_TOKENS, vocabulary[:8]
     return vocabulary
+
+
+def _normalised(texts: Iterable[str], lower_case: bool, batch_size: int = 512) -> Iterator[str]:
+    """`texts` through `WordPieceTokenizer`'s normaliser (tensorflow-text's FastBertNormalizer),
+    in batches, still as a stream."""
+    import tensorflow as tf
+    import tensorflow_text as tf_text
+
+    normalizer = tf_text.FastBertNormalizer(lower_case_nfd_strip_accents=lower_case)
+    for batch in _batches(texts, batch_size):
+        for text in normalizer.normalize(tf.constant(batch)).numpy():
+            yield text.decode("utf-8")
 
 
 def _learn_with_tensorflow_text(texts: Iterable[str], vocab_size: int,

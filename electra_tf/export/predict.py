@@ -66,7 +66,7 @@ def load_predictor(path: str) -> Predictor:
         return Predictor(lambda texts: signature(text=texts), label_names, path)
     from electra_tf.training.finetune import FinetunePaths, load_finetuned
 
-    if os.path.isfile(FinetunePaths(path).classifier):
+    if FinetunePaths(path).has_classifier():
         from electra_tf.export.saved_model import ClassifierModule
 
         classifier, preprocessor, _, _ = load_finetuned(path)

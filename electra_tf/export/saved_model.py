@@ -160,7 +160,7 @@ def export_model(model_dir: str, export_dir: str, precision: str = "float32") ->
     from electra_tf.training.finetune import FinetunePaths
     from electra_tf.training.pretrain import RunPaths
 
-    if os.path.isfile(FinetunePaths(model_dir).classifier):
+    if FinetunePaths(model_dir).has_classifier():  # finished, or the best weights so far
         summary = _export_finetuned(model_dir, export_dir, precision)
     elif os.path.isfile(RunPaths(model_dir).discriminator):
         summary = _export_pretrained(model_dir, export_dir, precision)

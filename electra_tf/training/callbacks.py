@@ -20,7 +20,7 @@ import tensorflow as tf
 from electra_tf.errors import TrainingError
 
 
-def _global_step(model) -> int:
+def global_step(model) -> int:
     return int(model.optimizer.iterations.numpy())
 
 
@@ -38,7 +38,7 @@ class StopAtStep(keras.callbacks.Callback):
         self.last_step = last_step
 
     def on_train_batch_end(self, batch, logs=None):
-        if _global_step(self.model) >= self.last_step:
+        if global_step(self.model) >= self.last_step:
             self.model.stop_training = True
 
 
@@ -66,11 +66,11 @@ class IntervalLogger(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._interval_start = time.perf_counter()
-        self._interval_first_step = _global_step(self.model)
+        self._interval_first_step = global_step(self.model)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
-        step = _global_step(self.model)
+        step = global_step(self.model)
         if not all(math.isfinite(float(v)) for v in logs.values()):
             raise TrainingError(
                 f"The loss became NaN or infinite between steps {self._interval_first_step} and "
@@ -108,7 +108,7 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
         self.checkpointer, self.every, self.last_step = checkpointer, every, last_step
 
     def on_epoch_end(self, epoch, logs=None):
-        step = _global_step(self.model)
+        step = global_step(self.model)
         if step % self.every == 0 or step >= self.last_step:
             self.checkpointer.save()
 

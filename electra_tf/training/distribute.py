@@ -241,13 +241,17 @@ def with_precision(model: keras.Model, precision: str) -> keras.Model:
                           f"{', '.join(PRECISIONS)}.")
     if model.dtype_policy.name == precision:
         return model
-    config = _replace_float_policies(keras.saving.serialize_keras_object(model), precision)
-    copy = keras.saving.deserialize_keras_object(config)
+    copy = keras.saving.deserialize_keras_object(serialized_in_precision(model, precision))
     build_config = model.get_build_config() or {}
     if not copy.built and "input_shape" in build_config:
         copy.build(build_config["input_shape"])
     copy.set_weights(model.get_weights())
     return copy
+
+
+def serialized_in_precision(model: keras.Model, precision: str) -> dict:
+    """`model`'s Keras config (architecture, no weights) with every layer under `precision`."""
+    return _replace_float_policies(keras.saving.serialize_keras_object(model), precision)
 
 
 def _replace_float_policies(config, precision):

@@ -7,12 +7,15 @@ text-classification task, with everything a run leaves behind.
     OUT/history.jsonl          one record per evaluation: step, loss, accuracy, val_loss, ...
     OUT/metrics.json           {"validation": ..., "test": ... (after `evaluate`), timings}
     OUT/curves.png, OUT/confusion_<split>.png, OUT/logs/ (TensorBoard)
+
+While it runs, the directory also holds checkpoints/ and the best weights so far: re-running the
+same command resumes an interrupted run (see `finetune_run`), and `evaluate`/`export` use an
+unfinished run's best checkpoint.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -32,29 +35,19 @@ from electra_tf.data.vocab import load_vocabulary, save_vocabulary
 from electra_tf.data.vocab_learning import DEFAULT_LEARNER, learn_vocabulary
 from electra_tf.errors import CheckpointError, ConfigError
 from electra_tf.models.classifier import SequenceClassifier
-from electra_tf.training.callbacks import IntervalLogger
+from electra_tf.training.callbacks import IntervalLogger, PeriodicCheckpoint, read_history
+from electra_tf.training.checkpoints import TrainingCheckpointer
 from electra_tf.training.evaluation import classification_metrics
 from electra_tf.training.finetune_config import FinetuneConfig, load_finetune_config
 from electra_tf.training.distribute import (compile_options, distribution_summary, is_chief,
-                                            precision_policy, resolve_strategy, with_precision)
+                                            precision_policy, resolve_strategy,
+                                            serialized_in_precision, with_precision)
+from electra_tf.training.finetune_run import (BestCheckpoint, FinetunePaths, check_resumable,
+                                              load_classifier, read_json, resumed_best,
+                                              write_json)
 from electra_tf.training.optimizer import create_finetuning_optimizer
 
 logger = logging.getLogger("electra_tf")
-
-
-class FinetunePaths:
-    def __init__(self, root: str):
-        self.root = root
-        join = lambda name: os.path.join(root, name)  # noqa: E731
-        self.classifier, self.config, self.vocab = (join("classifier.keras"),
-                                                    join("finetune.yaml"), join("vocab.txt"))
-        self.run, self.history, self.metrics = join("run.json"), join("history.jsonl"), \
-            join("metrics.json")
-        self.best_weights, self.logs, self.curves = (join("best.weights.h5"), join("logs"),
-                                                     join("curves.png"))
-
-    def confusion(self, split: str) -> str:
-        return os.path.join(self.root, f"confusion_{split}.png")
 
 
 def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = None,
@@ -90,9 +83,6 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
     chief = is_chief(strategy)
     compile_kwargs = compile_options(jit_compile, steps_per_execution)
     paths = FinetunePaths(out_dir)
-    if os.path.exists(paths.classifier):
-        raise CheckpointError(f"{out_dir} already holds a fine-tuned classifier; choose a new "
-                              "--out-dir (or delete that one) to train again.")
     if pretrained is None and not (from_scratch and model_config is not None):
         raise ConfigError("Give --pretrained DIR (a pretraining output), or --from-scratch with "
                           "--model-config (an architecture such as electra_tiny).")
@@ -106,9 +96,12 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
     if config.training.batch_size % strategy.num_replicas_in_sync:
         raise ConfigError(f"training.batch_size={config.training.batch_size} does not split "
                           f"evenly over {strategy.num_replicas_in_sync} replicas.")
+    task, prep, training = config.task, config.preprocessing, config.training
+    identity = {"task": task.name, "data": task.data or "tfds:imdb_reviews",
+                "pretrained": pretrained, "from_scratch": from_scratch}
+    resuming = check_resumable(paths, config.to_dict(), identity)
     if chief:
         os.makedirs(out_dir, exist_ok=True)
-    task, prep, training = config.task, config.preprocessing, config.training
 
     # 1. Data: train, and validation carved from it (the test split is never touched here).
     if train_data is None:
@@ -123,8 +116,11 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
                 len(train), len(validation), train.class_counts(), train_data.source)
 
     # 2. Vocabulary and model.
-    vocabulary, lower_case = _vocabulary(pretrained, vocab, lower_case, train, model_config,
-                                         vocab_learner)
+    if resuming and os.path.isfile(paths.vocab):  # not learned again: the run's own
+        vocabulary, lower_case = load_vocabulary(paths.vocab), read_json(paths.run)["lower_case"]
+    else:
+        vocabulary, lower_case = _vocabulary(pretrained, vocab, lower_case, train, model_config,
+                                             vocab_learner)
     if pretrained is None and model_config.vocab_size != len(vocabulary):
         # No weights to match: the from-scratch encoder takes the vocabulary's size, as
         # `pretrain` does (a learned vocabulary can be a few pieces short of the target).
@@ -165,64 +161,81 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
                 layerwise_decay=training.layerwise_decay, weight_decay=training.weight_decay),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")], **compile_kwargs)
+        classifier.optimizer.build(classifier.trainable_variables)  # so checkpoints cover it
+
+    # 4. Resume: the last checkpoint (model, optimizer, step), the history up to it, the best.
+    checkpointer = TrainingCheckpointer(paths.checkpoints, classifier, classifier.optimizer,
+                                        keep=2)
+    if chief and not resuming:
+        shutil.rmtree(paths.checkpoints, ignore_errors=True)  # stale files of no known run
+    start_step = (checkpointer.restore_latest() or 0) if resuming else 0
+    history = read_history(paths.history, up_to_step=start_step, rewrite=chief)
+    best, wait = resumed_best(paths, history, start_step) if resuming else (None, 0)
+    run = dict(identity, lower_case=lower_case, label_names=train.label_names,
+               train_examples=len(train), validation_examples=len(validation),
+               total_steps=total_steps)
+    if chief:
+        write_json(paths.run, run)
+        config.to_yaml(paths.config)
+        write_json(paths.architecture, serialized_in_precision(classifier, "float32"))
+
+    # 5. Train: `evaluations` Keras epochs, from the resumed one; the data stream is a pure
+    #    function of the seed, so skipping the batches already trained on continues it exactly.
     train_ds = classification_dataset(train, preprocessor, training.batch_size, shuffle=True,
                                       seed=training.seed, repeat=True, bucket_by_length=True)
     val_ds = classification_dataset(validation, preprocessor, 2 * training.batch_size)
-
-    run = {"task": task.name, "data": task.data or "tfds:imdb_reviews", "pretrained": pretrained,
-           "from_scratch": from_scratch, "lower_case": lower_case,
-           "label_names": train.label_names, "train_examples": len(train),
-           "validation_examples": len(validation), "total_steps": total_steps}
-    if chief:
-        _write_json(paths.run, run)
-        config.to_yaml(paths.config)
-        if os.path.exists(paths.history):
-            os.remove(paths.history)  # a previous attempt that did not finish
     # Non-chief workers keep their (identical) best weights in a private temporary folder.
     scratch = None if chief else tempfile.mkdtemp(prefix="electra_tf_worker_")
     best_weights = paths.best_weights if chief else os.path.join(scratch, "best.weights.h5")
     interval_logger = IntervalLogger(paths.history if chief else None,
                                      paths.logs if chief else None, training.batch_size,
-                                     checkpoint_dir=out_dir)
-    callbacks = [
-        interval_logger,
-        keras.callbacks.ModelCheckpoint(best_weights, monitor="val_accuracy", mode="max",
-                                        save_best_only=True, save_weights_only=True),
-    ]
-    if training.early_stopping_patience is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_accuracy", mode="max", patience=training.early_stopping_patience))
+                                     checkpoint_dir=paths.checkpoints)
+    best_checkpoint = BestCheckpoint(best_weights, paths.best_record if chief else None,
+                                     patience=training.early_stopping_patience, best=best,
+                                     wait=wait)
+    callbacks = [interval_logger, best_checkpoint]  # in this order: the best, then the state
+    if chief:
+        callbacks.append(PeriodicCheckpoint(checkpointer, steps_per_evaluation, total_steps))
     logger.info("Fine-tuning %s: %d steps (%d epochs of %d batches, validation every %d steps), "
                 "batch %d, lr %g, layer-wise decay %g, up to %d tokens (%s truncation).",
                 "from scratch" if from_scratch else f"from {pretrained}", total_steps,
                 training.epochs, steps_per_pass, steps_per_evaluation, training.batch_size,
                 training.learning_rate,
                 training.layerwise_decay, prep.max_seq_length, prep.truncation)
-    fit_started = time.time()
-    classifier.fit(train_ds, epochs=evaluations, steps_per_epoch=steps_per_evaluation,
-                   validation_data=val_ds, callbacks=callbacks,
-                   verbose=verbose if chief else 0, shuffle=False)
-    train_time = time.time() - fit_started
+    if start_step < total_steps and not best_checkpoint.patience_exhausted:
+        if start_step:
+            logger.info("Resuming %s from step %d of %d.", out_dir, start_step, total_steps)
+        classifier.fit(train_ds.skip(start_step), epochs=evaluations,
+                       initial_epoch=start_step // steps_per_evaluation,
+                       steps_per_epoch=steps_per_evaluation, validation_data=val_ds,
+                       callbacks=callbacks, verbose=verbose if chief else 0, shuffle=False)
+        history += interval_logger.records
 
-    # 4. The best checkpoint, its validation metrics, and the products.
-    classifier.load_weights(best_weights)
-    history = interval_logger.records
-    best = max(history, key=lambda r: r.get("val_accuracy", -1.0))
+    # 6. The best checkpoint, its validation metrics, and the products.
+    best = best_checkpoint.best
+    classifier.load_weights(best_weights if os.path.exists(best_weights) else paths.best_weights)
     val_metrics = predict_metrics(classifier, val_ds, validation.label_names)
     logger.info("Best validation accuracy %.4f at step %d.", val_metrics["accuracy"],
                 best["step"])
+    train_time = sum(record.get("interval_s", 0.0) for record in history)
     metrics = {"validation": val_metrics, "best_step": best["step"], "steps": total_steps,
-               "train_time_s": round(train_time, 1),
-               "wall_time_s": round(time.time() - started, 1),
-               "examples_per_s": round(history[-1]["step"] * training.batch_size / train_time, 2),
+               "resumed_from_step": start_step, "train_time_s": round(train_time, 1),
+               "wall_time_this_invocation_s": round(time.time() - started, 1),
+               "examples_per_s": round(history[-1]["step"] * training.batch_size /
+                                       max(train_time, 1e-9), 2),
                "distribution": distribution_summary(strategy, precision, jit_compile,
                                                     steps_per_execution)}
     if not chief:
         shutil.rmtree(scratch, ignore_errors=True)
         return metrics
-    with_precision(classifier, "float32").save(paths.classifier)
-    os.remove(paths.best_weights)
-    _write_json(paths.metrics, metrics)
+    write_json(paths.metrics, metrics)
+    tmp = f"{paths.classifier[:-len('.keras')]}.tmp.keras"
+    with_precision(classifier, "float32").save(tmp)
+    os.replace(tmp, paths.classifier)  # from here on the run is finished
+    for leftover in (paths.best_weights, paths.best_record, paths.architecture):
+        if os.path.exists(leftover):
+            os.remove(leftover)
+    shutil.rmtree(paths.checkpoints, ignore_errors=True)
     _plot(paths, history, val_metrics, "validation", out_dir)
     return metrics
 
@@ -245,21 +258,21 @@ def evaluate(model_dir: str, split: str = "test", data: str | None = None,
     metrics = predict_metrics(classifier, dataset, run["label_names"], verbose=verbose)
     metrics["seconds"] = round(time.time() - began, 1)
     metrics["source"] = labelled.source
-    all_metrics = _read_json(paths.metrics)
+    if not paths.is_finished():  # say which weights were scored
+        metrics["unfinished_run_best_step"] = read_json(paths.best_record)["step"]
+    all_metrics = read_json(paths.metrics)
     all_metrics[split] = metrics
-    _write_json(paths.metrics, all_metrics)
+    write_json(paths.metrics, all_metrics)
     _plot(paths, None, metrics, split, model_dir)
     return metrics
 
 
 def load_finetuned(model_dir: str):
-    """Returns `(classifier, preprocessor, run, config)` of a fine-tuning output directory."""
+    """Returns `(classifier, preprocessor, run, config)` of a fine-tuning output directory
+    (finished, or interrupted after its first evaluation: then its best weights so far)."""
     paths = FinetunePaths(model_dir)
-    if not os.path.isfile(paths.classifier):
-        raise CheckpointError(f"{model_dir} has no classifier.keras: give the --out-dir of a "
-                              "finished 'electra-tf finetune' run.")
-    classifier = keras.saving.load_model(paths.classifier, compile=False, safe_mode=True)
-    run = _read_json(paths.run)
+    classifier = load_classifier(paths)  # an unfinished run's best checkpoint, with a warning
+    run = read_json(paths.run)
     config = load_finetune_config(paths.config)
     prep = config.preprocessing
     tokenizer = WordPieceTokenizer(load_vocabulary(paths.vocab), lower_case=run["lower_case"])
@@ -291,9 +304,9 @@ def _vocabulary(pretrained, vocab, lower_case, train, model_config, learner):
         if not os.path.isfile(vocab_path):
             raise CheckpointError(f"{pretrained} has no vocab.txt; is it an 'electra-tf "
                                   "pretrain' output directory?")
-        run = _read_json(os.path.join(pretrained, "run.json"))
+        run = read_json(os.path.join(pretrained, "run.json"))
         # A HuggingFace folder has no run.json; its tokenizer_config.json says the casing.
-        hf_tokenizer = _read_json(os.path.join(pretrained, "tokenizer_config.json"))
+        hf_tokenizer = read_json(os.path.join(pretrained, "tokenizer_config.json"))
         return load_vocabulary(vocab_path), bool(
             run.get("lower_case", hf_tokenizer.get("do_lower_case", True)))
     if vocab is not None:
@@ -333,18 +346,3 @@ def _plot(paths, history, metrics, split, out_dir):
     plot_confusion_matrix(metrics["confusion_matrix"], metrics["label_names"],
                           paths.confusion(split),
                           title=f"{split}: accuracy {metrics['accuracy']:.4f}")
-
-
-def _read_json(path) -> dict:
-    if not os.path.exists(path):
-        return {}
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
-def _write_json(path, data):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
