@@ -298,11 +298,12 @@ def agreement(rows: dict, random_init: dict | None) -> dict | None:
         for key in PROXIES:
             if key in better and key in worse:
                 pair[f"{key}_agrees"] = better[key] > worse[key]
+                pair[f"{key}_margin"] = round(better[key] - worse[key], 4)
         pairs.append(pair)
     return {"encoders": encoders, "pairs": pairs}
 
 
-def agreement_lines(result: dict | None) -> list[str]:
+def agreement_lines(result: dict | None, floor: dict) -> list[str]:
     if result is None:
         return []
     lines = ["", "## Do the proxies rank encoders as full fine-tuning does?", "",
@@ -323,9 +324,23 @@ def agreement_lines(result: dict | None) -> list[str]:
         if not p["resolved"]:
             lines.append(f"| {p['pair'][0]} ~ {p['pair'][1]} | no: seed ranges overlap | - | - |")
             continue
-        agrees = " | ".join({True: "yes", False: "**no**"}.get(p.get(f"{k}_agrees"), "-")
-                            for k in PROXIES)
-        lines.append(f"| {p['pair'][0]} > {p['pair'][1]} | yes | {agrees} |")
+        cells = []
+        for k in PROXIES:
+            if f"{k}_agrees" not in p:
+                cells.append("-")
+                continue
+            margin = p[f"{k}_margin"]
+            beyond = "beyond" if abs(margin) > floor[k] else "within"
+            cells.append(f"{'yes' if p[f'{k}_agrees'] else '**no**'} ({margin:+.4f}, {beyond} "
+                         f"the {floor[k]:.3f} noise floor)")
+        lines.append(f"| {p['pair'][0]} > {p['pair'][1]} | yes | {' | '.join(cells)} |")
+    checked = [p for p in result["pairs"] if p["resolved"]]
+    for k, label in (("linear_probe_accuracy", "Linear probe"), ("detection_auc", "Detection AUC")):
+        scored = [p for p in checked if f"{k}_agrees" in p]
+        if scored:
+            lines.append("")
+            lines.append(f"{label}: orders {sum(p[f'{k}_agrees'] for p in scored)} of "
+                         f"{len(scored)} pairs that fine-tuning resolves as fine-tuning does.")
     return lines
 
 
@@ -382,8 +397,13 @@ def write_results(results: dict, budget_steps: int) -> None:
         lines.append(f"| {baseline['name']} | mean of the baseline's seeds: what verdicts compare "
                      f"with | | | | {baseline['detection_auc']:.4f} | "
                      f"{baseline['linear_probe_accuracy']:.4f} | |")
+    not_run = [name for name in ROWS if name not in by_name]
+    if not_run:
+        lines += ["", "Defined but not run yet (`python benchmarks/cpu_recipe.py --rows "
+                  f"{' '.join(not_run)}`): "
+                  + "; ".join(f"{name} ({ROWS[name]['lever']})" for name in not_run) + "."]
     lines += target_lines(by_name, data, floor, results.get("random_init"))
-    lines += agreement_lines(data["agreement_with_finetuning"])
+    lines += agreement_lines(data["agreement_with_finetuning"], floor)
     lines += ["", "## Commands", ""] + [f"- {r['name']}: `{r['command']}`" for r in rows]
     with open(os.path.join(RESULTS, "cpu_recipe.md"), "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")

@@ -295,10 +295,12 @@ def test_from_scratch_without_pretrained_sizes_the_model_to_its_vocabulary(tmp_p
 
 @pytest.mark.slow
 def test_killed_finetune_is_usable_then_resumes_to_the_uninterrupted_result(tiny_pretrained_run,
-                                                                           tmp_path):
+                                                                           tmp_path, caplog,
+                                                                           capsys):
     """Issue 26: SIGKILL after the first checkpoint; the directory then evaluates and exports
     (its best weights so far, with a warning); a changed setting is refused; the same command
     resumes and ends with the uninterrupted run's weights and history."""
+    import logging
     import signal
     import subprocess
     import sys
@@ -322,29 +324,24 @@ def test_killed_finetune_is_usable_then_resumes_to_the_uninterrupted_result(tiny
     process.wait()
     assert not (killed / "classifier.keras").exists(), "killed too late: the run had finished"
 
-    cli = [sys.executable, "-m", "electra_tf.cli"]
-    evaluated = subprocess.run(cli + ["evaluate", "--model", str(killed), "--split", "test"],
-                               env=env, capture_output=True, text=True, timeout=300)
-    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
-    assert "unfinished fine-tuning run" in evaluated.stderr
-    test = json.loads((killed / "metrics.json").read_text())["test"]
-    assert test["examples"] > 0 and test["unfinished_run_best_step"] > 0
-    exported = subprocess.run(cli + ["export", "--model", str(killed), "--out",
-                                     str(tmp_path / "export")],
-                              env=env, capture_output=True, text=True, timeout=300)
-    assert exported.returncode == 0, exported.stderr[-2000:]
-    assert (tmp_path / "export" / "saved_model.pb").exists()
+    # The rest runs in this process (no TensorFlow start-up per command).
+    with caplog.at_level(logging.INFO):
+        assert main(["evaluate", "--model", str(killed), "--split", "test"]) == 0
+        assert "unfinished fine-tuning run" in caplog.text
+        test = json.loads((killed / "metrics.json").read_text())["test"]
+        assert test["examples"] > 0 and test["unfinished_run_best_step"] > 0
+        assert main(["export", "--model", str(killed), "--out", str(tmp_path / "export")]) == 0
+        assert (tmp_path / "export" / "saved_model.pb").exists()
+        capsys.readouterr()
 
-    changed = subprocess.run(command + settings + ["--out-dir", str(killed), "--set",
-                                                   "training.learning_rate=0.001"],
-                             env=env, capture_output=True, text=True, timeout=300)
-    assert changed.returncode == 2 and "Traceback" not in changed.stderr
-    assert "training.learning_rate: 0.0003 -> 0.001" in changed.stderr
+        assert main(["finetune"] + settings + ["--out-dir", str(killed), "--set",
+                                               "training.learning_rate=0.001"]) == 2
+        err = capsys.readouterr().err
+        assert "training.learning_rate: 0.0003 -> 0.001" in err and "Traceback" not in err
 
-    resumed = subprocess.run(command + settings + ["--out-dir", str(killed)], env=env,
-                             capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "Resuming" in resumed.stderr
+        caplog.clear()
+        assert main(["finetune"] + settings + ["--out-dir", str(killed)]) == 0
+        assert "Resuming" in caplog.text
     assert not (killed / "checkpoints").exists() and not (killed / "best.weights.h5").exists()
 
     uninterrupted = tmp_path / "uninterrupted"
