@@ -59,3 +59,23 @@ def tiny_pretrained_run(tmp_path_factory):
         args += ["--set", item]
     assert main(args) == 0
     return str(out)
+
+
+def run_cli_until_then_sigkill(args, ready, timeout_s: float = 240):
+    """Starts `python -m electra_tf.cli ARGS` and SIGKILLs it as soon as `ready()` is true (a
+    checkpoint file appeared): the crash-and-resume tests' killed run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    process = subprocess.Popen([sys.executable, "-m", "electra_tf.cli", *args],
+                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout_s
+    while not ready():
+        assert process.poll() is None, "the run ended before it could be killed"
+        assert time.time() < deadline, f"not ready within {timeout_s:.0f} s"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()

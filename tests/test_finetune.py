@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import TINY_ENCODER
+from conftest import TINY_ENCODER, run_cli_until_then_sigkill
 from electra_tf.cli import main
 from electra_tf.data import SAMPLE_LABELLED
 from electra_tf.data.classification import (ClassificationPreprocessor, LabelledTexts,
@@ -301,27 +301,14 @@ def test_killed_finetune_is_usable_then_resumes_to_the_uninterrupted_result(tiny
     (its best weights so far, with a warning); a changed setting is refused; the same command
     resumes and ends with the uninterrupted run's weights and history."""
     import logging
-    import signal
-    import subprocess
-    import sys
-    import time
 
     settings = ["--task", "csv", "--data", SAMPLE_LABELLED, "--pretrained", tiny_pretrained_run,
                 "--set", "task.max_train_examples=320", "--set", "preprocessing.max_seq_length=32",
                 "--set", "training.epochs=2", "--set", "training.batch_size=8",
                 "--set", "training.evaluations_per_epoch=4", "--quiet"]
-    command = [sys.executable, "-m", "electra_tf.cli", "finetune"]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     killed = tmp_path / "killed"
-    process = subprocess.Popen(command + settings + ["--out-dir", str(killed)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while not list((killed / "checkpoints").glob("ckpt-*.index")):
-        assert process.poll() is None, "the run ended before it could be killed"
-        assert time.time() < deadline, "no checkpoint within 4 minutes"
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    run_cli_until_then_sigkill(["finetune", *settings, "--out-dir", str(killed)],
+                               ready=lambda: list((killed / "checkpoints").glob("ckpt-*.index")))
     assert not (killed / "classifier.keras").exists(), "killed too late: the run had finished"
 
     # The rest runs in this process (no TensorFlow start-up per command).

@@ -3,16 +3,15 @@
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import run_cli_until_then_sigkill
 from electra_tf.cli import main
 from electra_tf.data import SAMPLE_CORPUS
 from electra_tf.data.tokenizer import WordPieceTokenizer
@@ -86,15 +85,8 @@ def test_kill_dash_nine_then_resume_ends_with_the_uninterrupted_weights(corpus_a
 
     # The killed run: wait for its second checkpoint, then SIGKILL it mid-training.
     killed = tmp_path / "killed"
-    process = subprocess.Popen(command + pretrain_args(corpus, vocab, size, killed, steps),
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while not (killed / "checkpoints" / "ckpt-20.index").exists():
-        assert process.poll() is None, "the run ended before it could be killed"
-        assert time.time() < deadline, "no checkpoint within 4 minutes"
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    run_cli_until_then_sigkill(pretrain_args(corpus, vocab, size, killed, steps),
+                               ready=(killed / "checkpoints" / "ckpt-20.index").exists)
     assert not (killed / "discriminator.keras").exists(), "killed too late: the run had finished"
 
     resumed = subprocess.run(command + pretrain_args(corpus, vocab, size, killed, steps),

@@ -43,9 +43,9 @@ from electra_tf.training.distribute import (compile_options, distribution_summar
                                             precision_policy, resolve_strategy,
                                             serialized_in_precision, with_precision)
 from electra_tf.training.finetune_run import (BestCheckpoint, FinetunePaths, check_resumable,
-                                              load_classifier, read_json, resumed_best,
-                                              write_json)
+                                              load_classifier, resumed_best)
 from electra_tf.training.optimizer import create_finetuning_optimizer
+from electra_tf.training.run_files import read_json, write_json
 
 logger = logging.getLogger("electra_tf")
 

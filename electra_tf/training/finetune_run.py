@@ -24,6 +24,7 @@ import keras
 
 from electra_tf.errors import CheckpointError
 from electra_tf.training.callbacks import global_step
+from electra_tf.training.run_files import read_json, write_json
 
 logger = logging.getLogger("electra_tf")
 
@@ -157,22 +158,3 @@ class BestCheckpoint(keras.callbacks.Callback):
             self.wait += 1
         if self.patience_exhausted:
             self.model.stop_training = True
-
-
-def read_json(path) -> dict:
-    if not os.path.exists(path):
-        return {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as err:
-        raise CheckpointError(f"{path} is damaged ({err}); delete the --out-dir to start over, "
-                              "or restore the file from a backup.") from None
-
-
-def write_json(path, data):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import logging
 import math
 import os
@@ -47,6 +46,7 @@ from electra_tf.training.checkpoints import TrainingCheckpointer
 from electra_tf.training.distribute import (compile_options, distribution_summary, is_chief,
                                             precision_policy, resolve_strategy, with_precision)
 from electra_tf.training.optimizer import create_optimizer
+from electra_tf.training.run_files import read_json, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
 
     run = dict(seed=seed, lower_case=lower_case, doc_format=doc_format, log_every=log_every,
                save_every=save_every, corpus=corpus if isinstance(corpus, str) else repr(corpus))
-    previous_run = _read_json(paths.run)
+    previous_run = read_json(paths.run)
     if previous_run:
         run = _merge_previous_run(previous_run, run)
 
@@ -159,7 +159,7 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
     _check_resumable_config(paths, config)
     if chief:
         config.to_yaml(paths.config)
-        _write_json(paths.run, run)
+        write_json(paths.run, run)
 
     # 4. Model, optimizer (built, so the checkpoint covers its variables) and checkpoints, all
     #    created under the strategy's scope so that their variables are mirrored.
@@ -211,7 +211,7 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
     if pretrainer.discriminator is not None:
         _save_keras_atomically(with_precision(pretrainer.discriminator, "float32"),
                                paths.discriminator)
-    _write_json(paths.metrics, metrics)
+    write_json(paths.metrics, metrics)
     try:
         from electra_tf.training.plots import plot_pretraining_curves
 
@@ -369,25 +369,6 @@ def _split_batches_over_workers() -> tf.data.Options:
 def _save_keras_atomically(model, path):
     tmp = f"{path[:-len('.keras')]}.tmp.keras"
     model.save(tmp)
-    os.replace(tmp, path)
-
-
-def _read_json(path) -> dict:
-    if not os.path.exists(path):
-        return {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as err:
-        raise CheckpointError(f"{path} is damaged ({err}); delete it to start a new run there, "
-                              f"or restore it from a backup.") from None
-
-
-def _write_json(path, data):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
     os.replace(tmp, path)
 
 
