@@ -18,6 +18,12 @@ from electra_tf.data.vocab import UNK, load_vocabulary, special_token_ids
 MAX_BYTES_PER_WORD = 100
 
 
+def text_normalizer(lower_case: bool) -> tf_text.FastBertNormalizer:
+    """The normaliser `WordPieceTokenizer` applies before splitting (lower-case + NFD + strip
+    accents, or nothing but clean-up when cased); vocabulary learners feed text through it too."""
+    return tf_text.FastBertNormalizer(lower_case_nfd_strip_accents=lower_case)
+
+
 @keras.saving.register_keras_serializable(package="electra_tf")
 class WordPieceTokenizer(keras.layers.Layer):
     """Raw text -> WordPiece token ids, lower-cased and accent-stripped like BERT-uncased.
@@ -48,8 +54,7 @@ class WordPieceTokenizer(keras.layers.Layer):
         self.vocabulary = list(vocabulary)
         self.lower_case = bool(lower_case)
         self.special_ids = special_token_ids(self.vocabulary)
-        self._normalizer = tf_text.FastBertNormalizer(
-            lower_case_nfd_strip_accents=self.lower_case)
+        self._normalizer = text_normalizer(self.lower_case)
         self._wordpiece = tf_text.FastWordpieceTokenizer(
             vocab=self.vocabulary, suffix_indicator="##", max_bytes_per_word=MAX_BYTES_PER_WORD,
             token_out_type=tf.int32, unknown_token=UNK, no_pretokenization=False,

@@ -131,12 +131,12 @@ def _learn_with_tokenizers(texts: Iterable[str], vocab_size: int, lower_case: bo
 
 
 def _normalised(texts: Iterable[str], lower_case: bool, batch_size: int = 512) -> Iterator[str]:
-    """`texts` through `WordPieceTokenizer`'s normaliser (tensorflow-text's FastBertNormalizer),
-    in batches, still as a stream."""
+    """`texts` through `WordPieceTokenizer`'s own normaliser, in batches, still as a stream."""
     import tensorflow as tf
-    import tensorflow_text as tf_text
 
-    normalizer = tf_text.FastBertNormalizer(lower_case_nfd_strip_accents=lower_case)
+    from electra_tf.data.tokenizer import text_normalizer
+
+    normalizer = text_normalizer(lower_case)
     for batch in _batches(texts, batch_size):
         for text in normalizer.normalize(tf.constant(batch)).numpy():
             yield text.decode("utf-8")

@@ -262,13 +262,12 @@ def _resolve_vocabulary(paths, vocab, corpus, vocab_size, run, vocab_documents, 
         return vocabulary, False
     logger.info("No --vocab given: learning a %d-piece WordPiece vocabulary from the first %d "
                 "documents of %s ...", vocab_size, vocab_documents, corpus.name)
-    began = time.time()
     vocabulary = learn_vocabulary(itertools.islice(corpus.documents(), vocab_documents),
                                   vocab_size, lower_case=run["lower_case"], learner=learner)
-    logger.info("Learned %d pieces in %.0f s from %s; saved to %s.", len(vocabulary),
-                time.time() - began, corpus.stats.summary(), paths.vocab)
+    # learn_vocabulary has logged the pieces, documents and seconds.
     if write:
         save_vocabulary(vocabulary, paths.vocab)
+        logger.info("Vocabulary from %s saved to %s.", corpus.stats.summary(), paths.vocab)
     return vocabulary, True
 
 
