@@ -45,7 +45,7 @@ from electra_tf.training.distribute import (compile_options, distribution_summar
 from electra_tf.training.finetune_run import (BestCheckpoint, FinetunePaths, check_resumable,
                                               load_classifier, resumed_best)
 from electra_tf.training.optimizer import create_finetuning_optimizer
-from electra_tf.training.run_files import read_json, write_json
+from electra_tf.training.run_files import read_json, save_keras_atomically, write_json
 
 logger = logging.getLogger("electra_tf")
 
@@ -229,9 +229,8 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
         shutil.rmtree(scratch, ignore_errors=True)
         return metrics
     write_json(paths.metrics, metrics)
-    tmp = f"{paths.classifier[:-len('.keras')]}.tmp.keras"
-    with_precision(classifier, "float32").save(tmp)
-    os.replace(tmp, paths.classifier)  # from here on the run is finished
+    # From here on the run is finished.
+    save_keras_atomically(with_precision(classifier, "float32"), paths.classifier)
     for leftover in (paths.best_weights, paths.best_record, paths.architecture):
         if os.path.exists(leftover):
             os.remove(leftover)

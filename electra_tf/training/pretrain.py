@@ -46,7 +46,7 @@ from electra_tf.training.checkpoints import TrainingCheckpointer
 from electra_tf.training.distribute import (compile_options, distribution_summary, is_chief,
                                             precision_policy, resolve_strategy, with_precision)
 from electra_tf.training.optimizer import create_optimizer
-from electra_tf.training.run_files import read_json, write_json
+from electra_tf.training.run_files import read_json, save_keras_atomically, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -207,9 +207,9 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
     if not chief:
         return metrics
     # Saved in float32 whatever the training precision: fine-tuning and export choose their own.
-    _save_keras_atomically(with_precision(pretrainer.generator, "float32"), paths.generator)
+    save_keras_atomically(with_precision(pretrainer.generator, "float32"), paths.generator)
     if pretrainer.discriminator is not None:
-        _save_keras_atomically(with_precision(pretrainer.discriminator, "float32"),
+        save_keras_atomically(with_precision(pretrainer.discriminator, "float32"),
                                paths.discriminator)
     write_json(paths.metrics, metrics)
     try:
@@ -363,12 +363,6 @@ def _split_batches_over_workers() -> tf.data.Options:
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return options
-
-
-def _save_keras_atomically(model, path):
-    tmp = f"{path[:-len('.keras')]}.tmp.keras"
-    model.save(tmp)
-    os.replace(tmp, path)
 
 
 def load_run_vocabulary(out_dir: str) -> list[str]:

@@ -1,5 +1,6 @@
-"""The JSON records of a run directory (run.json, metrics.json, best.json), shared by
-pretraining and fine-tuning: written atomically, and a damaged one is a one-line error."""
+"""The files a run directory is finished with (discriminator.keras, classifier.keras) and its
+JSON records (run.json, metrics.json, best.json), shared by pretraining and fine-tuning: written
+atomically, and a damaged record is a one-line error."""
 
 from __future__ import annotations
 
@@ -31,4 +32,12 @@ def write_json(path, data) -> None:
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=2)
         f.write("\n")
+    os.replace(tmp, path)
+
+
+def save_keras_atomically(model, path: str) -> None:
+    """Saves `model` to `path` (a .keras file) via a temporary file and a rename: a kill during
+    the save leaves no half-written model where a finished run's product is expected."""
+    tmp = f"{path[:-len('.keras')]}.tmp.keras"
+    model.save(tmp)
     os.replace(tmp, path)
