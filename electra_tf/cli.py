@@ -29,10 +29,28 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from electra_tf.config import resolve_config_path  # noqa: E402
 
 
+class _OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (and exit status 2) like every other user
+    error, pointing at --help instead of printing the usage block."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from electra_tf import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrorParser(
         prog="electra-tf", description="ELECTRA pretraining and fine-tuning for TensorFlow/Keras.")
     parser.add_argument("--version", action="version", version=f"electra_tf {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -45,10 +63,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     tokenizer = sub.add_parser("train-tokenizer", help="learn a WordPiece vocabulary from a corpus")
     _add_corpus_arguments(tokenizer)
-    tokenizer.add_argument("--vocab-size", type=int, default=30522,
+    tokenizer.add_argument("--vocab-size", type=_positive_int, default=30522,
                            help="upper bound of the vocabulary size (default: BERT's 30522)")
     tokenizer.add_argument("--out", required=True, help="vocab.txt to write")
-    tokenizer.add_argument("--max-documents", type=int, default=None,
+    tokenizer.add_argument("--max-documents", type=_positive_int, default=None,
                            help="learn from the first N documents only (faster on big corpora)")
     _add_learner_argument(tokenizer)
 
@@ -97,9 +115,11 @@ def _build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("evaluate", help="evaluate a fine-tuned classifier on a split")
     evaluate.add_argument("--model", required=True, help="an 'electra-tf finetune' --out-dir")
-    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--split", default="test",
+                          help="test (default), train, validation (the held-out part of the "
+                               "training data) or a split the data names with {split}")
     evaluate.add_argument("--data", default=None, help="default: the data the model was tuned on")
-    evaluate.add_argument("--batch-size", type=int, default=64)
+    evaluate.add_argument("--batch-size", type=_positive_int, default=64)
 
     export = sub.add_parser(
         "export", help="write a SavedModel that takes raw text (tokenizer inside)")
@@ -122,10 +142,12 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="model.ckpt-N (or its folder), a HuggingFace folder, or hf:ORG/NAME")
     imp.add_argument("--out-dir", required=True, help="gets discriminator.keras, vocab.txt, ...")
     imp.add_argument("--vocab", default=None, help="default: vocab.txt beside the checkpoint")
-    imp.add_argument("--num-heads", type=int, default=None,
+    imp.add_argument("--num-heads", type=_positive_int, default=None,
                      help="TF1 only: attention heads (default hidden // 64, as in ELECTRA)")
-    imp.add_argument("--generator-num-heads", type=int, default=None)
-    imp.add_argument("--cased", action="store_true", help="the vocabulary is cased")
+    imp.add_argument("--generator-num-heads", type=_positive_int, default=None)
+    imp.add_argument("--cased", action="store_true",
+                     help="the vocabulary is cased (default: a HuggingFace folder's "
+                          "tokenizer_config.json says; otherwise uncased)")
 
     predict = sub.add_parser("predict", help="classify texts with an exported or fine-tuned model")
     predict.add_argument("--model", required=True,
@@ -136,20 +158,21 @@ def _build_parser() -> argparse.ArgumentParser:
                               "on stdin")
     predict.add_argument("--file", default=None, help="one text per line (UTF-8)")
     predict.add_argument("--jsonl", action="store_true", help="one JSON object per line")
-    predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument("--batch-size", type=_positive_int, default=32)
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
 
     quickstart = sub.add_parser(
         "quickstart", help="pretrain -> fine-tune -> evaluate a tiny ELECTRA on embedded reviews")
     quickstart.add_argument("--out-dir", default="electra-quickstart")
-    quickstart.add_argument("--steps", type=int, default=300, help="pretraining steps")
-    quickstart.add_argument("--finetune-epochs", type=int, default=3)
+    quickstart.add_argument("--steps", type=_positive_int, default=300,
+                            help="pretraining steps")
+    quickstart.add_argument("--finetune-epochs", type=_positive_int, default=3)
     quickstart.add_argument("--seed", type=int, default=0)
 
     demo = sub.add_parser(
         "demo", help="pretrain a small ELECTRA on a synthetic corpus and show the losses fall")
-    demo.add_argument("--steps", type=int, default=600)
-    demo.add_argument("--batch-size", type=int, default=32)
+    demo.add_argument("--steps", type=_positive_int, default=600)
+    demo.add_argument("--batch-size", type=_positive_int, default=32)
     demo.add_argument("--seed", type=int, default=0)
     return parser
 
@@ -173,15 +196,17 @@ def _add_learner_argument(parser):
 
 
 def _add_training_arguments(parser):
-    parser.add_argument("--steps", type=int, default=None, help="default: optimizer.train_steps")
-    parser.add_argument("--batch-size", type=int, default=None,
+    parser.add_argument("--steps", type=_positive_int, default=None,
+                        help="default: optimizer.train_steps")
+    parser.add_argument("--batch-size", type=_positive_int, default=None,
                         help="global batch size; default: optimizer.batch_size")
-    parser.add_argument("--save-every", type=int, default=1000, help="steps between checkpoints")
-    parser.add_argument("--keep-checkpoints", type=int, default=3)
-    parser.add_argument("--log-every", type=int, default=100,
+    parser.add_argument("--save-every", type=_positive_int, default=1000,
+                        help="steps between checkpoints (the logging interval shrinks to fit)")
+    parser.add_argument("--keep-checkpoints", type=_positive_int, default=3)
+    parser.add_argument("--log-every", type=_positive_int, default=100,
                         help="steps per logging interval (one progress bar)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--vocab-documents", type=int, default=20000,
+    parser.add_argument("--vocab-documents", type=_positive_int, default=20000,
                         help="documents to learn the vocabulary from when --vocab is not given")
     parser.add_argument("--quiet", action="store_true", help="one line per interval, no bar")
 
@@ -199,7 +224,7 @@ def _add_distribution_arguments(parser):
                        help="Keras mixed-precision policy (bfloat16 on TPUs and recent CPUs/GPUs)")
     group.add_argument("--jit-compile", action="store_true",
                        help="compile the training step with XLA (measured slower on CPU)")
-    group.add_argument("--steps-per-execution", type=int, default=1,
+    group.add_argument("--steps-per-execution", type=_positive_int, default=1,
                        help="training steps per tf.function call")
 
 
@@ -341,7 +366,7 @@ def cmd_import(args) -> int:
     summary = import_pretrained(args.source, args.out_dir, vocab=args.vocab,
                                 num_heads=args.num_heads,
                                 generator_num_heads=args.generator_num_heads,
-                                lower_case=not args.cased)
+                                lower_case=False if args.cased else None)
     print(f"Imported {', '.join(summary['models'])} ({summary['format']}) into {args.out_dir}. "
           f"Fine-tune it: electra-tf finetune --pretrained {args.out_dir} --out-dir OUT ...")
     return 0
@@ -504,6 +529,25 @@ def _configure_logging() -> None:
     logging.getLogger("absl").setLevel(logging.WARNING)  # checkpoint sharding chatter
 
 
+def _describe_environment_error(err: BaseException) -> str | None:
+    """One line for an error of the machine rather than of the library (which file, what
+    happened, what to check); None for anything else."""
+    tf = sys.modules.get("tensorflow")
+    if isinstance(err, MemoryError) or (
+            tf is not None and isinstance(err, tf.errors.ResourceExhaustedError)):
+        return ("out of memory; lower --batch-size (or the sequence length) and re-run; "
+                "checkpoints written so far are kept.")
+    if tf is not None and isinstance(err, (tf.errors.NotFoundError,
+                                           tf.errors.PermissionDeniedError)):
+        return f"{err.message.splitlines()[0]}. Check the path and its permissions."
+    if not isinstance(err, OSError):
+        return None
+    detail = err.strerror or str(err) or type(err).__name__
+    where = f" ({err.filename})" if err.filename else ""
+    return (f"{detail}{where}. Check the path, its permissions and the free disk space; "
+            "checkpoints written so far are kept.")
+
+
 def main(argv=None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -520,6 +564,12 @@ def main(argv=None) -> int:
         return 3
     except ElectraError as err:
         print(f"electra-tf {args.command}: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # a path, permission, full-disk or memory problem is the user's
+        message = _describe_environment_error(err)
+        if message is None:
+            raise  # a bug: the traceback is what a report needs
+        print(f"electra-tf {args.command}: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"\nelectra-tf {args.command}: interrupted. Checkpoints written so far are kept; "

@@ -20,6 +20,7 @@ training run. Command-line overrides use dotted keys: `--set model.hidden_size=1
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import typing
 from dataclasses import dataclass, field
@@ -76,6 +77,9 @@ class ModelConfig:
                 f"model.hidden_size ({self.hidden_size}) must be divisible by model.num_heads "
                 f"({self.num_heads}); choose num_heads so that hidden_size / num_heads is an integer "
                 "(ELECTRA uses 64 per head).")
+        for name in ("layer_norm_epsilon", "initializer_range"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"model.{name} must be > 0, got {getattr(self, name)}.")
         for name in ("dropout", "attention_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"model.{name} must be in [0, 1), got {getattr(self, name)}.")
@@ -143,6 +147,11 @@ class PretrainingConfig:
                 f"pretraining.mask_token_rate must be in [0, 1], got {self.mask_token_rate}.")
         if self.num_predictions < 1:
             raise ConfigError("pretraining.max_predictions_per_seq must be >= 1.")
+        if self.num_predictions > self.max_seq_length - 2:  # [CLS] and [SEP] are never masked
+            raise ConfigError(
+                f"pretraining.max_predictions_per_seq={self.num_predictions} exceeds the "
+                f"{self.max_seq_length - 2} maskable positions of a {self.max_seq_length}-token "
+                "sequence; lower it (the authors' rule: (mask_prob + 0.005) * max_seq_length).")
         if self.temperature <= 0:
             raise ConfigError(f"pretraining.temperature must be > 0, got {self.temperature}.")
 
@@ -193,6 +202,10 @@ class ElectraConfig:
             raise ConfigError(
                 f"pretraining.max_seq_length ({self.pretraining.max_seq_length}) exceeds "
                 f"model.max_position_embeddings ({self.model.max_position_embeddings}).")
+        if self.model.type_vocab_size < 2:
+            raise ConfigError(
+                f"model.type_vocab_size={self.model.type_vocab_size}, but pretraining packs two "
+                "segments (segment ids 0 and 1) into each sequence; set it to 2.")
         for name in ("pad_id", "cls_id", "sep_id", "mask_id"):
             token_id = getattr(self.pretraining, name)
             if not 0 <= token_id < self.model.vocab_size:
@@ -273,7 +286,12 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"Override {item!r}: {part!r} is not a section.")
-        node[parts[-1]] = yaml.safe_load(raw)
+        try:
+            node[parts[-1]] = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            problem = str(err).splitlines()[0]
+            raise ConfigError(f"Override {item!r}: the value {raw!r} is not valid YAML "
+                              f"({problem}); quote strings and close brackets.") from None
     return data
 
 
@@ -324,6 +342,8 @@ def _coerce(hint, value, key: str):
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key} must be a number, got {value!r}.")
+        if not math.isfinite(value):  # no setting of ours means anything at NaN or infinity
+            raise ConfigError(f"{key} must be a finite number, got {value!r}.")
         return float(value)
     if hint is str:
         if not isinstance(value, str):

@@ -248,3 +248,105 @@ def test_cli_import_writes_a_directory_finetuning_accepts(tmp_path, batch, capsy
     restored = keras.saving.load_model(tmp_path / "out" / "discriminator.keras", safe_mode=True)
     assert_close_on_real_tokens(our_outputs(restored, batch)[0], hf_outputs(disc, batch)[0],
                                 batch[2])
+
+
+# ------------------------------------------------------------------ never silently wrong
+
+
+def test_untied_masked_lm_head_is_refused_not_silently_dropped(tmp_path):
+    untied = hf_model(transformers.ElectraForMaskedLM, hidden_size=16, intermediate_size=32,
+                      tie_word_embeddings=False)
+    assert not torch.equal(untied.generator_lm_head.weight,
+                           untied.electra.embeddings.word_embeddings.weight)
+    untied.save_pretrained(tmp_path / "untied")
+    with pytest.raises(CheckpointError, match="not tied to the word embeddings"):
+        load_huggingface(str(tmp_path / "untied"))
+    # The same config with the weights tied (equal matrices) imports: nothing would be lost.
+    with torch.no_grad():
+        untied.generator_lm_head.weight.copy_(untied.electra.embeddings.word_embeddings.weight)
+    untied.save_pretrained(tmp_path / "equal")
+    assert type(load_huggingface(str(tmp_path / "equal"))).__name__ == "Generator"
+
+
+def test_every_source_tensor_is_imported_or_named(tmp_path, caplog):
+    hf_model(transformers.ElectraForSequenceClassification, num_labels=3).save_pretrained(
+        tmp_path / "classifier")
+    with caplog.at_level("WARNING", logger="electra_tf"):
+        load_huggingface(str(tmp_path / "classifier"))
+    message = " ".join(r.getMessage() for r in caplog.records if "Not imported" in
+                       r.getMessage())
+    for name in ("classifier.dense.weight", "classifier.dense.bias", "classifier.out_proj.weight",
+                 "classifier.out_proj.bias"):
+        assert name in message
+    assert "sequence-classification head" in message
+    # A tensor of the encoder that config.json does not describe is a disagreement, refused.
+    from safetensors.numpy import load_file, save_file
+
+    folder = _saved(tmp_path / "extra", transformers.ElectraForPreTraining)
+    tensors = load_file(os.path.join(folder, "model.safetensors"))
+    tensors["electra.encoder.layer.2.output.dense.bias"] = np.zeros(32, np.float32)
+    save_file(tensors, os.path.join(folder, "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(CheckpointError, match="does not describe"):
+        load_huggingface(folder)
+    # A complete discriminator leaves nothing unaccounted for: no warning at all.
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="electra_tf"):
+        load_huggingface(_saved(tmp_path / "plain", transformers.ElectraForPreTraining))
+    assert not caplog.records
+
+
+@pytest.mark.parametrize("cased", [False, True])
+def test_exported_tokenizer_splits_text_as_training_did(tiny_pretrained_run, tmp_path, cased):
+    import shutil
+
+    from electra_tf.convert import export_huggingface
+    from electra_tf.data.tokenizer import WordPieceTokenizer
+    from electra_tf.training.run_files import read_json, write_json
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_pretrained_run, run_dir)
+    write_json(run_dir / "run.json", dict(read_json(run_dir / "run.json"), lower_case=not cased))
+    export_huggingface(str(run_dir), str(tmp_path / "hf"))
+    theirs = transformers.ElectraTokenizer.from_pretrained(tmp_path / "hf" / "discriminator")
+    ours = WordPieceTokenizer(str(run_dir / "vocab.txt"), lower_case=not cased)
+    text = "Hello WORLD, the Café was GREAT! 日本 naïve über-cool film."
+    expected = ours.tokenize([text]).to_list()[0]
+    assert theirs(text, add_special_tokens=False)["input_ids"] == expected
+    # The cased and uncased runs really do split this text differently.
+    other = WordPieceTokenizer(str(run_dir / "vocab.txt"), lower_case=cased)
+    assert other.tokenize([text]).to_list()[0] != expected
+
+
+def test_damaged_or_foreign_huggingface_folders_are_named_as_such(tmp_path):
+    from electra_tf.convert import import_pretrained
+
+    folder = _saved(tmp_path / "m", transformers.ElectraForPreTraining)
+    config_path = os.path.join(folder, "config.json")
+    config = json.loads(open(config_path).read())
+    open(config_path, "w").write(json.dumps(dict(config, num_attention_heads=3)))
+    with pytest.raises(CheckpointError, match="not divisible by num_attention_heads 3"):
+        load_huggingface(folder)
+    open(config_path, "w").write(json.dumps(config)[:40])
+    with pytest.raises(CheckpointError, match="config.json is damaged"):
+        load_huggingface(folder)
+    open(config_path, "w").write(json.dumps(config))
+    weights = os.path.join(folder, "model.safetensors")
+    data = open(weights, "rb").read()
+    open(weights, "wb").write(data[:len(data) // 2])
+    with pytest.raises(CheckpointError, match="probably truncated"):
+        load_huggingface(folder)
+    # A BERT folder given to import is reported as "not ELECTRA", not as a TF1 folder.
+    (tmp_path / "bert").mkdir()
+    (tmp_path / "bert" / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(CheckpointError, match="'bert' model, not ELECTRA"):
+        import_pretrained(str(tmp_path / "bert"), str(tmp_path / "out"))
+
+
+def test_a_pickle_holding_more_than_tensors_is_refused(tmp_path):
+    folder = tmp_path / "m"
+    hf_model(transformers.ElectraForPreTraining).save_pretrained(folder)
+    (folder / "model.safetensors").unlink()
+    torch.save({"weights": torch.zeros(2), "payload": os.system},  # code, not a tensor
+               folder / "pytorch_model.bin")
+    with pytest.raises(CheckpointError, match="refused"):
+        load_huggingface(str(folder))

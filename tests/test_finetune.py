@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -384,3 +385,28 @@ def test_embedding_rows_seen_twice_get_the_dense_adam_update():
             optimizer.apply_gradients(zip(grads, embedding.trainable_variables))
         results.append(embedding.embeddings.numpy())
     np.testing.assert_allclose(results[0], results[1], atol=1e-7)
+
+
+def test_a_single_file_task_has_no_test_split_to_score(tiny_pretrained_run, tmp_path, capsys):
+    """Issue 21 (3): a model tuned on one CSV must not score that file as "test"."""
+    train_csv = tmp_path / "reviews.csv"
+    shutil.copyfile(SAMPLE_LABELLED.replace("{split}", "train"), train_csv)
+    out = tmp_path / "tuned"
+    assert main(["finetune", "--task", "csv", "--data", str(train_csv), "--pretrained",
+                 tiny_pretrained_run, "--out-dir", str(out)] + FAST) == 0
+    capsys.readouterr()
+    for split in ("test", "tset"):
+        assert main(["evaluate", "--model", str(out), "--split", split]) == 2
+        err = capsys.readouterr().err
+        assert f"has no {split!r} split" in err and "--data" in err and len(err.splitlines()) == 1
+    assert "test" not in json.loads((out / "metrics.json").read_text())
+    # The held-out validation part is carved again exactly: same examples, same accuracy.
+    tuned = json.loads((out / "metrics.json").read_text())["validation"]
+    assert main(["evaluate", "--model", str(out), "--split", "validation"]) == 0
+    again = json.loads((out / "metrics.json").read_text())["validation"]
+    assert again["examples"] == tuned["examples"] == 40
+    assert again["accuracy"] == pytest.approx(tuned["accuracy"], abs=1e-6)
+    # Pointing at the test file scores it.
+    assert main(["evaluate", "--model", str(out), "--split", "test", "--data",
+                 SAMPLE_LABELLED.replace("{split}", "test")]) == 0
+    assert json.loads((out / "metrics.json").read_text())["test"]["examples"] == 200

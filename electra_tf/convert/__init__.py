@@ -9,10 +9,13 @@ __all__ = ["export_huggingface", "hf_config", "import_pretrained", "load_hugging
 
 def import_pretrained(source: str, out_dir: str, vocab: str | None = None,
                       num_heads: int | None = None, generator_num_heads: int | None = None,
-                      lower_case: bool = True) -> dict:
+                      lower_case: bool | None = None) -> dict:
     """Converts Google's TF1 checkpoint (`model.ckpt-N` or its folder) or a HuggingFace folder /
     `hf:ORG/NAME` into a directory that `electra-tf finetune --pretrained` (and `export`)
-    accept: `discriminator.keras`, `generator.keras` (when present), `vocab.txt`, `run.json`."""
+    accept: `discriminator.keras`, `generator.keras` (when present), `vocab.txt`, `run.json`.
+
+    `lower_case`: whether the vocabulary is uncased; None reads a HuggingFace folder's
+    `tokenizer_config.json` (`do_lower_case`) and otherwise means True (Google's releases)."""
     import json
     import os
     import shutil
@@ -22,6 +25,7 @@ def import_pretrained(source: str, out_dir: str, vocab: str | None = None,
     from electra_tf.data.vocab import load_vocabulary
     from electra_tf.errors import CheckpointError
     from electra_tf.models.generator import Generator
+    from electra_tf.training.run_files import ensure_writable_directory
 
     if os.path.exists(os.path.join(out_dir, "discriminator.keras")):
         raise CheckpointError(f"{out_dir} already holds a discriminator.keras; choose a new "
@@ -31,6 +35,11 @@ def import_pretrained(source: str, out_dir: str, vocab: str | None = None,
         model = load_huggingface(folder)
         models = {"generator" if isinstance(model, Generator) else "discriminator": model}
         vocab = vocab or os.path.join(folder, "vocab.txt")
+        if lower_case is None:
+            from electra_tf.training.run_files import read_json
+
+            lower_case = bool(read_json(os.path.join(folder, "tokenizer_config.json"))
+                              .get("do_lower_case", True))
         kind = "huggingface"
     else:
         loaded = load_tf1_checkpoint(source, num_heads, generator_num_heads)
@@ -38,6 +47,7 @@ def import_pretrained(source: str, out_dir: str, vocab: str | None = None,
         folder = os.path.dirname(loaded["checkpoint"])
         vocab = vocab or os.path.join(folder, "vocab.txt")
         kind = "tf1"
+    lower_case = True if lower_case is None else lower_case
     if not os.path.isfile(vocab):
         raise CheckpointError(f"No vocabulary at {vocab}; give --vocab (the vocab.txt released "
                               "with the checkpoint).")
@@ -46,7 +56,7 @@ def import_pretrained(source: str, out_dir: str, vocab: str | None = None,
     if len(vocabulary) != any_model.encoder.vocab_size:
         raise CheckpointError(f"{vocab} has {len(vocabulary)} tokens but the checkpoint's "
                               f"embeddings have {any_model.encoder.vocab_size} rows.")
-    os.makedirs(out_dir, exist_ok=True)
+    ensure_writable_directory(out_dir)
     shutil.copyfile(vocab, os.path.join(out_dir, "vocab.txt"))
     for name, model in models.items():
         model.save(os.path.join(out_dir, f"{name}.keras"))

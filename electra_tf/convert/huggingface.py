@@ -19,6 +19,7 @@ direction needs PyTorch; only `pytorch_model.bin` (a pickle) needs it, and is th
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 
@@ -27,6 +28,8 @@ import numpy as np
 from electra_tf.errors import CheckpointError
 
 HF_PREFIX = "electra."
+
+logger = logging.getLogger("electra_tf")
 
 
 # ------------------------------------------------------------------ name and layout mapping
@@ -151,9 +154,23 @@ def hf_config(model) -> dict:
     }
 
 
-def _encoder_from_hf_config(config: dict):
+def _encoder_from_hf_config(config: dict, folder: str = ""):
     from electra_tf.layers.encoder import ElectraEncoder
 
+    where = os.path.join(folder, "config.json")
+    missing = [key for key in ("vocab_size", "hidden_size", "num_hidden_layers",
+                               "num_attention_heads", "intermediate_size") if key not in config]
+    if missing:
+        raise CheckpointError(f"{where} lacks {', '.join(missing)}; it is not a complete "
+                              "ELECTRA config.")
+    sizes = {key: config[key] for key in ("vocab_size", "hidden_size", "num_hidden_layers",
+                                          "num_attention_heads", "intermediate_size")}
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in sizes.values()):
+        raise CheckpointError(f"{where}: the sizes must be whole numbers >= 1, got {sizes}.")
+    if sizes["hidden_size"] % sizes["num_attention_heads"]:
+        raise CheckpointError(f"{where}: hidden_size {sizes['hidden_size']} is not divisible by "
+                              f"num_attention_heads {sizes['num_attention_heads']}; the file is "
+                              "not a valid ELECTRA config.")
     act = config.get("hidden_act", "gelu")
     if act != "gelu":
         raise CheckpointError(f"hidden_act {act!r} is not supported (ELECTRA uses exact 'gelu').")
@@ -161,7 +178,7 @@ def _encoder_from_hf_config(config: dict):
         raise CheckpointError("Only absolute position embeddings are supported, got "
                               f"{config['position_embedding_type']!r}.")
     hidden = config["hidden_size"]
-    return ElectraEncoder(
+    kwargs = dict(
         vocab_size=config["vocab_size"], embedding_size=config.get("embedding_size", hidden),
         hidden_size=hidden, num_layers=config["num_hidden_layers"],
         num_heads=config["num_attention_heads"], intermediate_size=config["intermediate_size"],
@@ -170,15 +187,29 @@ def _encoder_from_hf_config(config: dict):
         dropout=config.get("hidden_dropout_prob", 0.1),
         attention_dropout=config.get("attention_probs_dropout_prob", 0.1),
         layer_norm_epsilon=config.get("layer_norm_eps", 1e-12),
-        initializer_range=config.get("initializer_range", 0.02), name="encoder")
+        initializer_range=config.get("initializer_range", 0.02))
+    try:
+        return ElectraEncoder(**kwargs, name="encoder")
+    except (ValueError, TypeError) as err:
+        raise CheckpointError(f"{where} is not a valid ELECTRA config ({_first_line(err)}).") \
+            from None
 
 
 # ------------------------------------------------------------------ save / load
 
 
-def save_huggingface(model, out_dir: str, vocab_path: str | None = None) -> str:
+def tokenizer_config(lower_case: bool) -> dict:
+    """`tokenizer_config.json` for transformers' `ElectraTokenizer` that splits text as our
+    `WordPieceTokenizer(lower_case=...)` does: cased runs keep case and accents."""
+    return {"tokenizer_class": "ElectraTokenizer", "do_lower_case": bool(lower_case),
+            "strip_accents": None, "tokenize_chinese_chars": True}
+
+
+def save_huggingface(model, out_dir: str, vocab_path: str | None = None,
+                     lower_case: bool = True) -> str:
     """Writes `model` (Discriminator or Generator) as a HuggingFace folder: `config.json`,
-    `model.safetensors` and, when given, `vocab.txt` (+ a BERT tokenizer config)."""
+    `model.safetensors` and, when given, `vocab.txt` with the tokenizer config for
+    `lower_case` (see `tokenizer_config`)."""
     from safetensors.numpy import save_file
 
     # The mapping first: a model HuggingFace cannot express is refused before anything is written.
@@ -194,7 +225,7 @@ def save_huggingface(model, out_dir: str, vocab_path: str | None = None) -> str:
     if vocab_path:
         shutil.copyfile(vocab_path, os.path.join(out_dir, "vocab.txt"))
         with open(os.path.join(out_dir, "tokenizer_config.json"), "w", encoding="utf-8") as f:
-            json.dump({"tokenizer_class": "ElectraTokenizer", "do_lower_case": True}, f)
+            json.dump(tokenizer_config(lower_case), f, indent=2)
     return out_dir
 
 
@@ -203,7 +234,12 @@ def _read_hf_tensors(folder: str) -> dict:
     if os.path.isfile(safetensors_path):
         from safetensors.numpy import load_file
 
-        return load_file(safetensors_path)
+        try:
+            return load_file(safetensors_path)
+        except Exception as err:  # SafetensorError, OSError, ...: a truncated or foreign file
+            raise CheckpointError(f"{safetensors_path} cannot be read ({type(err).__name__}: "
+                                  f"{_first_line(err)}); it is probably truncated: download it "
+                                  "again.") from None
     bin_path = os.path.join(folder, "pytorch_model.bin")
     if os.path.isfile(bin_path):
         try:
@@ -212,29 +248,27 @@ def _read_hf_tensors(folder: str) -> dict:
             raise CheckpointError(
                 f"{bin_path} is a PyTorch pickle, which needs PyTorch to read; install torch or "
                 "convert it to model.safetensors.") from err
-        state = torch.load(bin_path, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(bin_path, map_location="cpu", weights_only=True)
+        except Exception as err:  # UnpicklingError (refused objects), truncated zip, ...
+            raise CheckpointError(
+                f"{bin_path} cannot be loaded as plain tensors ({type(err).__name__}: "
+                f"{_first_line(err)}). A pickle holding anything but tensors is refused, because "
+                "loading it could run code; use model.safetensors instead.") from None
+        if not isinstance(state, dict) or not all(hasattr(v, "numpy") for v in state.values()):
+            raise CheckpointError(f"{bin_path} does not hold a state dict of tensors.")
         return {k: v.float().numpy() for k, v in state.items()}
     raise CheckpointError(f"{folder} has neither model.safetensors nor pytorch_model.bin.")
 
 
-def is_huggingface_folder(path: str) -> bool:
-    """True for a folder holding a HuggingFace ELECTRA `config.json` and weights."""
-    config_path = os.path.join(path, "config.json")
-    if not os.path.isfile(config_path):
-        return False
-    try:
-        with open(config_path, encoding="utf-8") as f:
-            model_type = json.load(f).get("model_type")
-    except (OSError, ValueError):
-        return False
-    return model_type == "electra" and any(
-        os.path.isfile(os.path.join(path, name))
-        for name in ("model.safetensors", "pytorch_model.bin"))
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
 
 
 def is_huggingface_source(spec: str) -> bool:
-    """True for `hf:ORG/NAME` (a hub id) or a local HuggingFace ELECTRA folder."""
-    return spec.startswith("hf:") or is_huggingface_folder(spec)
+    """True for `hf:ORG/NAME` (a hub id) or a local folder with a HuggingFace `config.json`
+    (ELECTRA or not, damaged or not: `load_huggingface` then says what is wrong with it)."""
+    return spec.startswith("hf:") or os.path.isfile(os.path.join(spec, "config.json"))
 
 
 def resolve_hf_path(name_or_path: str) -> str:
@@ -267,8 +301,6 @@ def load_huggingface(name_or_path: str, kind: str | None = None):
 
     A bare `ElectraModel` checkpoint (no head) gives a Discriminator whose head is freshly
     initialised; a warning lists what was missing."""
-    import logging
-
     from electra_tf.models.discriminator import Discriminator
     from electra_tf.models.generator import Generator
 
@@ -276,19 +308,26 @@ def load_huggingface(name_or_path: str, kind: str | None = None):
     config_path = os.path.join(folder, "config.json")
     if not os.path.isfile(config_path):
         raise CheckpointError(f"{folder} has no config.json; is it a HuggingFace checkpoint?")
-    with open(config_path, encoding="utf-8") as f:
-        config = json.load(f)
+    try:
+        with open(config_path, encoding="utf-8") as f:
+            config = json.load(f)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{config_path} is damaged ({_first_line(err)}); download the "
+                              "checkpoint again.") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{config_path} does not hold a config object.")
     if config.get("model_type") not in (None, "electra"):
         raise CheckpointError(f"{folder} holds a {config['model_type']!r} model, not ELECTRA.")
     if kind is None:
         kind = "generator" if "ElectraForMaskedLM" in config.get("architectures", []) \
             else "discriminator"
+    encoder = _encoder_from_hf_config(config, folder)
     tensors = _read_hf_tensors(folder)
     if not any(name.startswith(HF_PREFIX) for name in tensors):  # saved from ElectraModel
         tensors = {HF_PREFIX + name: value for name, value in tensors.items()}
-    model = (Generator if kind == "generator" else Discriminator)(_encoder_from_hf_config(config))
+    model = (Generator if kind == "generator" else Discriminator)(encoder)
     model({"token_ids": np.array([[0, 0]], np.int32)})
-    missing = []
+    missing, used = [], set()
     for var, name, layout in model_mapping(model):
         if name not in tensors:
             missing.append(name)
@@ -300,32 +339,99 @@ def load_huggingface(name_or_path: str, kind: str | None = None):
             raise CheckpointError(f"{name} has shape {value.shape} in {folder}, which does not "
                                   f"fit {var.path} {tuple(var.shape)}: config.json and the "
                                   "weights disagree.") from err
+        used.add(name)
     encoder_missing = [n for n in missing if n.startswith(HF_PREFIX)]
     if encoder_missing:
         raise CheckpointError(f"{folder} lacks encoder weights, e.g. {encoder_missing[:3]}.")
+    if kind == "generator":
+        used |= _check_tied_output_layer(tensors, config, folder)
+    _account_for_every_tensor(tensors, used, folder, kind)
     if missing:
-        logging.getLogger("electra_tf").warning(
+        logger.warning(
             "%s has no %s head weights (%s); they are newly initialised.", folder, kind,
             ", ".join(missing))
     return model
+
+
+# Tensors a checkpoint may hold that carry no weights: buffers transformers saves or once saved.
+_BUFFERS = (f"{HF_PREFIX}embeddings.position_ids", f"{HF_PREFIX}embeddings.token_type_ids")
+
+# Heads of other transformers ELECTRA classes, named in the message about what is not imported.
+_OTHER_HEADS = {"classifier.": "a sequence-classification head (fine-tuning trains a new one)",
+                "qa_outputs.": "a question-answering head",
+                "discriminator_predictions.": "the replaced-token-detection head",
+                "generator_predictions.": "the masked-LM head",
+                "generator_lm_head.": "the masked-LM output layer"}
+
+
+def _check_tied_output_layer(tensors: dict, config: dict, folder: str) -> set:
+    """Our generator's output layer *is* the word-embedding table (ELECTRA ties them). Returns
+    the names it accounts for; refuses a checkpoint whose output layer is its own matrix, which
+    our generator cannot express (its logits would silently differ)."""
+    embeddings = np.asarray(tensors[f"{HF_PREFIX}embeddings.word_embeddings.weight"], np.float32)
+    output = tensors.get("generator_lm_head.weight")
+    tied_by_config = config.get("tie_word_embeddings", True)
+    if output is None:
+        if tied_by_config:
+            return set()
+        raise CheckpointError(
+            f"{folder} sets tie_word_embeddings=false but holds no generator_lm_head.weight; its "
+            "output layer is undefined, so it cannot be imported.")
+    output = np.asarray(output, np.float32)
+    if output.shape == embeddings.shape and np.allclose(output, embeddings, rtol=0, atol=1e-6):
+        return {"generator_lm_head.weight"}
+    difference = (np.max(np.abs(output - embeddings)) if output.shape == embeddings.shape
+                  else f"shape {output.shape} vs {embeddings.shape}")
+    raise CheckpointError(
+        f"{folder} has a masked-LM output layer (generator_lm_head.weight) that is not tied to "
+        f"the word embeddings (tie_word_embeddings={str(tied_by_config).lower()}, largest "
+        f"difference {difference}). electra_tf's generator ties them, as ELECTRA does, so it "
+        "cannot reproduce this model; import its discriminator instead, or tie the weights "
+        "before converting.")
+
+
+def _account_for_every_tensor(tensors: dict, used: set, folder: str, kind: str) -> None:
+    """Every tensor of the source is imported or named: an unknown encoder tensor means the
+    config and the weights disagree (refused); another class's head is named in a warning."""
+    unused = sorted(set(tensors) - used - set(_BUFFERS))
+    encoder_unused = [name for name in unused if name.startswith(HF_PREFIX)]
+    if encoder_unused:
+        raise CheckpointError(
+            f"{folder} holds encoder weights that its config.json does not describe, e.g. "
+            f"{encoder_unused[:3]}: config.json and the weights disagree.")
+    if not unused:
+        return
+    described = []
+    for prefix, what in _OTHER_HEADS.items():
+        names = [name for name in unused if name.startswith(prefix)]
+        if names:
+            described.append(f"{what}: {', '.join(names)}")
+    others = [name for name in unused if not name.startswith(tuple(_OTHER_HEADS))]
+    if others:
+        described.append(f"unrecognised tensors: {', '.join(others)}")
+    logger.warning(
+        "Not imported from %s into the %s: %s.", folder, kind, "; ".join(described))
 
 
 def export_huggingface(pretrain_dir: str, out_dir: str) -> dict:
     """Converts an `electra-tf pretrain` output directory into `out_dir/discriminator/` and
     `out_dir/generator/` HuggingFace folders (load them with `ElectraForPreTraining` /
     `ElectraForMaskedLM.from_pretrained`)."""
-    import keras
-
     paths = {name: os.path.join(pretrain_dir, f"{name}.keras")
              for name in ("discriminator", "generator")}
     if not os.path.isfile(paths["discriminator"]):
         raise CheckpointError(f"{pretrain_dir} has no discriminator.keras: give the --out-dir of "
                               "a finished 'electra-tf pretrain' run.")
     vocab = os.path.join(pretrain_dir, "vocab.txt")
+    from electra_tf.training.run_files import load_keras_model, read_json
+
+    # The tokenizer settings travel with the weights: a --cased run must not be lower-cased.
+    lower_case = read_json(os.path.join(pretrain_dir, "run.json")).get("lower_case", True)
     written = {}
     for name, path in paths.items():
         if os.path.isfile(path):
-            model = keras.saving.load_model(path, compile=False, safe_mode=True)
+            model = load_keras_model(path)
             written[name] = save_huggingface(model, os.path.join(out_dir, name),
-                                             vocab if os.path.isfile(vocab) else None)
+                                             vocab if os.path.isfile(vocab) else None,
+                                             lower_case=lower_case)
     return written

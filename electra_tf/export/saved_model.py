@@ -154,20 +154,23 @@ def export_model(model_dir: str, export_dir: str, precision: str = "float32") ->
     if os.path.abspath(export_dir) == os.path.abspath(model_dir):
         raise CheckpointError("--out must differ from --model: exporting into the model "
                               "directory would mix the SavedModel with the training files.")
-    if os.path.exists(export_dir) and os.listdir(export_dir) and not is_saved_model(export_dir):
+    if os.path.isdir(export_dir) and os.listdir(export_dir) and not is_saved_model(export_dir):
         raise CheckpointError(f"{export_dir} exists and is not an earlier export; choose an "
                               "empty or new directory so nothing in it is overwritten.")
     from electra_tf.training.finetune import FinetunePaths
     from electra_tf.training.pretrain import RunPaths
+    from electra_tf.training.run_files import ensure_writable_directory
 
     if FinetunePaths(model_dir).has_classifier():  # finished, or the best weights so far
-        summary = _export_finetuned(model_dir, export_dir, precision)
+        export = _export_finetuned
     elif os.path.isfile(RunPaths(model_dir).discriminator):
-        summary = _export_pretrained(model_dir, export_dir, precision)
+        export = _export_pretrained
     else:
         raise CheckpointError(
             f"{model_dir} has neither classifier.keras (a finished 'electra-tf finetune' run) nor "
             "discriminator.keras (a finished 'electra-tf pretrain' run); nothing to export.")
+    ensure_writable_directory(export_dir, "--out")
+    summary = export(model_dir, export_dir, precision)
     summary["precision"] = precision
     extra = os.path.join(export_dir, "assets.extra")
     os.makedirs(extra, exist_ok=True)
@@ -192,9 +195,8 @@ def _export_finetuned(model_dir, export_dir, precision) -> dict:
 def _export_pretrained(model_dir, export_dir, precision) -> dict:
     import json
 
-    import keras
-
     from electra_tf.config import load_config
+    from electra_tf.training.run_files import load_keras_model
     from electra_tf.data.tokenizer import WordPieceTokenizer
     from electra_tf.data.vocab import load_vocabulary
 
@@ -204,8 +206,7 @@ def _export_pretrained(model_dir, export_dir, precision) -> dict:
     if os.path.isfile(run_path):
         with open(run_path, encoding="utf-8") as f:
             lower_case = json.load(f).get("lower_case", True)
-    discriminator = keras.saving.load_model(os.path.join(model_dir, "discriminator.keras"),
-                                            compile=False, safe_mode=True)
+    discriminator = load_keras_model(os.path.join(model_dir, "discriminator.keras"))
     vocab_path = os.path.join(model_dir, "vocab.txt")
     tokenizer = WordPieceTokenizer(load_vocabulary(vocab_path), lower_case=lower_case)
     max_len = config.pretraining.max_seq_length

@@ -106,8 +106,9 @@ class SequenceClassifier(EncoderTask):
                 os.fspath(pretrained)):
             model = load_huggingface(os.fspath(pretrained), kind="discriminator")
         elif isinstance(pretrained, (str, os.PathLike)):
-            model = keras.saving.load_model(_pretrained_model_path(os.fspath(pretrained)),
-                                            compile=False, safe_mode=True)
+            from electra_tf.training.run_files import load_keras_model
+
+            model = load_keras_model(_pretrained_model_path(os.fspath(pretrained)))
         encoder = getattr(model, "encoder", None)
         if not isinstance(encoder, ElectraEncoder):
             raise CheckpointError(f"{pretrained!r} holds a {type(model).__name__}, which has no "

@@ -33,7 +33,7 @@ from electra_tf.data.classification import (ClassificationPreprocessor, Labelled
 from electra_tf.data.tokenizer import WordPieceTokenizer
 from electra_tf.data.vocab import load_vocabulary, save_vocabulary
 from electra_tf.data.vocab_learning import DEFAULT_LEARNER, learn_vocabulary
-from electra_tf.errors import CheckpointError, ConfigError
+from electra_tf.errors import CheckpointError, ConfigError, DataError
 from electra_tf.models.classifier import SequenceClassifier
 from electra_tf.training.callbacks import IntervalLogger, PeriodicCheckpoint, read_history
 from electra_tf.training.checkpoints import TrainingCheckpointer
@@ -45,7 +45,8 @@ from electra_tf.training.distribute import (compile_options, distribution_summar
 from electra_tf.training.finetune_run import (BestCheckpoint, FinetunePaths, check_resumable,
                                               load_classifier, resumed_best)
 from electra_tf.training.optimizer import create_finetuning_optimizer
-from electra_tf.training.run_files import read_json, save_keras_atomically, write_json
+from electra_tf.training.run_files import (ensure_writable_directory, read_json,
+                                          save_keras_atomically, write_json)
 
 logger = logging.getLogger("electra_tf")
 
@@ -101,7 +102,7 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
                 "pretrained": pretrained, "from_scratch": from_scratch}
     resuming = check_resumable(paths, config.to_dict(), identity)
     if chief:
-        os.makedirs(out_dir, exist_ok=True)
+        ensure_writable_directory(out_dir)
 
     # 1. Data: train, and validation carved from it (the test split is never touched here).
     if train_data is None:
@@ -242,16 +243,27 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
 def evaluate(model_dir: str, split: str = "test", data: str | None = None,
              batch_size: int = 64, verbose="auto") -> dict:
     """Evaluates a fine-tuned classifier on one split of its task (or on `data`), adds the
-    result to `model_dir/metrics.json` under the split's name, and plots the confusion matrix."""
+    result to `model_dir/metrics.json` under the split's name, and plots the confusion matrix.
+
+    `split`: `test`, `train`, another split the task's data names (a `{split}` path, a
+    folder's sub-folder), or `validation`: the part of the training data held out for model
+    selection, carved again exactly as fine-tuning carved it. A task fine-tuned from a single
+    file or folder has no test split of its own: give the test data with `data`."""
     paths = FinetunePaths(model_dir)
     classifier, preprocessor, run, config = load_finetuned(model_dir)
+    ensure_writable_directory(model_dir, "--model")  # before the work: no result is lost
     task = config.task
     source = data or (task.data if task.data else None)
     if source is None and run["task"] != "imdb":
         raise ConfigError("This task has no stored data path; give --data.")
-    labelled = load_labelled_texts(run["task"], source, split, text_column=task.text_column,
-                                   label_column=task.label_column,
+    if data is None and split != "validation":
+        _check_split_exists(run["task"], source, split)
+    labelled = load_labelled_texts(run["task"], source,
+                                   "train" if split == "validation" else split,
+                                   text_column=task.text_column, label_column=task.label_column,
                                    label_names=run["label_names"])
+    if split == "validation":
+        labelled = stratified_split(labelled, task.validation_fraction, task.split_seed)[1]
     dataset = classification_dataset(labelled, preprocessor, batch_size)
     began = time.time()
     metrics = predict_metrics(classifier, dataset, run["label_names"], verbose=verbose)
@@ -264,6 +276,20 @@ def evaluate(model_dir: str, split: str = "test", data: str | None = None,
     write_json(paths.metrics, all_metrics)
     _plot(paths, None, metrics, split, model_dir)
     return metrics
+
+
+def _check_split_exists(task: str, data: str | None, split: str) -> None:
+    """Refuses to score a split the stored data does not have: a single CSV or class folder
+    would otherwise be scored as "test" with the very texts the model was trained on."""
+    if split == "train" or task == "imdb" or data is None or "{split}" in data:
+        return  # IMDB checks its split names itself; a {split} path names its own files
+    if task == "folder" and os.path.isdir(os.path.join(data, split)):
+        return
+    raise DataError(
+        f"{data} is the data this model was fine-tuned on and has no {split!r} split. Give the "
+        f"{split} data with --data PATH, or write the task's data path with {{split}} (e.g. "
+        "reviews_{split}.csv, or a folder with train/ and test/) when fine-tuning. "
+        "'--split validation' re-scores the held-out part of the training data.")
 
 
 def load_finetuned(model_dir: str):

@@ -24,7 +24,7 @@ import keras
 
 from electra_tf.errors import CheckpointError
 from electra_tf.training.callbacks import global_step
-from electra_tf.training.run_files import read_json, write_json
+from electra_tf.training.run_files import load_keras_model, read_json, write_json
 
 logger = logging.getLogger("electra_tf")
 
@@ -105,7 +105,7 @@ def load_classifier(paths: FinetunePaths):
     """The finished run's classifier.keras, or an unfinished run's best weights in the
     architecture it recorded (with a warning saying so)."""
     if paths.is_finished():
-        return keras.saving.load_model(paths.classifier, compile=False, safe_mode=True)
+        return load_keras_model(paths.classifier)
     if not paths.is_unfinished_but_usable():
         raise CheckpointError(f"{paths.root} has no classifier.keras and no evaluated checkpoint: "
                               "give the --out-dir of an 'electra-tf finetune' run.")

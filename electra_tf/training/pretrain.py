@@ -46,7 +46,8 @@ from electra_tf.training.checkpoints import TrainingCheckpointer
 from electra_tf.training.distribute import (compile_options, distribution_summary, is_chief,
                                             precision_policy, resolve_strategy, with_precision)
 from electra_tf.training.optimizer import create_optimizer
-from electra_tf.training.run_files import read_json, save_keras_atomically, write_json
+from electra_tf.training.run_files import (ensure_writable_directory, read_json,
+                                          save_keras_atomically, write_json)
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
                           f"{steps_per_execution}-th step).")
     save_every = math.ceil(save_every / log_every) * log_every
     if chief:
-        os.makedirs(out_dir, exist_ok=True)
+        ensure_writable_directory(out_dir)
 
     run = dict(seed=seed, lower_case=lower_case, doc_format=doc_format, log_every=log_every,
                save_every=save_every, corpus=corpus if isinstance(corpus, str) else repr(corpus))
