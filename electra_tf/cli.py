@@ -226,11 +226,16 @@ def _add_distribution_arguments(parser):
                        help="compile the training step with XLA (measured slower on CPU)")
     group.add_argument("--steps-per-execution", type=_positive_int, default=1,
                        help="training steps per tf.function call")
+    group.add_argument("--deterministic", action="store_true",
+                       help="deterministic TensorFlow ops: the same seed gives the same weights "
+                            "(also after kill -9 and resume), at a speed cost "
+                            "(benchmarks/results/determinism.md)")
 
 
 def _distribution_kwargs(args) -> dict:
     return dict(strategy=args.strategy, tpu=args.tpu, precision=args.precision,
-                jit_compile=args.jit_compile, steps_per_execution=args.steps_per_execution)
+                jit_compile=args.jit_compile, steps_per_execution=args.steps_per_execution,
+                deterministic=args.deterministic)
 
 
 def cmd_train_tokenizer(args) -> int:
@@ -239,7 +244,13 @@ def cmd_train_tokenizer(args) -> int:
     from electra_tf.data.corpus import open_corpus
     from electra_tf.data.vocab import save_vocabulary
     from electra_tf.data.vocab_learning import learn_vocabulary
+    from electra_tf.errors import DataError
+    from electra_tf.training.run_files import ensure_writable_directory
 
+    if os.path.isdir(args.out):
+        raise DataError(f"--out {args.out} is a directory; give the path of the vocab.txt to "
+                        "write.")
+    ensure_writable_directory(os.path.dirname(os.path.abspath(args.out)), "--out's folder")
     corpus = open_corpus(args.corpus, doc_format=args.doc_format)
     corpus.check()
     documents = corpus.documents()

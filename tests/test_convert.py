@@ -199,7 +199,7 @@ def write_tf1_checkpoint(variables, path):
             return saver.save(session, os.path.join(path, "model.ckpt"), global_step=1000)
 
 
-def test_official_tf1_checkpoint_imports_discriminator_and_generator(tmp_path, batch):
+def test_official_tf1_checkpoint_imports_discriminator_and_generator(tmp_path, batch, caplog):
     from electra_tf.convert.tf1 import load_tf1_checkpoint
 
     disc = hf_model(transformers.ElectraForPreTraining)
@@ -222,6 +222,18 @@ def test_official_tf1_checkpoint_imports_discriminator_and_generator(tmp_path, b
 
     with pytest.raises(CheckpointError, match="not divisible by num_heads=3"):
         load_tf1_checkpoint(str(tmp_path), num_heads=3)
+
+    # Every variable is imported, training state, or named (a fine-tuning head here).
+    extra = dict(variables, **{"global_step": np.array(7, np.int64),
+                               "electra/encoder/layer_0/output/dense/kernel/adam_m":
+                                   variables["electra/encoder/layer_0/output/dense/kernel"],
+                               "classifier/output_weights": np.zeros((2, 32), np.float32)})
+    write_tf1_checkpoint(extra, str(tmp_path / "finetuned"))
+    with caplog.at_level("WARNING", logger="electra_tf"):
+        load_tf1_checkpoint(str(tmp_path / "finetuned"), num_heads=2, generator_num_heads=1)
+    notes = [r.getMessage() for r in caplog.records if "Not imported" in r.getMessage()]
+    assert len(notes) == 1 and "classifier/output_weights" in notes[0]
+    assert "adam_m" not in notes[0] and "global_step" not in notes[0]
     (tmp_path / "empty").mkdir()
     with pytest.raises(CheckpointError, match="no TF checkpoint"):
         load_tf1_checkpoint(str(tmp_path / "empty"))

@@ -169,12 +169,14 @@ def test_stratified_split_is_fixed_and_keeps_class_balance():
     assert stratified_split(data, 0.2, seed=3)[1].texts == held.texts
 
 
-def test_csv_folder_and_imdb_folder_loaders(tmp_path):
+def test_csv_folder_and_imdb_folder_loaders(tmp_path, caplog):
     csv_path = tmp_path / "train.tsv"
-    csv_path.write_bytes(b"label\ttext\npos\tgreat fun\nneg\tdull \xff plot\npos\tloved it\n")
-    data = load_labelled_texts("csv", str(csv_path), "train")
+    csv_path.write_bytes(b"label\ttext\npos\tgreat \xfe fun\nneg\tdull \xff plot\npos\tloved it\n")
+    with caplog.at_level("WARNING", logger="electra_tf"):
+        data = load_labelled_texts("csv", str(csv_path), "train")
     assert data.label_names == ["neg", "pos"] and list(data.labels) == [1, 0, 1]
-    assert "\ufffd" in data.texts[1]  # invalid UTF-8 replaced, not fatal
+    assert "\ufffd" in data.texts[1]  # invalid UTF-8 replaced, not fatal, and reported:
+    assert "2 line(s) had bytes that are not UTF-8" in caplog.text
     for name, label in (("a.txt", "neg"), ("b.txt", "pos")):
         for split in ("train", "test"):
             folder = tmp_path / "imdb" / "aclImdb" / split / label

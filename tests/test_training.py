@@ -153,3 +153,29 @@ def test_discriminator_learns_token_level_replacement_detection():
     auc = keras.metrics.AUC(from_logits=True)
     auc.update_state(labels, discriminator.predict_on_batch(inputs))
     assert float(auc.result()) > 0.95
+
+
+def test_checkpoint_retention_survives_a_garbled_state_file(tmp_path, caplog):
+    """Issue 21 (8): a garbage `checkpoint` file once disabled --keep-checkpoints."""
+    import logging
+
+    from electra_tf.training.checkpoints import TrainingCheckpointer
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    optimizer = keras.optimizers.Adam()
+    optimizer.build(model.trainable_variables)
+    directory = tmp_path / "checkpoints"
+    checkpointer = TrainingCheckpointer(str(directory), model, optimizer, keep=2)
+    for _ in range(3):
+        optimizer.iterations.assign_add(1)
+        checkpointer.save()
+    (directory / "checkpoint").write_text("\x00 not a checkpoint state \xff{{")
+    with caplog.at_level(logging.WARNING):
+        checkpointer = TrainingCheckpointer(str(directory), model, optimizer, keep=2)
+        assert checkpointer.restore_latest() == 3
+        for _ in range(3):
+            optimizer.iterations.assign_add(1)
+            checkpointer.save()
+    assert sorted(p.name for p in directory.glob("*.index")) == ["ckpt-5.index", "ckpt-6.index"]
+    assert sorted(p.name for p in directory.glob("*.data-*")) == [
+        "ckpt-5.data-00000-of-00001", "ckpt-6.data-00000-of-00001"]

@@ -9,6 +9,7 @@ record the number of heads: ELECTRA uses 64-wide heads (`hidden // 64`), overrid
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 
@@ -16,6 +17,8 @@ import numpy as np
 import tensorflow as tf
 
 from electra_tf.errors import CheckpointError
+
+logger = logging.getLogger("electra_tf")
 
 
 def _encoder_names(scope: str, num_layers: int, has_projection: bool, embeddings="electra"):
@@ -81,7 +84,8 @@ def _encoder_kwargs(shapes: dict, scope: str, num_heads: int | None, embeddings=
                 type_vocab_size=shapes[f"{embeddings}/embeddings/token_type_embeddings"][0])
 
 
-def _assign(model, pairs, reader, prefix):
+def _assign(model, pairs, reader, prefix) -> set:
+    """Copies each checkpoint tensor of `pairs` into `model`; returns the names it read."""
     by_path = {v.path.split("/", 1)[1]: v for v in model.weights}  # drop the model's own name
     for ours, theirs in pairs:
         var = by_path.get(prefix + ours)
@@ -92,6 +96,24 @@ def _assign(model, pairs, reader, prefix):
             raise CheckpointError(f"{theirs} has shape {value.shape}, {var.path} needs "
                                   f"{tuple(var.shape)}: num_heads or the config disagree.")
         var.assign(value.reshape(var.shape))
+    return {theirs for _, theirs in pairs}
+
+
+# Training state, not weights: the authors' AdamWeightDecay slots and the step counter.
+_TRAINING_STATE = re.compile(r"(^global_step$|/adam_[mv]$|/Adam(_1)?$)")
+
+
+def _account_for_every_variable(shapes: dict, used: set, resolved: str) -> None:
+    """Every variable of the checkpoint is imported, training state, or named: an encoder
+    variable left over means the checkpoint has more than we rebuilt (refused)."""
+    unused = sorted(name for name in set(shapes) - used if not _TRAINING_STATE.search(name))
+    encoder = [n for n in unused if re.match(r"(electra|generator)/(encoder|embeddings)", n)]
+    if encoder:
+        raise CheckpointError(f"{resolved} holds encoder variables that were not imported, e.g. "
+                              f"{encoder[:3]}: it is not laid out like the authors' ELECTRA.")
+    if unused:
+        logger.warning("Not imported from %s: %s (not part of ELECTRA's discriminator or "
+                       "generator).", resolved, ", ".join(unused))
 
 
 def load_tf1_checkpoint(path: str, num_heads: int | None = None,
@@ -114,14 +136,17 @@ def load_tf1_checkpoint(path: str, num_heads: int | None = None,
     disc(dummy)
     enc_prefix = "encoder/"
     has_projection = kwargs["embedding_size"] != kwargs["hidden_size"]
-    _assign(disc, _encoder_names("electra", kwargs["num_layers"], has_projection), reader,
-            enc_prefix)
-    if "discriminator_predictions/dense/kernel" in shapes:
-        _assign(disc, [("transform/kernel", "discriminator_predictions/dense/kernel"),
-                       ("transform/bias", "discriminator_predictions/dense/bias"),
-                       ("prediction/kernel", "discriminator_predictions/dense_1/kernel"),
-                       ("prediction/bias", "discriminator_predictions/dense_1/bias")],
-                reader, "rtd_head/")
+    used = _assign(disc, _encoder_names("electra", kwargs["num_layers"], has_projection), reader,
+                   enc_prefix)
+    if "discriminator_predictions/dense/kernel" not in shapes:
+        logger.warning("%s has no discriminator_predictions head (a fine-tuning checkpoint?); "
+                       "the discriminator's head is newly initialised.", resolved)
+    else:
+        head = [("transform/kernel", "discriminator_predictions/dense/kernel"),
+                ("transform/bias", "discriminator_predictions/dense/bias"),
+                ("prediction/kernel", "discriminator_predictions/dense_1/kernel"),
+                ("prediction/bias", "discriminator_predictions/dense_1/bias")]
+        used |= _assign(disc, head, reader, "rtd_head/")
     result = {"discriminator": disc, "generator": None, "checkpoint": resolved}
     if any(name.startswith("generator/encoder/") for name in shapes):
         # Separate generator embeddings exist only when the authors' share_embeddings is off.
@@ -131,12 +156,14 @@ def load_tf1_checkpoint(path: str, num_heads: int | None = None,
         gen = Generator(ElectraEncoder(**gen_kwargs, name="encoder"), name="generator")
         gen(dummy)
         projection = gen_kwargs["embedding_size"] != gen_kwargs["hidden_size"]
-        _assign(gen, _encoder_names("generator", gen_kwargs["num_layers"], projection,
-                                    emb_scope), reader, enc_prefix)
-        _assign(gen, [("transform/kernel", "generator_predictions/dense/kernel"),
-                      ("transform/bias", "generator_predictions/dense/bias"),
-                      ("layer_norm/gamma", "generator_predictions/LayerNorm/gamma"),
-                      ("layer_norm/beta", "generator_predictions/LayerNorm/beta"),
-                      ("bias", "generator_predictions/output_bias")], reader, "mlm_head/")
+        used |= _assign(gen, _encoder_names("generator", gen_kwargs["num_layers"], projection,
+                                            emb_scope), reader, enc_prefix)
+        head = [("transform/kernel", "generator_predictions/dense/kernel"),
+                ("transform/bias", "generator_predictions/dense/bias"),
+                ("layer_norm/gamma", "generator_predictions/LayerNorm/gamma"),
+                ("layer_norm/beta", "generator_predictions/LayerNorm/beta"),
+                ("bias", "generator_predictions/output_bias")]
+        used |= _assign(gen, head, reader, "mlm_head/")
         result["generator"] = gen
+    _account_for_every_variable(shapes, used, resolved)
     return result

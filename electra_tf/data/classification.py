@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import logging
 import math
 import os
 from typing import Optional, Sequence
@@ -15,6 +16,8 @@ import tensorflow as tf
 
 from electra_tf.data.corpus import CorpusStats, ImdbCorpus, _decode_line
 from electra_tf.errors import DataError
+
+logger = logging.getLogger("electra_tf")
 
 IMDB_LABELS = ("neg", "pos")  # tfds imdb_reviews: 0 = negative, 1 = positive
 
@@ -142,6 +145,7 @@ def _load_folder(data, split) -> LabelledTexts:
     for text, label in dataset.as_numpy_iterator():
         texts.append(_decode_line(text, stats).strip())
         labels.append(int(label))
+    _report_invalid_utf8(root, stats, "file(s)")
     return LabelledTexts(texts, labels, list(dataset.class_names), f"{root}")
 
 
@@ -150,7 +154,9 @@ def _load_csv(path, text_column, label_column) -> LabelledTexts:
         raise DataError(f"CSV task: file not found: {path!r}.")
     with open(path, "rb") as f:
         raw = f.read()
-    text = _decode_line(raw, CorpusStats())
+    stats = CorpusStats()
+    text = "".join(_decode_line(line, stats) for line in raw.splitlines(keepends=True))
+    _report_invalid_utf8(path, stats, "line(s)")
     delimiter = "\t" if path.endswith((".tsv", ".tab")) else ","
     rows = csv.DictReader(text.splitlines(keepends=True), delimiter=delimiter)
     if rows.fieldnames is None or text_column not in rows.fieldnames \
@@ -168,6 +174,13 @@ def _load_csv(path, text_column, label_column) -> LabelledTexts:
                                                    int(v) if v.lstrip("-").isdigit() else 0, v))
     labels = [names.index(v) for v in raw_labels]
     return LabelledTexts(texts, labels, names, path)
+
+
+def _report_invalid_utf8(source: str, stats: CorpusStats, unit: str) -> None:
+    if stats.lines_with_invalid_utf8:
+        logger.warning("%s: %d %s had bytes that are not UTF-8; they were replaced by U+FFFD. "
+                       "Re-save the data as UTF-8 to keep those characters.", source,
+                       stats.lines_with_invalid_utf8, unit)
 
 
 def _relabel(data: LabelledTexts, names: list) -> LabelledTexts:

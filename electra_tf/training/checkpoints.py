@@ -44,23 +44,40 @@ class TrainingCheckpointer:
     def __init__(self, directory: str, model, optimizer, keep: int = 3):
         if not optimizer.built:
             raise ValueError("Build the optimizer before checkpointing it.")
-        self.directory = directory
+        self.directory, self.keep = directory, keep
         self.optimizer = optimizer
         # Plain lists, not `model`: Keras' seed-generator states are not tracked as
         # attributes, and a resumed run must continue the same dropout and masking streams.
         self._checkpoint = tf.train.Checkpoint(
             model_variables=[v.value for v in model.variables],
             optimizer_variables=[v.value for v in optimizer.variables])
-        self._manager = tf.train.CheckpointManager(
-            self._checkpoint, directory, max_to_keep=keep, checkpoint_name=_PREFIX)
+        self._manager = self._open_manager()
+
+    def _open_manager(self) -> tf.train.CheckpointManager:
+        try:
+            return tf.train.CheckpointManager(self._checkpoint, self.directory,
+                                              max_to_keep=self.keep, checkpoint_name=_PREFIX)
+        except (tf.errors.OpError, ValueError) as err:  # a garbled `checkpoint` state file
+            state = os.path.join(self.directory, "checkpoint")
+            logger.warning("%s is unreadable (%s); rebuilding it from the checkpoint files.",
+                           state, str(err).strip().splitlines()[0] if str(err).strip() else err)
+            os.remove(state)
+            return tf.train.CheckpointManager(self._checkpoint, self.directory,
+                                              max_to_keep=self.keep, checkpoint_name=_PREFIX)
 
     @property
     def step(self) -> int:
         return int(self.optimizer.iterations.numpy())
 
     def save(self) -> str:
-        """Writes a checkpoint named after the current optimizer step."""
-        return self._manager.save(checkpoint_number=self.step)
+        """Writes a checkpoint named after the current optimizer step, then deletes all but the
+        newest `keep` on disk (TensorFlow's own retention only knows the checkpoints its state
+        file lists, which a damaged or replaced state file empties)."""
+        path = self._manager.save(checkpoint_number=self.step)
+        for stale in self.checkpoints()[:-self.keep]:
+            for name in glob.glob(f"{glob.escape(stale)}.*"):
+                os.remove(name)
+        return path
 
     def checkpoints(self) -> list[str]:
         """Checkpoint prefixes on disk, oldest first (from the index file and the files)."""

@@ -148,7 +148,26 @@ def distribution_summary(strategy, precision, jit_compile, steps_per_execution) 
     """How a run was executed, for its metrics.json."""
     return {"strategy": strategy_name(strategy), "replicas": strategy.num_replicas_in_sync,
             "precision": precision or "float32", "jit_compile": bool(jit_compile),
-            "steps_per_execution": steps_per_execution}
+            "steps_per_execution": steps_per_execution,
+            "deterministic_ops": deterministic_ops_enabled()}
+
+
+def enable_deterministic_ops() -> None:
+    """Makes TensorFlow's ops deterministic for the rest of the process, so that two runs with
+    the same seed (and a run killed and resumed) end with bit-identical weights.
+
+    By default TensorFlow may pick kernels whose floating-point summation order varies from
+    run to run (multi-threaded CPU reductions, GPU atomics); the differences are ~1e-7 per step
+    and grow over training (benchmarks/results/determinism.md measures both modes and the speed
+    cost). Ops without a deterministic kernel then raise an error instead of running.
+    """
+    tf.config.experimental.enable_op_determinism()
+
+
+def deterministic_ops_enabled() -> bool:
+    from tensorflow.python.framework import config as tf_config  # no public getter
+
+    return bool(tf_config.is_op_determinism_enabled())
 
 
 def compile_options(jit_compile: bool = False, steps_per_execution: int = 1) -> dict:

@@ -39,7 +39,8 @@ from electra_tf.training.callbacks import IntervalLogger, PeriodicCheckpoint, re
 from electra_tf.training.checkpoints import TrainingCheckpointer
 from electra_tf.training.evaluation import classification_metrics
 from electra_tf.training.finetune_config import FinetuneConfig, load_finetune_config
-from electra_tf.training.distribute import (compile_options, distribution_summary, is_chief,
+from electra_tf.training.distribute import (compile_options, distribution_summary,
+                                            enable_deterministic_ops, is_chief,
                                             precision_policy, resolve_strategy,
                                             serialized_in_precision, with_precision)
 from electra_tf.training.finetune_run import (BestCheckpoint, FinetunePaths, check_resumable,
@@ -56,7 +57,8 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
              vocab: str | None = None, lower_case: bool = True,
              vocab_learner: str = DEFAULT_LEARNER, train_data: LabelledTexts = None,
              strategy="auto", tpu: str | None = None, precision: str = "float32",
-             jit_compile: bool = False, steps_per_execution: int = 1, verbose="auto") -> dict:
+             jit_compile: bool = False, steps_per_execution: int = 1,
+             deterministic: bool = False, verbose="auto") -> dict:
     """Fine-tunes a classifier and writes `out_dir` (see the module docstring).
 
     Args:
@@ -75,12 +77,15 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
             runs, as for `pretrain` (`training.batch_size` is the global batch; only the chief
             of a multi-worker run writes `out_dir`). The saved classifier is float32 whatever
             the training precision.
+        deterministic: deterministic TensorFlow ops, as for `pretrain`.
 
     Returns:
         the metrics dict written to `metrics.json`.
     """
     started = time.time()
     strategy = resolve_strategy(strategy, tpu)  # first: multi-worker must precede other TF ops
+    if deterministic:
+        enable_deterministic_ops()
     chief = is_chief(strategy)
     compile_kwargs = compile_options(jit_compile, steps_per_execution)
     paths = FinetunePaths(out_dir)

@@ -20,6 +20,7 @@ killed with `kill -9` and resumed ends with the weights an uninterrupted run end
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import itertools
 import logging
@@ -43,7 +44,8 @@ from electra_tf.models.pretrainer import ElectraPretrainer
 from electra_tf.training.callbacks import (IntervalLogger, PeriodicCheckpoint, StopAtStep,
                                            read_history)
 from electra_tf.training.checkpoints import TrainingCheckpointer
-from electra_tf.training.distribute import (compile_options, distribution_summary, is_chief,
+from electra_tf.training.distribute import (compile_options, distribution_summary,
+                                            enable_deterministic_ops, is_chief,
                                             precision_policy, resolve_strategy, with_precision)
 from electra_tf.training.optimizer import create_optimizer
 from electra_tf.training.run_files import (ensure_writable_directory, read_json,
@@ -75,7 +77,8 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
              vocab_documents: int = 20_000, vocab_learner: str = DEFAULT_LEARNER,
              strategy="auto", tpu: str | None = None,
              precision: str = "float32", jit_compile: bool = False,
-             steps_per_execution: int = 1, verbose: int | str = "auto") -> dict:
+             steps_per_execution: int = 1, deterministic: bool = False,
+             verbose: int | str = "auto") -> dict:
     """Pretrains ELECTRA on `corpus` into `out_dir` (see the module docstring), resuming if
     `out_dir` holds an unfinished run. Returns the metrics also written to `metrics.json`.
 
@@ -87,7 +90,8 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
             pieces is learned from the first `vocab_documents` documents by `vocab_learner`
             (see `electra_tf.data.vocab_learning`).
         steps, batch_size: override `optimizer.train_steps` / `optimizer.batch_size`.
-        save_every: steps between checkpoints (rounded up to a multiple of `log_every`).
+        save_every: steps between checkpoints; `log_every` shrinks to a divisor of it if
+            needed (a warning says so).
         keep_checkpoints: how many recent checkpoints to keep.
         log_every: steps per logging interval (one Keras "epoch" with its progress bar).
         seed: seeds the initial weights, masking, dropout, packing and shuffling.
@@ -104,6 +108,9 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
         jit_compile: compile the training step with XLA.
         steps_per_execution: training steps per `tf.function` call; `log_every`, `save_every`
             and the number of steps must be multiples of it.
+        deterministic: make TensorFlow's ops deterministic (for the rest of the process, see
+            `enable_deterministic_ops`): two runs with the same seed, and a run killed and
+            resumed, then end with identical weights, at a speed cost.
         verbose: Keras `fit` verbosity.
 
     Raises:
@@ -113,6 +120,8 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
     started = time.time()
     # First: a multi-worker strategy must exist before TensorFlow runs any other op.
     strategy = resolve_strategy(strategy, tpu)
+    if deterministic:
+        enable_deterministic_ops()
     chief = is_chief(strategy)
     paths = RunPaths(out_dir)
     if steps is not None and steps < 1 or batch_size is not None and batch_size < 1:
@@ -124,7 +133,17 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
         raise ConfigError(f"--log-every {log_every} must be a multiple of --steps-per-execution "
                           f"{steps_per_execution} (callbacks only see every "
                           f"{steps_per_execution}-th step).")
-    save_every = math.ceil(save_every / log_every) * log_every
+    if save_every % log_every:
+        # Checkpoints are written at the end of a logging interval: shrink the interval so
+        # that they land exactly where asked (a crash must not lose more than --save-every).
+        interval = math.gcd(save_every, log_every)
+        logger.warning("--save-every %d is not a multiple of --log-every %d: logging every %d "
+                       "steps, so that checkpoints land every %d steps.", save_every, log_every,
+                       interval, save_every)
+        log_every = interval
+        if log_every % steps_per_execution:
+            raise ConfigError(f"--save-every {save_every} must be a multiple of "
+                              f"--steps-per-execution {steps_per_execution}.")
     if chief:
         ensure_writable_directory(out_dir)
 
@@ -158,6 +177,12 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
                           f"{strategy.num_replicas_in_sync} replicas: pass a multiple of "
                           f"{strategy.num_replicas_in_sync} with --batch-size.")
     _check_resumable_config(paths, config)
+    finished = _finished_metrics(paths, config)
+    if finished:  # re-invoked after the end: the run's own record stays as it is
+        logger.info("%s is a finished run of %d steps; nothing to train (its metrics.json is "
+                    "kept). Pass a larger --steps to train it further.", out_dir,
+                    finished["steps"])
+        return finished
     if chief:
         config.to_yaml(paths.config)
         write_json(paths.run, run)
@@ -197,6 +222,10 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
             initial_epoch=start_step // run["log_every"], steps_per_epoch=run["log_every"],
             callbacks=callbacks, verbose=verbose if chief else 0, shuffle=False)
         history += interval_logger.records
+        # Finalise the Python-generator pipeline now: left to interpreter shutdown, its
+        # iterator's clean-up prints a FAILED_PRECONDITION error line on stderr.
+        del dataset
+        gc.collect()
         logger.info("Corpus (pass in progress): %s.", corpus.stats.summary())
 
     # 6. The products (the chief's; every worker returns the same metrics).
@@ -320,6 +349,18 @@ def _check_resumable_config(paths, config: ElectraConfig):
                if previous["optimizer"].get(key) != value]
     if changed:
         logger.warning("Resuming with changed optimizer settings: %s.", "; ".join(changed))
+
+
+def _finished_metrics(paths: RunPaths, config: ElectraConfig) -> dict:
+    """The metrics of a run that has already trained `config`'s steps and written all its
+    products (`{}` otherwise: there is work to do)."""
+    metrics = read_json(paths.metrics)
+    products = [paths.generator] + ([paths.discriminator]
+                                    if config.pretraining.electra_objective else [])
+    if metrics and all(map(os.path.exists, products)) \
+            and metrics.get("steps", 0) >= config.optimizer.train_steps:
+        return metrics
+    return {}
 
 
 def _final_metrics(config, history, corpus, vocabulary, start_step, wall_s) -> dict:

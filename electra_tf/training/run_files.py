@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 
 from electra_tf.errors import CheckpointError
 
@@ -74,6 +75,10 @@ def load_keras_model(path: str):
 
     if not os.path.isfile(path):
         raise CheckpointError(f"{path} does not exist.")
+    if path.endswith(".keras") and not zipfile.is_zipfile(path):  # Keras says "File not found"
+        raise CheckpointError(f"{path} is not a .keras model (not a zip archive); it may be "
+                              "truncated or another kind of file. Give an electra_tf .keras file, "
+                              "or re-create it with the command that made it.")
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as err:  # zip, HDF5, JSON and deserialisation errors of many types

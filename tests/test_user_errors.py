@@ -1,0 +1,150 @@
+"""Every mistake a user can make on the command line ends with one line on stderr and exit
+status 2: no traceback, and no work lost (issue 21). Each case fails before any training."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from electra_tf.cli import main
+from electra_tf.data import SAMPLE_CORPUS, SAMPLE_LABELLED
+
+TRAIN_CSV = SAMPLE_LABELLED.replace("{split}", "train")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mistakes")
+    (root / "a_file").write_text("not a directory\n")
+    (root / "notes.keras").write_text("these are notes, not a model\n")
+    keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)]).save(root / "model.keras")
+    data = (root / "model.keras").read_bytes()
+    (root / "truncated.keras").write_bytes(data[:len(data) // 2])
+    unsafe = keras.Sequential([keras.Input((2,)), keras.layers.Lambda(lambda x: x * 2)])
+    unsafe.save(root / "lambda.keras")
+    hf = root / "hf_bad_heads"
+    hf.mkdir()
+    (hf / "config.json").write_text(json.dumps({
+        "model_type": "electra", "vocab_size": 50, "hidden_size": 30, "num_hidden_layers": 1,
+        "num_attention_heads": 4, "intermediate_size": 60}))
+    (hf / "model.safetensors").write_bytes(b"\0" * 16)
+    (root / "vocab.txt").write_text("\n".join(
+        ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(45)]) + "\n")
+    return root
+
+
+def pretrain(files, *extra, out="run"):
+    return ["pretrain", "--corpus", SAMPLE_CORPUS, "--out-dir", str(files / out),
+            "--steps", "2", "--batch-size", "2", "--quiet", *extra]
+
+
+def finetune(files, pretrained, *extra):
+    return ["finetune", "--task", "csv", "--data", TRAIN_CSV, "--pretrained", str(pretrained),
+            "--vocab", str(files / "vocab.txt"), "--out-dir", str(files / "tuned"), "--quiet",
+            *extra]
+
+
+# (arguments given the fixture's folder, a phrase the one line must contain)
+CASES = {
+    "out-dir is a file": (lambda f: pretrain(f, out="a_file"), "existing file"),
+    "out-dir cannot be created": (lambda f: pretrain(f, out="a_file/run"), "Cannot write"),
+    "malformed --set": (lambda f: pretrain(f, "--set", "model.hidden_size=[1"),
+                        "not valid YAML"),
+    "--set without =": (lambda f: pretrain(f, "--set", "model.hidden_size"),
+                        "section.key=value"),
+    "unknown config key": (lambda f: pretrain(f, "--set", "model.hiden_size=3"),
+                           "Unknown config key"),
+    "predictions beyond the sequence": (
+        lambda f: pretrain(f, "--set", "pretraining.max_predictions_per_seq=500"),
+        "maskable positions"),
+    "NaN learning rate": (lambda f: pretrain(f, "--set", "optimizer.learning_rate=.nan"),
+                          "finite number"),
+    "infinite learning rate": (lambda f: pretrain(f, "--set", "optimizer.learning_rate=.inf"),
+                               "finite number"),
+    "one segment type for two-segment packing": (
+        lambda f: pretrain(f, "--set", "model.type_vocab_size=1"), "two segments"),
+    "heads do not divide the hidden size": (
+        lambda f: pretrain(f, "--set", "model.num_heads=3"), "divisible"),
+    "batch size 0": (lambda f: pretrain(f, "--batch-size", "0"), "at least 1"),
+    "steps not a number": (lambda f: pretrain(f, "--steps", "ten"), "whole number"),
+    "missing config file": (lambda f: pretrain(f, "--config", str(f / "nope.yaml")),
+                            "not found"),
+    "unknown command option": (lambda f: pretrain(f, "--stpes", "3"), "unrecognized"),
+    "pretrained is a text file": (lambda f: finetune(f, f / "notes.keras"),
+                                  "not a .keras model"),
+    "pretrained is truncated": (lambda f: finetune(f, f / "truncated.keras"),
+                                "not a .keras model"),
+    "pretrained runs code": (lambda f: finetune(f, f / "lambda.keras"), "was refused"),
+    "pretrained is not an ELECTRA model": (lambda f: finetune(f, f / "model.keras"),
+                                           "no ELECTRA encoder"),
+    "pretrained does not exist": (lambda f: finetune(f, f / "missing"), "does not exist"),
+    "finetune NaN learning rate": (
+        lambda f: finetune(f, f / "missing", "--set", "training.learning_rate=.nan"),
+        "finite number"),
+    "import a text file": (lambda f: ["import", "--source", str(f / "notes.keras"),
+                                      "--out-dir", str(f / "imported")], "checkpoint"),
+    "import an HF config whose heads do not divide": (
+        lambda f: ["import", "--source", str(f / "hf_bad_heads"), "--out-dir",
+                   str(f / "imported")], "not divisible by num_attention_heads"),
+    "export a directory without a model": (
+        lambda f: ["export", "--model", str(f), "--out", str(f / "exported")],
+        "nothing to export"),
+    "evaluate batch size 0": (
+        lambda f: ["evaluate", "--model", str(f), "--batch-size", "0"], "at least 1"),
+    "evaluate a directory without a model": (
+        lambda f: ["evaluate", "--model", str(f)], "no classifier.keras"),
+    "predict without a model": (
+        lambda f: ["predict", "--model", str(f / "missing"), "good film"], "missing"),
+    "train-tokenizer into a directory": (
+        lambda f: ["train-tokenizer", "--corpus", SAMPLE_CORPUS, "--out", str(f),
+                   "--vocab-size", "100"], "directory"),
+    "train-tokenizer empty corpus": (
+        lambda f: ["train-tokenizer", "--corpus", str(f / "empty.txt"), "--out",
+                   str(f / "v.txt")], "empty"),
+}
+
+
+def run_cli(argv):
+    try:
+        return main(argv)
+    except SystemExit as stop:  # argparse's usage errors
+        return stop.code
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_user_mistake_is_one_line_and_exit_2(files, case, capsys):
+    make_args, phrase = CASES[case]
+    (files / "empty.txt").write_text("")
+    code = run_cli(make_args(files))
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("electra-tf"), err
+    assert phrase in lines[0], lines[0]
+    assert "Traceback" not in err
+
+
+def test_export_onto_an_existing_file_is_refused_before_any_work(tiny_pretrained_run, tmp_path,
+                                                                 capsys):
+    blocker = tmp_path / "export"
+    blocker.write_text("keep me\n")
+    assert main(["export", "--model", tiny_pretrained_run, "--out", str(blocker)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "existing file" in err[0]
+    assert blocker.read_text() == "keep me\n"
+
+
+def test_a_real_process_prints_one_error_line(files):
+    """Outside pytest's capture: the only line electra_tf itself prints is the error (TensorFlow's
+    own start-up lines from C++, which no Python setting silences, are filtered out)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "electra_tf.cli"] + pretrain(files, "--set", "model.x=[1"),
+        capture_output=True, text=True, timeout=180,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert result.returncode == 2
+    ours = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith(
+        ("I0000", "W0000", "E0000", "WARNING: All log messages", "To enable the following"))]
+    assert len(ours) == 1 and ours[0].startswith("electra-tf pretrain:"), result.stderr
