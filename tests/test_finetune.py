@@ -395,7 +395,8 @@ def test_a_single_file_task_has_no_test_split_to_score(tiny_pretrained_run, tmp_
     shutil.copyfile(SAMPLE_LABELLED.replace("{split}", "train"), train_csv)
     out = tmp_path / "tuned"
     assert main(["finetune", "--task", "csv", "--data", str(train_csv), "--pretrained",
-                 tiny_pretrained_run, "--out-dir", str(out)] + FAST) == 0
+                 tiny_pretrained_run, "--out-dir", str(out)] + FAST
+                + ["--set", "training.epochs=1"]) == 0
     capsys.readouterr()
     for split in ("test", "tset"):
         assert main(["evaluate", "--model", str(out), "--split", split]) == 2
