@@ -185,6 +185,16 @@ def test_each_learner_learns_pieces_the_tokenizer_uses(learner, caplog):
     assert unseen["unk_per_word"] < 0.01 and 1.0 < unseen["pieces_per_word"] < 1.6, unseen
 
 
+@pytest.mark.parametrize("learner", LEARNERS)
+def test_cjk_pieces_are_single_characters_as_the_tokenizer_splits_them(learner):
+    """WordPieceTokenizer puts every CJK character on its own, so a piece such as "東京" is a
+    vocabulary slot it never uses (the tokenizers learner once learned "東京物語")."""
+    documents = ["東京物語 is a film about 東京 and 物語 of a family"] * 300
+    vocab = learn_vocabulary(documents, vocab_size=120, learner=learner)
+    cjk = [t for t in vocab if any("\u4e00" <= c <= "\u9fff" for c in t)]
+    assert cjk and all(len(t.removeprefix("##")) == 1 for t in cjk), cjk
+
+
 def test_cased_learning_keeps_capitals_and_accents():
     vocab = learn_vocabulary(_sample_reviews(0, 200) + UNUSUAL, vocab_size=1200,
                              lower_case=False)

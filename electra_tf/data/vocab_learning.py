@@ -115,10 +115,10 @@ def _learn_with_tokenizers(texts: Iterable[str], vocab_size: int, lower_case: bo
     # The text arrives normalised by WordPieceTokenizer's own normaliser (below): HuggingFace's
     # BertNormalizer differs in places (it keeps "½", which ours turns into "1⁄2"), and a piece
     # the tokenizer never produces is a wasted slot. Only control characters are cleaned here;
-    # the split is BERT's whitespace-and-punctuation split, as in the tokenizer, without
-    # isolating CJK characters (the tokenizer does not).
+    # the split is BERT's whitespace-and-punctuation split with each CJK character on its own,
+    # as in the tokenizer (tf-text's end-to-end WordPiece isolates them like BERT).
     tokenizer.normalizer = normalizers.BertNormalizer(
-        clean_text=True, handle_chinese_chars=False, strip_accents=False, lowercase=False)
+        clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     trainer = trainers.WordPieceTrainer(
         vocab_size=vocab_size, min_frequency=2, special_tokens=list(SPECIAL_TOKENS),
