@@ -28,7 +28,7 @@ from typing import Any, Literal, Optional
 
 import yaml
 
-from electra_tf.errors import ConfigError  # re-exported: `electra_tf.config.ConfigError`
+from electra_tf.errors import ConfigError, first_line  # ConfigError re-exported: `electra_tf.config.ConfigError`
 
 # The shipped configs (the repository's `configs/` is a copy kept identical by a test).
 DEFAULT_CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
@@ -289,7 +289,7 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
         try:
             node[parts[-1]] = yaml.safe_load(raw)
         except yaml.YAMLError as err:
-            problem = str(err).splitlines()[0]
+            problem = first_line(err, limit=None)
             raise ConfigError(f"Override {item!r}: the value {raw!r} is not valid YAML "
                               f"({problem}); quote strings and close brackets.") from None
     return data

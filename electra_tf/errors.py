@@ -6,6 +6,12 @@ The CLI turns any `ElectraError` into a one-line message and exit status 2, neve
 from __future__ import annotations
 
 
+def first_line(err: BaseException, limit: int | None = 200) -> str:
+    """The first line of an exception's message (its type name when it has none), for quoting a
+    library's long error inside one of our one-line messages."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:limit]
+
+
 class ElectraError(Exception):
     """Base class of the errors a user can act on."""
 

@@ -25,7 +25,7 @@ import shutil
 
 import numpy as np
 
-from electra_tf.errors import CheckpointError
+from electra_tf.errors import CheckpointError, first_line
 
 HF_PREFIX = "electra."
 
@@ -158,13 +158,13 @@ def _encoder_from_hf_config(config: dict, folder: str = ""):
     from electra_tf.layers.encoder import ElectraEncoder
 
     where = os.path.join(folder, "config.json")
-    missing = [key for key in ("vocab_size", "hidden_size", "num_hidden_layers",
-                               "num_attention_heads", "intermediate_size") if key not in config]
+    required = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                "intermediate_size")
+    missing = [key for key in required if key not in config]
     if missing:
         raise CheckpointError(f"{where} lacks {', '.join(missing)}; it is not a complete "
                               "ELECTRA config.")
-    sizes = {key: config[key] for key in ("vocab_size", "hidden_size", "num_hidden_layers",
-                                          "num_attention_heads", "intermediate_size")}
+    sizes = {key: config[key] for key in required}
     if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in sizes.values()):
         raise CheckpointError(f"{where}: the sizes must be whole numbers >= 1, got {sizes}.")
     if sizes["hidden_size"] % sizes["num_attention_heads"]:
@@ -191,7 +191,7 @@ def _encoder_from_hf_config(config: dict, folder: str = ""):
     try:
         return ElectraEncoder(**kwargs, name="encoder")
     except (ValueError, TypeError) as err:
-        raise CheckpointError(f"{where} is not a valid ELECTRA config ({_first_line(err)}).") \
+        raise CheckpointError(f"{where} is not a valid ELECTRA config ({first_line(err)}).") \
             from None
 
 
@@ -238,7 +238,7 @@ def _read_hf_tensors(folder: str) -> dict:
             return load_file(safetensors_path)
         except Exception as err:  # SafetensorError, OSError, ...: a truncated or foreign file
             raise CheckpointError(f"{safetensors_path} cannot be read ({type(err).__name__}: "
-                                  f"{_first_line(err)}); it is probably truncated: download it "
+                                  f"{first_line(err)}); it is probably truncated: download it "
                                   "again.") from None
     bin_path = os.path.join(folder, "pytorch_model.bin")
     if os.path.isfile(bin_path):
@@ -253,16 +253,12 @@ def _read_hf_tensors(folder: str) -> dict:
         except Exception as err:  # UnpicklingError (refused objects), truncated zip, ...
             raise CheckpointError(
                 f"{bin_path} cannot be loaded as plain tensors ({type(err).__name__}: "
-                f"{_first_line(err)}). A pickle holding anything but tensors is refused, because "
+                f"{first_line(err)}). A pickle holding anything but tensors is refused, because "
                 "loading it could run code; use model.safetensors instead.") from None
         if not isinstance(state, dict) or not all(hasattr(v, "numpy") for v in state.values()):
             raise CheckpointError(f"{bin_path} does not hold a state dict of tensors.")
         return {k: v.float().numpy() for k, v in state.items()}
     raise CheckpointError(f"{folder} has neither model.safetensors nor pytorch_model.bin.")
-
-
-def _first_line(err: BaseException) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
 
 
 def is_huggingface_source(spec: str) -> bool:
@@ -312,7 +308,7 @@ def load_huggingface(name_or_path: str, kind: str | None = None):
         with open(config_path, encoding="utf-8") as f:
             config = json.load(f)
     except (ValueError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{config_path} is damaged ({_first_line(err)}); download the "
+        raise CheckpointError(f"{config_path} is damaged ({first_line(err)}); download the "
                               "checkpoint again.") from None
     if not isinstance(config, dict):
         raise CheckpointError(f"{config_path} does not hold a config object.")

@@ -21,7 +21,7 @@ import re
 
 import tensorflow as tf
 
-from electra_tf.errors import CheckpointError
+from electra_tf.errors import CheckpointError, first_line
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class TrainingCheckpointer:
         except (tf.errors.OpError, ValueError) as err:  # a garbled `checkpoint` state file
             state = os.path.join(self.directory, "checkpoint")
             logger.warning("%s is unreadable (%s); rebuilding it from the checkpoint files.",
-                           state, str(err).strip().splitlines()[0] if str(err).strip() else err)
+                           state, first_line(err))
             os.remove(state)
             return tf.train.CheckpointManager(self._checkpoint, self.directory,
                                               max_to_keep=self.keep, checkpoint_name=_PREFIX)
@@ -99,10 +99,10 @@ class TrainingCheckpointer:
             try:
                 self._checkpoint.restore(prefix).assert_existing_objects_matched()
             except Exception as err:  # DataLoss, NotFound, shape mismatch, truncated files ...
-                first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err)
-                errors.append(f"{os.path.basename(prefix)}: {first_line}")
+                reason = first_line(err, limit=None)
+                errors.append(f"{os.path.basename(prefix)}: {reason}")
                 logger.warning("Checkpoint %s cannot be restored (%s); trying the previous one.",
-                               prefix, first_line)
+                               prefix, reason)
                 continue
             logger.info("Restored %s (step %d).", prefix, self.step)
             return self.step

@@ -27,7 +27,7 @@ import os
 import keras
 import tensorflow as tf
 
-from electra_tf.errors import ConfigError
+from electra_tf.errors import ConfigError, first_line
 from electra_tf.models.replicas import in_multi_worker_mode
 
 logger = logging.getLogger(__name__)
@@ -156,10 +156,11 @@ def enable_deterministic_ops() -> None:
     """Makes TensorFlow's ops deterministic for the rest of the process, so that two runs with
     the same seed (and a run killed and resumed) end with bit-identical weights.
 
-    By default TensorFlow may pick kernels whose floating-point summation order varies from
-    run to run (multi-threaded CPU reductions, GPU atomics); the differences are ~1e-7 per step
-    and grow over training (benchmarks/results/determinism.md measures both modes and the speed
-    cost). Ops without a deterministic kernel then raise an error instead of running.
+    By default TensorFlow promises no fixed floating-point summation order (multi-threaded
+    reductions, GPU atomics), so runs may drift apart; on our 2-core AVX2 test host two default
+    runs happened to agree, and deterministic mode cost no measurable speed
+    (benchmarks/results/determinism.md). Ops without a deterministic kernel then raise an error
+    instead of running.
     """
     tf.config.experimental.enable_op_determinism()
 
@@ -215,7 +216,7 @@ def _tpu_strategy(tpu: str | None) -> tf.distribute.Strategy:
         if not tf.config.list_logical_devices("TPU"):
             raise RuntimeError("the cluster has no TPU devices")
     except Exception as err:  # ValueError, NotFoundError, RuntimeError ... from TF's resolver
-        detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        detail = first_line(err, limit=None)
         raise ConfigError(
             f"--strategy tpu: no TPU could be reached at {address!r} ({detail}). Run on a Cloud "
             f"TPU VM (--tpu local), pass --tpu with the TPU's name or grpc://HOST:8470, or use "

@@ -9,7 +9,7 @@ import os
 import tempfile
 import zipfile
 
-from electra_tf.errors import CheckpointError
+from electra_tf.errors import CheckpointError, first_line
 
 
 def read_json(path) -> dict:
@@ -82,7 +82,6 @@ def load_keras_model(path: str):
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as err:  # zip, HDF5, JSON and deserialisation errors of many types
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
         if "safe_mode" in str(err) or "Lambda" in str(err):
             raise CheckpointError(
                 f"{path} was refused: it holds code (a Lambda layer or a pickled function) that "
@@ -90,6 +89,6 @@ def load_keras_model(path: str):
                 "models from 'electra-tf pretrain/finetune/import', or rebuild this one without "
                 "custom code.") from None
         raise CheckpointError(
-            f"{path} is not a readable Keras model ({type(err).__name__}: {reason[:200]}); it may "
+            f"{path} is not a readable Keras model ({type(err).__name__}: {first_line(err)}); it may "
             "be truncated or another kind of file. Give an electra_tf .keras file, or re-create "
             "it with the command that made it.") from None
