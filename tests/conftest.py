@@ -18,6 +18,13 @@ TINY_MODEL_CONFIG = dict(vocab_size=50, embedding_size=16, hidden_size=32, num_l
 TINY_PRETRAINING_CONFIG = dict(max_seq_length=16, pad_id=0, cls_id=2, sep_id=3, mask_id=4)
 
 
+def pytest_collection_modifyitems(items):
+    """Tests marked `slow` run first (in their usual order), so that pytest-xdist's workers
+    start on the long ones and the many short ones fill the end instead of one worker idling
+    while the other finishes a two-minute test."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture
 def token_batch():
     """A batch of 3 sequences of length 12 with padding, ids < 50, [CLS]=2 [SEP]=3 [PAD]=0."""

@@ -148,6 +148,7 @@ def test_levers_run_under_mixed_bfloat16(token_batch):
     np.testing.assert_allclose(actual, expected, atol=0.1)
 
 
+@pytest.mark.slow
 def test_pretrainer_with_levers_trains_and_saves(token_batch, tmp_path):
     model = dict(TINY_MODEL_CONFIG, **LEVERS)
     run_layer_checks(

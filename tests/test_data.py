@@ -163,6 +163,7 @@ UNUSUAL = ["Café Naïve RÉSUMÉ déjà-vu", "東京物語 is Ozu's film: 東�
            "4½ stars of 5"] * 5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("learner", LEARNERS)
 def test_each_learner_learns_pieces_the_tokenizer_uses(learner, caplog):
     import logging

@@ -64,6 +64,7 @@ def keras_probabilities(model_dir, texts):
     return tf.nn.softmax(classifier(inputs, training=False)).numpy(), classifier, preprocessor
 
 
+@pytest.mark.slow
 def test_saved_model_serves_raw_text_without_electra_tf(tuned_run, exported, tmp_path):
     script = tmp_path / "serve.py"
     script.write_text(SERVE_SCRIPT)

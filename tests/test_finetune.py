@@ -212,6 +212,7 @@ FAST = ["--set", "task.max_train_examples=64", "--set", "preprocessing.max_seq_l
         "--set", "training.epochs=2", "--set", "training.batch_size=16", "--quiet"]
 
 
+@pytest.mark.slow
 def test_finetune_then_evaluate_on_a_handful_of_reviews(tiny_pretrained_run, tmp_path, capsys):
     out = tmp_path / "tuned"
     # Batch 24: 3 batches per pass over the 64 training reviews, which 2 evaluations per epoch
@@ -243,6 +244,7 @@ def test_finetune_then_evaluate_on_a_handful_of_reviews(tiny_pretrained_run, tmp
     assert "accuracy" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_from_scratch_uses_the_architecture_but_not_the_weights(tiny_pretrained_run, tmp_path):
     out = tmp_path / "scratch"
     assert main(["finetune", "--task", "csv", "--data", SAMPLE_LABELLED, "--pretrained",
@@ -256,6 +258,7 @@ def test_from_scratch_uses_the_architecture_but_not_the_weights(tiny_pretrained_
     assert not np.allclose(word_embeddings(tuned), word_embeddings(pretrained), atol=1e-2)
 
 
+@pytest.mark.slow
 def test_from_scratch_without_pretrained_sizes_the_model_to_its_vocabulary(tmp_path, caplog):
     """Issue 25: `--from-scratch --model-config electra_tiny` (vocab_size 8,192) with no
     --pretrained learns a vocabulary from the training texts, which on 64 reviews has far fewer
@@ -389,6 +392,7 @@ def test_embedding_rows_seen_twice_get_the_dense_adam_update():
     np.testing.assert_allclose(results[0], results[1], atol=1e-7)
 
 
+@pytest.mark.slow
 def test_a_single_file_task_has_no_test_split_to_score(tiny_pretrained_run, tmp_path, capsys):
     """Issue 21 (3): a model tuned on one CSV must not score that file as "test"."""
     train_csv = tmp_path / "reviews.csv"

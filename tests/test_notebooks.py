@@ -1,10 +1,14 @@
 """The tutorials in `notebooks/` run from top to bottom (CI executes every one of them).
 
 Each notebook's first code cell is tagged `parameters` and holds the reader's settings. Here a
-cell with tiny settings is inserted after it (papermill's convention), and the notebook runs in a
-fresh kernel in its own empty directory, so it must also run without the others' outputs. The
-notebooks assert their own claims (layer == hand computation, losses fall, SavedModel == Keras,
-no gradient from the discriminator into the generator), so running them is a real test.
+cell with tiny settings is inserted after it (papermill's convention), and each notebook runs in
+a fresh kernel. 01, 02 and 03 start in an empty directory, so they must run without the others'
+outputs (03 then takes its fallback: pretraining on the embedded sample). 04 runs after 03 in
+03's directory and serves its classifier, as a reader who goes through the tutorials in order
+does; its own fallback calls the same library functions as `electra-tf quickstart` (tested in
+test_cli.py). The notebooks assert their own claims (layer == hand computation, losses fall,
+SavedModel == Keras, no gradient from the discriminator into the generator), so running them is
+a real test.
 """
 
 import ast
@@ -46,6 +50,7 @@ def _assigned_names(source):
 
 def test_every_notebook_is_listed_and_opens_with_a_parameters_cell():
     assert NOTEBOOKS == sorted(CI_PARAMETERS), "add new notebooks to CI_PARAMETERS"
+    assert set(RUN_AFTER) | set(RUN_AFTER.values()) <= set(NOTEBOOKS)
     for name in NOTEBOOKS:
         cell = _parameters_cell(_read(name))
         assert cell is not None and "parameters" in cell.metadata.get("tags", []), name
@@ -54,9 +59,9 @@ def test_every_notebook_is_listed_and_opens_with_a_parameters_cell():
         nbformat.validate(_read(name))
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_runs(name, tmp_path):
+def _execute(name, directory):
+    """Runs notebook `name` with CI's settings in a fresh kernel whose working directory is
+    `directory`."""
     notebook = _read(name)
     overrides = "".join(f"{key} = {value!r}\n" for key, value in CI_PARAMETERS[name].items())
     if overrides:
@@ -65,10 +70,28 @@ def test_notebook_runs(name, tmp_path):
         position = notebook.cells.index(_parameters_cell(notebook)) + 1
         notebook.cells.insert(position, injected)
     client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
+                                     resources={"metadata": {"path": str(directory)}})
     try:
         client.execute()
     except nbclient.exceptions.CellExecutionError as err:
         # Keep the executed notebook for a human to open; the error names the failing cell.
-        nbformat.write(notebook, str(tmp_path / name))
-        raise AssertionError(f"{name} failed; executed copy in {tmp_path / name}\n{err}") from None
+        nbformat.write(notebook, str(directory / name))
+        raise AssertionError(f"{name} failed; executed copy in {directory / name}\n{err}") from None
+    return "".join(output.get("text", "") for cell in notebook.cells
+                   for output in cell.get("outputs", []))
+
+
+# 04 serves what 03 wrote (see the module docstring).
+RUN_AFTER = {"04_export_and_serve.ipynb": "03_imdb_sentiment.ipynb"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in NOTEBOOKS if n not in RUN_AFTER.values()])
+def test_notebook_runs(name, tmp_path):
+    before = RUN_AFTER.get(name)
+    if before is not None:
+        _execute(before, tmp_path)
+    printed = _execute(name, tmp_path)
+    if before is not None:
+        assert "no pretrained model" not in printed and "no classifier" not in printed, \
+            f"{name} did not find what {before} wrote"

@@ -127,6 +127,7 @@ def test_kill_dash_nine_then_resume_ends_with_the_uninterrupted_weights(corpus_a
         assert a["disc_loss"] == pytest.approx(b["disc_loss"], abs=1e-5)
 
 
+@pytest.mark.slow
 def test_damaged_latest_checkpoint_falls_back_to_the_previous(corpus_and_vocab, tmp_path, caplog):
     caplog.set_level(logging.INFO)
     corpus, vocab, size = corpus_and_vocab

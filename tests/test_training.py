@@ -120,6 +120,7 @@ def test_mixed_precision_train_steps(policy):
     assert abs(history["disc_loss"][-1] - np.log(2)) < 0.05
 
 
+@pytest.mark.slow
 def test_discriminator_learns_token_level_replacement_detection():
     """Regression guard for a head that collapses to a constant prediction.
 
