@@ -13,32 +13,38 @@ _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 __version__ = "0.1.0"
 
-from electra_tf.config import (  # noqa: E402
-    ConfigError,
-    ElectraConfig,
-    ModelConfig,
-    OptimizerConfig,
-    PretrainingConfig,
-    load_config,
-)
-from electra_tf.data import WordPieceTokenizer, open_corpus, pretraining_dataset  # noqa: E402
-from electra_tf.errors import DataError, ElectraError  # noqa: E402
-from electra_tf.layers import ElectraEncoder  # noqa: E402
-from electra_tf.models import (  # noqa: E402
-    Discriminator,
-    ElectraPretrainer,
-    Generator,
-    SequenceClassifier,
-)
-from electra_tf.training import (  # noqa: E402
-    FinetuneConfig,
-    WarmupLinearDecay,
-    create_optimizer,
-    evaluate,
-    finetune,
-    load_finetune_config,
-    pretrain,
-)
+from electra_tf.native_logs import hidden_native_logs as _hidden_native_logs  # noqa: E402
+from electra_tf.native_logs import hide_native_logs  # noqa: E402
+
+# Importing TensorFlow prints C++ log lines (oneDNN, CUDA probing) that no setting silences;
+# ELECTRA_TF_NATIVE_LOGS=show keeps them (electra_tf/native_logs.py).
+with _hidden_native_logs():
+    from electra_tf.config import (  # noqa: E402
+        ConfigError,
+        ElectraConfig,
+        ModelConfig,
+        OptimizerConfig,
+        PretrainingConfig,
+        load_config,
+    )
+    from electra_tf.data import WordPieceTokenizer, open_corpus, pretraining_dataset  # noqa: E402
+    from electra_tf.errors import DataError, ElectraError  # noqa: E402
+    from electra_tf.layers import ElectraEncoder  # noqa: E402
+    from electra_tf.models import (  # noqa: E402
+        Discriminator,
+        ElectraPretrainer,
+        Generator,
+        SequenceClassifier,
+    )
+    from electra_tf.training import (  # noqa: E402
+        FinetuneConfig,
+        WarmupLinearDecay,
+        create_optimizer,
+        evaluate,
+        finetune,
+        load_finetune_config,
+        pretrain,
+    )
 
 __all__ = [
     "ConfigError",
@@ -58,6 +64,7 @@ __all__ = [
     "WordPieceTokenizer",
     "__version__",
     "create_optimizer",
+    "hide_native_logs",
     "evaluate",
     "finetune",
     "load_config",

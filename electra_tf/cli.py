@@ -27,6 +27,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from electra_tf.config import resolve_config_path  # noqa: E402
+from electra_tf.native_logs import ENV_SWITCH, hidden_native_logs  # noqa: E402
 
 
 class _OneLineErrorParser(argparse.ArgumentParser):
@@ -53,6 +54,9 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = _OneLineErrorParser(
         prog="electra-tf", description="ELECTRA pretraining and fine-tuning for TensorFlow/Keras.")
     parser.add_argument("--version", action="version", version=f"electra_tf {__version__}")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show TensorFlow's C++ log lines (set ELECTRA_TF_NATIVE_LOGS=show "
+                             "to see those printed while TensorFlow is imported)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     summary = sub.add_parser("summary", help="parameter counts of the models a config builds")
@@ -174,6 +178,9 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=_positive_int, default=600)
     demo.add_argument("--batch-size", type=_positive_int, default=32)
     demo.add_argument("--seed", type=int, default=0)
+    for command in sub.choices.values():  # `electra-tf pretrain --verbose` works too
+        command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                             help="also show TensorFlow's C++ log lines")
     return parser
 
 
@@ -418,8 +425,11 @@ def cmd_predict(args) -> int:
 def cmd_quickstart(args) -> int:
     from electra_tf.training.evaluation import format_metrics
     from electra_tf.training.finetune import evaluate
-    from electra_tf.training.sample_runs import (finetune_on_sample, has_classifier,
-                                                 pretrain_on_sample)
+    from electra_tf.training.sample_runs import (
+        finetune_on_sample,
+        has_classifier,
+        pretrain_on_sample,
+    )
 
     pretrain_dir = os.path.join(args.out_dir, "pretrained")
     finetune_dir = os.path.join(args.out_dir, "sentiment")
@@ -568,8 +578,11 @@ def main(argv=None) -> int:
     _configure_logging()
     from electra_tf.errors import ElectraError, TrainingError
 
+    if args.verbose:
+        os.environ[ENV_SWITCH] = "show"
     try:
-        return COMMANDS[args.command](args)
+        with hidden_native_logs():
+            return COMMANDS[args.command](args)
     except TrainingError as err:
         print(f"electra-tf {args.command}: {err}", file=sys.stderr)
         return 3
