@@ -1,8 +1,24 @@
-"""PNG plots of training curves (matplotlib, headless)."""
+"""PNG plots of training curves (matplotlib, headless).
+
+Figures are made with `matplotlib.figure.Figure`, not pyplot: writing a PNG needs no backend,
+and the caller's backend stays as it was (switching it to Agg here made every later
+`plt.show()` in a notebook show nothing).
+"""
 
 from __future__ import annotations
 
 import os
+
+
+def _figure(**kwargs):
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
+
+def _save(fig, path: str):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=110)
 
 
 def plot_pretraining_curves(history: list[dict], path: str, title: str = "ELECTRA pretraining"):
@@ -12,18 +28,14 @@ def plot_pretraining_curves(history: list[dict], path: str, title: str = "ELECTR
         history: records with `step` and metric keys (as in `history.jsonl`).
         path: the PNG to write.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     if not history:
         return
     steps = [r["step"] for r in history]
     panels = [("losses", ["mlm_loss", "disc_loss"]),
               ("discriminator / generator accuracy",
                ["disc_auc", "disc_recall", "disc_precision", "disc_accuracy", "mlm_accuracy"])]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig = _figure(figsize=(11, 4))
+    axes = fig.subplots(1, 2)
     for ax, (name, keys) in zip(axes, panels):
         for key in keys:
             if key in history[0]:
@@ -35,18 +47,7 @@ def plot_pretraining_curves(history: list[dict], path: str, title: str = "ELECTR
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    _save(fig, path)
 
 
 def plot_finetuning_curves(history: list[dict], path: str, title: str = "Fine-tuning"):
@@ -54,9 +55,9 @@ def plot_finetuning_curves(history: list[dict], path: str, title: str = "Fine-tu
     `accuracy`, `val_loss`, `val_accuracy`)."""
     if not history:
         return
-    plt = _pyplot()
     steps = [r["step"] for r in history]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig = _figure(figsize=(11, 4))
+    axes = fig.subplots(1, 2)
     for ax, metric in zip(axes, ("loss", "accuracy")):
         for key, label in ((metric, "train (interval mean)"), (f"val_{metric}", "validation")):
             if key in history[0]:
@@ -67,16 +68,14 @@ def plot_finetuning_curves(history: list[dict], path: str, title: str = "Fine-tu
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_confusion_matrix(confusion, label_names, path: str, title: str = "Confusion matrix"):
     """Heatmap of counts, rows = true class, columns = predicted class."""
-    plt = _pyplot()
     k = len(label_names)
-    fig, ax = plt.subplots(figsize=(1.2 * k + 2.5, 1.2 * k + 2))
+    fig = _figure(figsize=(1.2 * k + 2.5, 1.2 * k + 2))
+    ax = fig.subplots()
     image = ax.imshow(confusion, cmap="Blues")
     ax.set_xticks(range(k), label_names)
     ax.set_yticks(range(k), label_names)
@@ -90,6 +89,4 @@ def plot_confusion_matrix(confusion, label_names, path: str, title: str = "Confu
     fig.colorbar(image, ax=ax, fraction=0.046)
     ax.set_title(title)
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
