@@ -37,11 +37,11 @@ sys.path.insert(0, HERE)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-
 from discriminator_alone import corrupt, sample_stream  # noqa: E402
+from pretrain_throughput import RESULTS, peer_python, run_peer_script  # noqa: E402
+
 from electra_tf.data import SAMPLE_CORPUS  # noqa: E402
 from electra_tf.training.sample_runs import sample_pretraining_config  # noqa: E402
-from pretrain_throughput import RESULTS, peer_python, run_peer_script  # noqa: E402
 
 LEARNERS = ("electra_tf", "keras_hub", "conv")
 

@@ -130,9 +130,9 @@ def _write_probe_texts(paths: DataPaths, archive: str) -> None:
 
 def _write_detection_batches(paths: DataPaths) -> None:
     import keras
+    from discriminator_alone import corrupt, unigram_log_probs
 
     import electra_tf as et
-    from discriminator_alone import corrupt, unigram_log_probs
     from electra_tf.config import PretrainingConfig
     from electra_tf.data.corpus import TextFileCorpus
     from electra_tf.data.vocab import load_vocabulary

@@ -17,11 +17,11 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+import kernel_timing  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from kernel_timing import write_timings  # noqa: E402
 
 from electra_tf.layers.activations import exact_gelu  # noqa: E402
-import kernel_timing  # noqa: E402
-from kernel_timing import write_timings  # noqa: E402
 
 median_ms = functools.partial(kernel_timing.median_ms, calls=15)
 

@@ -9,7 +9,8 @@ and reports the ratio (target: >= 10x). Medians over several windows; windows of
 alternate so that load from other processes hits both alike.
 
     .venv/bin/python benchmarks/pipeline_throughput.py            # IMDB archive from ../shared
-    .venv/bin/python benchmarks/pipeline_throughput.py --corpus electra_tf/data/samples/imdb_unsup_400.txt
+    .venv/bin/python benchmarks/pipeline_throughput.py \
+        --corpus electra_tf/data/samples/imdb_unsup_400.txt
 
 Writes benchmarks/results/pipeline_throughput.{json,md}.
 """

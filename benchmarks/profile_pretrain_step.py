@@ -1,6 +1,7 @@
 """Where the ELECTRA-Small pretraining step spends its time, by kind of work.
 
-    .venv/bin/python benchmarks/profile_pretrain_step.py [--steps 3] [--precisions float32 mixed_bfloat16]
+    .venv/bin/python benchmarks/profile_pretrain_step.py [--steps 3] \
+        [--precisions float32 mixed_bfloat16]
 
 Runs the exact step that benchmarks/pretrain_throughput.py times (`peers/ours_step.build`:
 batch 32 x 128, vocabulary 30,522, 20 predictions per sequence), traces a few steps with the

@@ -154,10 +154,11 @@ def main():
     if args.memory_only:
         return measure_memory(args)
 
+    from host_info import host_summary
+
     from electra_tf.data.corpus import TextFileCorpus
     from electra_tf.data.vocab import SPECIAL_TOKENS, load_vocabulary
     from electra_tf.data.vocab_learning import DEFAULT_LEARNER, LEARNERS, tokenization_stats
-    from host_info import host_summary
 
     paths = prepare_corpora(args.work_dir, args.archive)
     held_out = list(TextFileCorpus([paths["held_out"]], doc_format="blank").documents())

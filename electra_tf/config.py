@@ -28,7 +28,8 @@ from typing import Any, Literal, Optional
 
 import yaml
 
-from electra_tf.errors import ConfigError, first_line  # ConfigError re-exported: `electra_tf.config.ConfigError`
+# ConfigError is re-exported: `electra_tf.config.ConfigError`.
+from electra_tf.errors import ConfigError, first_line
 
 # The shipped configs (the repository's `configs/` is a copy kept identical by a test).
 DEFAULT_CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")

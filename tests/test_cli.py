@@ -29,7 +29,7 @@ def test_bad_override_is_a_clean_error(capsys):
     assert "Unknown config key 'model.hiden_size'" in capsys.readouterr().err
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=130)
 def test_quickstart_pretrains_finetunes_and_evaluates_the_embedded_sample(tmp_path, capsys):
     out_dir = tmp_path / "quickstart"
     assert main(["quickstart", "--out-dir", str(out_dir), "--steps", "50",

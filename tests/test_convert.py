@@ -130,7 +130,7 @@ def _saved(path, cls, **overrides):
     return str(path)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=45)
 def test_cli_exports_a_pretraining_run_for_transformers_and_finetunes_from_it(
         tiny_pretrained_run, tmp_path, batch):
     import keras

@@ -6,6 +6,7 @@ to export what HuggingFace ELECTRA cannot express."""
 import keras
 import numpy as np
 import pytest
+from harness import run_layer_checks
 
 from conftest import TINY_ENCODER, TINY_MODEL_CONFIG, TINY_PRETRAINING_CONFIG
 from electra_tf.config import ConfigError, ElectraConfig
@@ -13,7 +14,6 @@ from electra_tf.errors import CheckpointError
 from electra_tf.layers import ElectraEncoder, MultiHeadSelfAttention, TransformerEncoderBlock
 from electra_tf.layers.attention import alibi_bias, alibi_slopes
 from electra_tf.models import Discriminator, ElectraPretrainer
-from harness import run_layer_checks
 
 LEVERS = dict(position_embedding="none", attention_bias="alibi", layer_norm_position="pre",
               query_key_initializer_range=0.09, ffn_convolution_kernel=3)
@@ -148,7 +148,7 @@ def test_levers_run_under_mixed_bfloat16(token_batch):
     np.testing.assert_allclose(actual, expected, atol=0.1)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=20)
 def test_pretrainer_with_levers_trains_and_saves(token_batch, tmp_path):
     model = dict(TINY_MODEL_CONFIG, **LEVERS)
     run_layer_checks(

@@ -8,8 +8,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from electra_tf.data.corpus import (MAX_DOCUMENT_CHARS, ImdbCorpus, TextFileCorpus, TfdsCorpus,
-                                    open_corpus)
+from electra_tf.data.corpus import (
+    MAX_DOCUMENT_CHARS,
+    ImdbCorpus,
+    TextFileCorpus,
+    TfdsCorpus,
+    open_corpus,
+)
 from electra_tf.data.pipeline import SequencePacker, pretraining_dataset
 from electra_tf.data.tokenizer import WordPieceTokenizer
 from electra_tf.data.vocab import SPECIAL_TOKENS, load_vocabulary, special_token_ids
@@ -163,7 +168,7 @@ UNUSUAL = ["Café Naïve RÉSUMÉ déjà-vu", "東京物語 is Ozu's film: 東�
            "4½ stars of 5"] * 5
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=25)
 @pytest.mark.parametrize("learner", LEARNERS)
 def test_each_learner_learns_pieces_the_tokenizer_uses(learner, caplog):
     import logging

@@ -20,8 +20,12 @@ from conftest import REPO_ROOT, TINY_MODEL_CONFIG, TINY_PRETRAINING_CONFIG
 from electra_tf import ElectraConfig, ElectraPretrainer, create_optimizer
 from electra_tf.data import synthetic_dataset
 from electra_tf.errors import ConfigError
-from electra_tf.training.distribute import (compile_options, resolve_strategy, set_precision,
-                                            with_precision)
+from electra_tf.training.distribute import (
+    compile_options,
+    resolve_strategy,
+    set_precision,
+    with_precision,
+)
 
 CASES = os.path.join(REPO_ROOT, "tests", "distributed_cases.py")
 
@@ -91,7 +95,7 @@ def test_with_precision_keeps_weights_and_switches_compute_dtype(token_batch):
 # ------------------------------------------------------------------------------ strategies
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=55)
 def test_mirrored_step_equals_one_device_step(tmp_path):
     """(a) One step on a global batch of 8, over 2 logical CPUs vs one device.
 
@@ -147,7 +151,7 @@ def _wait(workers, root, timeout=240):
     assert all(worker.returncode == 0 for worker in workers), logs
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=155)
 def test_multi_worker_pretraining_survives_killing_both_workers(tmp_path):
     """(b) Two worker processes on 127.0.0.1 (TF_CONFIG) pretrain 12 steps; both are killed with
     SIGKILL after the step-4 checkpoint, restarted, and finish. Both end with bit-identical
@@ -198,7 +202,7 @@ def test_multi_worker_pretraining_survives_killing_both_workers(tmp_path):
 # ------------------------------------------------------------------------------ precision
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=80)
 def test_bfloat16_training_reaches_the_float32_losses():
     """bf16 vs fp32 pretraining on the synthetic corpus, same seeds, 300 steps.
 

@@ -64,7 +64,7 @@ def keras_probabilities(model_dir, texts):
     return tf.nn.softmax(classifier(inputs, training=False)).numpy(), classifier, preprocessor
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=40)
 def test_saved_model_serves_raw_text_without_electra_tf(tuned_run, exported, tmp_path):
     script = tmp_path / "serve.py"
     script.write_text(SERVE_SCRIPT)
@@ -95,6 +95,7 @@ def test_saved_model_serves_raw_text_without_electra_tf(tuned_run, exported, tmp
                                tf.nn.softmax(classifier(ids, training=False)).numpy(), atol=1e-5)
 
 
+@pytest.mark.slow(seconds=30)
 def test_saved_model_cli_lists_both_signatures(exported):
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     if not os.path.exists(cli):

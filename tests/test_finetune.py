@@ -12,16 +12,24 @@ import tensorflow as tf
 from conftest import TINY_ENCODER, run_cli_until_then_sigkill
 from electra_tf.cli import main
 from electra_tf.data import SAMPLE_LABELLED
-from electra_tf.data.classification import (ClassificationPreprocessor, LabelledTexts,
-                                            classification_dataset, load_labelled_texts,
-                                            stratified_split, truncate_pieces)
+from electra_tf.data.classification import (
+    ClassificationPreprocessor,
+    LabelledTexts,
+    classification_dataset,
+    load_labelled_texts,
+    stratified_split,
+    truncate_pieces,
+)
 from electra_tf.data.tokenizer import WordPieceTokenizer
 from electra_tf.errors import DataError
 from electra_tf.layers import ElectraEncoder
 from electra_tf.models.classifier import SequenceClassifier
 from electra_tf.training.evaluation import classification_metrics
-from electra_tf.training.optimizer import (LayerwiseAdamW, create_finetuning_optimizer,
-                                           layerwise_lr_multipliers)
+from electra_tf.training.optimizer import (
+    LayerwiseAdamW,
+    create_finetuning_optimizer,
+    layerwise_lr_multipliers,
+)
 
 
 def tiny_classifier(num_layers=2, seed=0):
@@ -212,7 +220,7 @@ FAST = ["--set", "task.max_train_examples=64", "--set", "preprocessing.max_seq_l
         "--set", "training.epochs=2", "--set", "training.batch_size=16", "--quiet"]
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=30)
 def test_finetune_then_evaluate_on_a_handful_of_reviews(tiny_pretrained_run, tmp_path, capsys):
     out = tmp_path / "tuned"
     # Batch 24: 3 batches per pass over the 64 training reviews, which 2 evaluations per epoch
@@ -244,7 +252,7 @@ def test_finetune_then_evaluate_on_a_handful_of_reviews(tiny_pretrained_run, tmp
     assert "accuracy" in capsys.readouterr().out
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=25)
 def test_from_scratch_uses_the_architecture_but_not_the_weights(tiny_pretrained_run, tmp_path):
     out = tmp_path / "scratch"
     assert main(["finetune", "--task", "csv", "--data", SAMPLE_LABELLED, "--pretrained",
@@ -258,7 +266,7 @@ def test_from_scratch_uses_the_architecture_but_not_the_weights(tiny_pretrained_
     assert not np.allclose(word_embeddings(tuned), word_embeddings(pretrained), atol=1e-2)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=40)
 def test_from_scratch_without_pretrained_sizes_the_model_to_its_vocabulary(tmp_path, caplog):
     """Issue 25: `--from-scratch --model-config electra_tiny` (vocab_size 8,192) with no
     --pretrained learns a vocabulary from the training texts, which on 64 reviews has far fewer
@@ -299,7 +307,7 @@ def test_from_scratch_without_pretrained_sizes_the_model_to_its_vocabulary(tmp_p
         len(vocabulary)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=105)
 def test_killed_finetune_is_usable_then_resumes_to_the_uninterrupted_result(tiny_pretrained_run,
                                                                            tmp_path, caplog,
                                                                            capsys):
@@ -355,6 +363,7 @@ def test_killed_finetune_is_usable_then_resumes_to_the_uninterrupted_result(tiny
     assert metrics[0]["resumed_from_step"] > 0 and "test" not in metrics[0]
 
 
+@pytest.mark.slow(seconds=20)
 def test_finetune_mistakes_are_clear(tiny_pretrained_run, tmp_path, capsys):
     assert main(["finetune", "--task", "csv", "--data", str(tmp_path / "none.csv"),
                  "--pretrained", tiny_pretrained_run, "--out-dir", str(tmp_path / "a")]) == 2
@@ -392,7 +401,7 @@ def test_embedding_rows_seen_twice_get_the_dense_adam_update():
     np.testing.assert_allclose(results[0], results[1], atol=1e-7)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=35)
 def test_a_single_file_task_has_no_test_split_to_score(tiny_pretrained_run, tmp_path, capsys):
     """Issue 21 (3): a model tuned on one CSV must not score that file as "test"."""
     train_csv = tmp_path / "reviews.csv"

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from harness import run_layer_checks
 
 from conftest import TINY_ENCODER, TINY_MODEL_CONFIG, TINY_PRETRAINING_CONFIG
 from electra_tf.layers import (
@@ -13,7 +14,6 @@ from electra_tf.layers import (
     TransformerEncoderBlock,
 )
 from electra_tf.models import Discriminator, ElectraPretrainer, Generator
-from harness import run_layer_checks
 
 RNG = np.random.default_rng(0)
 HIDDEN = RNG.normal(size=(3, 12, 24)).astype("float32")

@@ -105,8 +105,9 @@ def test_token_type_row_takes_a_normal_adam_step_with_a_plain_keras_optimizer():
 
 
 def test_exact_gelu_is_evaluated_in_float32_for_16_bit_inputs():
-    """Every GELU (FFN and heads) runs in float32 under mixed precision (TensorFlow's bfloat16 erf is slow on
-    CPUs); the result keeps the input's dtype and is the float32 value rounded once."""
+    """Every GELU (FFN and heads) runs in float32 under mixed precision (TensorFlow's bfloat16
+    erf is slow on CPUs); the result keeps the input's dtype and is the float32 value rounded
+    once."""
     import keras
     import tensorflow as tf
 

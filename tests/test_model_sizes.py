@@ -19,7 +19,7 @@ def _build(name):
 
 
 @pytest.mark.parametrize("name", ["electra_small", "electra_base",
-                                  pytest.param("electra_large", marks=pytest.mark.slow)])
+                                  pytest.param("electra_large", marks=pytest.mark.slow(seconds=20))])
 def test_discriminator_parameter_count_matches_paper(name):
     config, pretrainer = _build(name)
     count = pretrainer.discriminator.count_params()

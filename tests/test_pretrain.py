@@ -49,6 +49,7 @@ def discriminator_weights(out_dir):
     return model.get_weights()
 
 
+@pytest.mark.slow(seconds=20)
 def test_pretrain_writes_the_documented_outputs(corpus_and_vocab, tmp_path):
     corpus, vocab, size = corpus_and_vocab
     assert main(pretrain_args(corpus, vocab, size, tmp_path, steps=20)) == 0
@@ -94,7 +95,7 @@ def test_checkpoints_land_every_save_every_steps(corpus_and_vocab, tmp_path, cap
     assert indexes == ["ckpt-2.index", "ckpt-4.index", "ckpt-6.index"]
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=70)
 def test_kill_dash_nine_then_resume_ends_with_the_uninterrupted_weights(corpus_and_vocab,
                                                                          tmp_path):
     corpus, vocab, size = corpus_and_vocab
@@ -127,7 +128,7 @@ def test_kill_dash_nine_then_resume_ends_with_the_uninterrupted_weights(corpus_a
         assert a["disc_loss"] == pytest.approx(b["disc_loss"], abs=1e-5)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=45)
 def test_damaged_latest_checkpoint_falls_back_to_the_previous(corpus_and_vocab, tmp_path, caplog):
     caplog.set_level(logging.INFO)
     corpus, vocab, size = corpus_and_vocab

@@ -9,9 +9,8 @@ import shlex
 
 import pytest
 
-from conftest import REPO_ROOT
-
 import electra_tf
+from conftest import REPO_ROOT
 from electra_tf.cli import _build_parser
 
 with open(os.path.join(REPO_ROOT, "README.md"), encoding="utf-8") as f:

@@ -267,8 +267,9 @@ class ImdbCorpus(Corpus):
                             yield subset, _clean_review(_decode_line(raw, self.stats))
                             break
         except (tarfile.TarError, EOFError, OSError) as err:
-            raise DataError(f"Cannot read the IMDB archive {self.path!r}: {err}. Is it a complete "
-                            f"aclImdb_v1.tar.gz? Re-download it or extract it and pass the folder.")
+            raise DataError(
+                f"Cannot read the IMDB archive {self.path!r}: {err}. Is it a complete "
+                "aclImdb_v1.tar.gz? Re-download it or extract it and pass the folder.") from None
 
 
 def _imdb_root(path: str) -> str | None:

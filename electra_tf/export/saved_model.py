@@ -196,9 +196,9 @@ def _export_pretrained(model_dir, export_dir, precision) -> dict:
     import json
 
     from electra_tf.config import load_config
-    from electra_tf.training.run_files import load_keras_model
     from electra_tf.data.tokenizer import WordPieceTokenizer
     from electra_tf.data.vocab import load_vocabulary
+    from electra_tf.training.run_files import load_keras_model
 
     config = load_config(os.path.join(model_dir, "config.yaml"))
     lower_case = True

@@ -21,8 +21,11 @@ from electra_tf.layers.encoder import ElectraEncoder, standardize_inputs
 from electra_tf.models.discriminator import Discriminator
 from electra_tf.models.generator import Generator
 from electra_tf.models.objective import mask_tokens, sample_tokens, scatter_positions
-from electra_tf.models.replicas import (DistributedFitFixes, gradients_already_summed,
-                                        sum_over_replicas)
+from electra_tf.models.replicas import (
+    DistributedFitFixes,
+    gradients_already_summed,
+    sum_over_replicas,
+)
 
 
 def _as_config(cls, value):

@@ -27,9 +27,13 @@ import keras
 import numpy as np
 
 from electra_tf.config import ModelConfig, load_config
-from electra_tf.data.classification import (ClassificationPreprocessor, LabelledTexts,
-                                            classification_dataset, load_labelled_texts,
-                                            stratified_split)
+from electra_tf.data.classification import (
+    ClassificationPreprocessor,
+    LabelledTexts,
+    classification_dataset,
+    load_labelled_texts,
+    stratified_split,
+)
 from electra_tf.data.tokenizer import WordPieceTokenizer
 from electra_tf.data.vocab import load_vocabulary, save_vocabulary
 from electra_tf.data.vocab_learning import DEFAULT_LEARNER, learn_vocabulary
@@ -37,17 +41,32 @@ from electra_tf.errors import CheckpointError, ConfigError, DataError
 from electra_tf.models.classifier import SequenceClassifier
 from electra_tf.training.callbacks import IntervalLogger, PeriodicCheckpoint, read_history
 from electra_tf.training.checkpoints import TrainingCheckpointer
+from electra_tf.training.distribute import (
+    compile_options,
+    distribution_summary,
+    enable_deterministic_ops,
+    is_chief,
+    precision_policy,
+    resolve_strategy,
+    serialized_in_precision,
+    with_precision,
+)
 from electra_tf.training.evaluation import classification_metrics
 from electra_tf.training.finetune_config import FinetuneConfig, load_finetune_config
-from electra_tf.training.distribute import (compile_options, distribution_summary,
-                                            enable_deterministic_ops, is_chief,
-                                            precision_policy, resolve_strategy,
-                                            serialized_in_precision, with_precision)
-from electra_tf.training.finetune_run import (BestCheckpoint, FinetunePaths, check_resumable,
-                                              load_classifier, resumed_best)
+from electra_tf.training.finetune_run import (
+    BestCheckpoint,
+    FinetunePaths,
+    check_resumable,
+    load_classifier,
+    resumed_best,
+)
 from electra_tf.training.optimizer import create_finetuning_optimizer
-from electra_tf.training.run_files import (ensure_writable_directory, read_json,
-                                          save_keras_atomically, write_json)
+from electra_tf.training.run_files import (
+    ensure_writable_directory,
+    read_json,
+    save_keras_atomically,
+    write_json,
+)
 
 logger = logging.getLogger("electra_tf")
 

@@ -36,20 +36,38 @@ from electra_tf.config import ElectraConfig
 from electra_tf.data.corpus import Corpus, open_corpus
 from electra_tf.data.pipeline import pretraining_dataset
 from electra_tf.data.tokenizer import WordPieceTokenizer
-from electra_tf.data.vocab import (load_vocabulary, save_vocabulary, special_token_ids,
-                                   vocabulary_fingerprint)
+from electra_tf.data.vocab import (
+    load_vocabulary,
+    save_vocabulary,
+    special_token_ids,
+    vocabulary_fingerprint,
+)
 from electra_tf.data.vocab_learning import DEFAULT_LEARNER, learn_vocabulary
 from electra_tf.errors import CheckpointError, ConfigError, DataError
 from electra_tf.models.pretrainer import ElectraPretrainer
-from electra_tf.training.callbacks import (IntervalLogger, PeriodicCheckpoint, StopAtStep,
-                                           read_history)
+from electra_tf.training.callbacks import (
+    IntervalLogger,
+    PeriodicCheckpoint,
+    StopAtStep,
+    read_history,
+)
 from electra_tf.training.checkpoints import TrainingCheckpointer
-from electra_tf.training.distribute import (compile_options, distribution_summary,
-                                            enable_deterministic_ops, is_chief,
-                                            precision_policy, resolve_strategy, with_precision)
+from electra_tf.training.distribute import (
+    compile_options,
+    distribution_summary,
+    enable_deterministic_ops,
+    is_chief,
+    precision_policy,
+    resolve_strategy,
+    with_precision,
+)
 from electra_tf.training.optimizer import create_optimizer
-from electra_tf.training.run_files import (ensure_writable_directory, read_json,
-                                          save_keras_atomically, write_json)
+from electra_tf.training.run_files import (
+    ensure_writable_directory,
+    read_json,
+    save_keras_atomically,
+    write_json,
+)
 
 logger = logging.getLogger(__name__)
 
