@@ -55,7 +55,7 @@ class _StderrFilter:
 
     def __init__(self):
         self._original = os.dup(2)
-        if os.isatty(self._original):
+        if os.isatty(self._original) and hasattr(os, "openpty"):  # not on Windows
             import tty
 
             self._read_end, write_end = os.openpty()
