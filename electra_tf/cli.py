@@ -27,7 +27,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from electra_tf.config import resolve_config_path  # noqa: E402
-from electra_tf.native_logs import ENV_SWITCH, hidden_native_logs  # noqa: E402
+from electra_tf.native_logs import hidden_native_logs  # noqa: E402
 
 
 class _OneLineErrorParser(argparse.ArgumentParser):
@@ -578,10 +578,10 @@ def main(argv=None) -> int:
     _configure_logging()
     from electra_tf.errors import ElectraError, TrainingError
 
-    if args.verbose:
-        os.environ[ENV_SWITCH] = "show"
+    # --verbose keeps the filter off for this call only (no environment variable left behind).
+    quiet = contextlib.nullcontext() if args.verbose else hidden_native_logs()
     try:
-        with hidden_native_logs():
+        with quiet:
             return COMMANDS[args.command](args)
     except TrainingError as err:
         print(f"electra-tf {args.command}: {err}", file=sys.stderr)

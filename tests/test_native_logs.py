@@ -5,6 +5,7 @@ process. The unit cases load the module from its file: it must not need TensorFl
 """
 
 import os
+import re
 import subprocess
 import sys
 
@@ -57,7 +58,7 @@ def test_asking_to_see_them_keeps_every_line():
 def test_a_real_command_prints_no_native_records():
     """`electra-tf summary` imports TensorFlow and builds both models; on a CPU-only host
     TensorFlow's import alone prints five such records (oneDNN, CUDA stubs, cuInit)."""
-    native = __import__("re").compile(rb"^[IWEF]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\] |absl::Init")
+    native = re.compile(rb"^[IWEF]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\] |absl::Init")
     env = dict(os.environ, PYTHONPATH=REPO_ROOT)
     env.pop("ELECTRA_TF_NATIVE_LOGS", None)
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # as a user's shell has it

@@ -1,12 +1,12 @@
 """Data: corpora, WordPiece vocabularies and tokenizer, and the pretraining input pipeline."""
 
 from electra_tf.data.corpus import (
-                                    Corpus,
-                                    CorpusStats,
-                                    ImdbCorpus,
-                                    TextFileCorpus,
-                                    TfdsCorpus,
-                                    open_corpus,
+    Corpus,
+    CorpusStats,
+    ImdbCorpus,
+    TextFileCorpus,
+    TfdsCorpus,
+    open_corpus,
 )
 from electra_tf.data.pipeline import SequencePacker, pretraining_dataset
 from electra_tf.data.samples import SAMPLE_CORPUS, SAMPLE_LABELLED

@@ -4,11 +4,11 @@ resumable `pretrain` run, and `finetune`/`evaluate` for text classification."""
 from electra_tf.training.finetune import evaluate, finetune
 from electra_tf.training.finetune_config import FinetuneConfig, load_finetune_config
 from electra_tf.training.optimizer import (
-                                           NO_DECAY_NAME_PATTERNS,
-                                           LayerwiseAdamW,
-                                           create_finetuning_optimizer,
-                                           create_optimizer,
-                                           layerwise_lr_multipliers,
+    NO_DECAY_NAME_PATTERNS,
+    LayerwiseAdamW,
+    create_finetuning_optimizer,
+    create_optimizer,
+    layerwise_lr_multipliers,
 )
 from electra_tf.training.pretrain import pretrain
 from electra_tf.training.schedules import WarmupLinearDecay
