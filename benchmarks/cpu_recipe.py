@@ -264,10 +264,10 @@ def target_lines(rows: dict, data: dict, floor: dict, random_init: dict | None) 
 
 def agreement(rows: dict, random_init: dict | None) -> dict | None:
     """Do the proxies order encoders as full fine-tuning does? Fine-tuning validation accuracy
-    (3 seeds each, benchmarks/results/imdb.json) resolves a pair of encoders when their seed
+    (3 seeds each, benchmarks/results/imdb_v1.json) resolves a pair of encoders when their seed
     ranges do not overlap; on each resolved pair, a proxy agrees when it orders them the same way.
     Pairs whose seed ranges overlap are ties that no proxy can be checked against."""
-    path = os.path.join(RESULTS, "imdb.json")
+    path = os.path.join(RESULTS, "imdb_v1.json")  # the v1 encoders it re-ran
     if not os.path.exists(path):
         return None
     with open(path, encoding="utf-8") as f:
@@ -308,7 +308,7 @@ def agreement_lines(result: dict | None, floor: dict) -> list[str]:
         return []
     lines = ["", "## Do the proxies rank encoders as full fine-tuning does?", "",
              "Full fine-tuning: IMDB validation accuracy of 3 fine-tuning seeds from "
-             "benchmarks/results/imdb.json (3 epochs on 22,500 reviews, 256 pieces). The "
+             "benchmarks/results/imdb_v1.json (3 epochs on 22,500 reviews, 256 pieces). The "
              "pretrained encoders are re-runs of that experiment's pretraining (ELECTRA 4,000 "
              "steps; MLM at equal FLOPs) on this benchmark's data.", "",
              "| encoder | fine-tuned validation (3 seeds) | median | detection AUC | "

@@ -10,7 +10,7 @@ pretraining recipes needs something cheaper that ranks encoders the same way. Tw
 - **detection AUC** on held-out text: 1,000 unlabelled IMDB reviews that no pretraining run of
   these benchmarks reads, packed into [32, 128] batches; the official 15% of positions are
   replaced by draws from the pieces' frequencies (the token itself says nothing, only its
-  context can give it away -- see benchmarks/context_learning.py), once, with a fixed seed, so
+  context can give it away -- see investigations/context_learning.py), once, with a fixed seed, so
   every encoder sees the very same corrupted tokens. An ELECTRA discriminator scores each token
   with its own head; an MLM encoder with `1 - p(observed token)` from its LM head (the natural
   detector an MLM gives). ROC AUC over real tokens: 0.5 = context is not used at all.
@@ -224,7 +224,7 @@ def encoder_features(encoder, texts, vocab_path: str, batch_size: int = 64) -> n
     as fine-tuning sees them (256 pieces, head+tail truncation)."""
     import tensorflow as tf
 
-    from electra_tf.data.classification import ClassificationPreprocessor
+    from electra_tf.data.preprocessor import ClassificationPreprocessor
     from electra_tf.data.tokenizer import WordPieceTokenizer
     from electra_tf.data.vocab import load_vocabulary
 

@@ -57,7 +57,8 @@ def main():
 
     from electra_tf import load_config
     from electra_tf.convert import save_huggingface
-    from electra_tf.data.classification import ClassificationPreprocessor, load_labelled_texts
+    from electra_tf.data.classification import load_labelled_texts
+    from electra_tf.data.preprocessor import ClassificationPreprocessor
     from electra_tf.data.tokenizer import WordPieceTokenizer
     from electra_tf.data.vocab import load_vocabulary
     from electra_tf.export.saved_model import export_classifier

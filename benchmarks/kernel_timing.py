@@ -1,5 +1,6 @@
-"""Shared by the kernel micro-benchmarks (gelu_precision.py, step_kernels.py): median wall time
-of a compiled function, and the JSON + Markdown table they write to benchmarks/results/."""
+"""Shared by the kernel micro-benchmarks (investigations/gelu_precision.py,
+investigations/step_kernels.py): median wall time of a compiled function, and the JSON + Markdown
+table they write to their results folder."""
 
 from __future__ import annotations
 
@@ -9,9 +10,6 @@ import statistics
 import time
 
 import tensorflow as tf
-
-RESULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                       "benchmarks", "results")
 
 
 def median_ms(function, *args, calls=20):
@@ -27,17 +25,17 @@ def median_ms(function, *args, calls=20):
     return round(statistics.median(times) * 1000, 1)
 
 
-def write_timings(name, title, command, setting, rows):
-    """Writes benchmarks/results/NAME.{json,md}: `rows` maps operation -> median ms; `setting`
+def write_timings(name, title, command, setting, rows, *, results_dir):
+    """Writes RESULTS_DIR/NAME.{json,md}: `rows` maps operation -> median ms; `setting`
     (e.g. "medians of 20 calls.") follows the command line in the Markdown."""
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, f"{name}.json"), "w") as f:
+    os.makedirs(results_dir, exist_ok=True)
+    with open(os.path.join(results_dir, f"{name}.json"), "w") as f:
         json.dump({"command": command, "cpu_cores": os.cpu_count(),
                    "tensorflow": tf.__version__, "median_ms": rows}, f, indent=2)
     lines = [f"# {title}", "",
              f"`{command}` on {os.cpu_count()} CPU cores, TensorFlow {tf.__version__}; {setting}",
              "", "| operation | median ms |", "|---|---|"]
     lines += [f"| {operation} | {ms} |" for operation, ms in rows.items()]
-    with open(os.path.join(RESULTS, f"{name}.md"), "w") as f:
+    with open(os.path.join(results_dir, f"{name}.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))

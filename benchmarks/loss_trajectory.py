@@ -38,7 +38,7 @@ LOSSES = ("loss", "mlm_loss", "disc_loss")
 def pretrain(code_root, out_dir, steps, seed, precision):
     """Runs the quickstart recipe with the `electra_tf` found in `code_root`; returns its history."""
     from electra_tf.data import SAMPLE_CORPUS
-    from electra_tf.training.sample_runs import sample_pretraining_overrides
+    from electra_tf.quickstart import sample_pretraining_overrides
 
     # The recipe comes from this checkout, so both code versions run the very same one.
     command = [sys.executable, "-m", "electra_tf.cli", "pretrain", "--config", "electra_tiny",

@@ -6,9 +6,8 @@ import os as _os
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # TensorFlow turns its oneDNN kernels on by default only on CPUs with AVX-512 VNNI/BF16 or AMX;
 # on AVX2-only hosts it falls back to Eigen, and our pretraining step then takes ~1.8x as long
-# (electra_tiny, batch 32 x 128, AMD EPYC with AVX2: 1.02 -> 0.56 s per step, median of 3,
-# benchmarks/results/onednn_step.md). Only effective
-# when TensorFlow is not imported yet; a user's own setting wins.
+# (electra_tiny on an AVX2 AMD EPYC: 1.02 vs 0.56 s per step). Only effective when TensorFlow is
+# not imported yet; a user's own setting wins.
 _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 __version__ = "0.1.0"

@@ -12,27 +12,26 @@ A YAML file in `configs/` maps one-to-one onto `ElectraConfig`:
       learning_rate: 5.0e-4
       ...
 
-Unknown keys and wrongly typed values raise `ConfigError` naming the offending key, because a
-misspelled option that is silently ignored (TF Model Garden's `**kwargs`) costs a user a
-training run. Command-line overrides use dotted keys: `--set model.hidden_size=128`.
+Unknown keys and wrongly typed values raise `ConfigError` naming the offending key, and
+command-line overrides use dotted keys (`--set model.hidden_size=128`): `electra_tf.yaml_config`
+has the (de)serialisation, shared with the fine-tuning config.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
-import typing
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Literal, Optional
 
-import yaml
-
-# ConfigError is re-exported: `electra_tf.config.ConfigError`.
-from electra_tf.errors import ConfigError, first_line
-
-# The shipped configs (the repository's `configs/` is a copy kept identical by a test).
-DEFAULT_CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+# Re-exported: `electra_tf.config.ConfigError`, `.resolve_config_path`, `.DEFAULT_CONFIG_DIR`.
+from electra_tf.errors import ConfigError
+from electra_tf.yaml_config import (  # noqa: F401
+    DEFAULT_CONFIG_DIR,
+    YamlConfig,
+    load_yaml_config,
+    resolve_config_path,
+)
 
 # BERT-uncased special token ids: the vocabulary Google's released ELECTRA checkpoints use.
 BERT_PAD_ID, BERT_UNK_ID, BERT_CLS_ID, BERT_SEP_ID, BERT_MASK_ID = 0, 100, 101, 102, 103
@@ -60,7 +59,7 @@ class ModelConfig:
     layer_norm_epsilon: float = 1e-12
     initializer_range: float = 0.02
     position_embedding: Literal["learned", "sinusoidal", "none"] = "learned"
-    # Levers for small compute budgets (benchmarks/results/cpu_recipe.md); the paper's configs
+    # Levers for small compute budgets (docs/pretraining.md); the paper's configs
     # keep the defaults, which are the paper's architecture.
     layer_norm_position: Literal["post", "pre"] = "post"
     attention_bias: Literal["none", "alibi"] = "none"
@@ -123,7 +122,7 @@ class ModelConfig:
 
 @dataclass
 class PretrainingConfig:
-    """The replaced-token-detection objective (see ELECTRA_REFERENCE.md, "The objective")."""
+    """The replaced-token-detection objective (`electra_tf.models.pretrainer` runs it)."""
 
     max_seq_length: int = 128
     mask_prob: float = 0.15
@@ -188,7 +187,7 @@ class OptimizerConfig:
 
 
 @dataclass
-class ElectraConfig:
+class ElectraConfig(YamlConfig):
     """Everything needed to build and pretrain an ELECTRA model."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -196,9 +195,7 @@ class ElectraConfig:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
 
     def validate(self) -> "ElectraConfig":
-        self.model.validate()
-        self.pretraining.validate()
-        self.optimizer.validate()
+        super().validate()  # each section
         if self.pretraining.max_seq_length > self.model.max_position_embeddings:
             raise ConfigError(
                 f"pretraining.max_seq_length ({self.pretraining.max_seq_length}) exceeds "
@@ -216,138 +213,8 @@ class ElectraConfig:
                     "your vocabulary.")
         return self
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def to_yaml(self, path: str | os.PathLike) -> None:
-        """Writes the config atomically (a reader never sees half a file)."""
-        tmp = f"{os.fspath(path)}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            yaml.safe_dump(self.to_dict(), f, sort_keys=False)
-        os.replace(tmp, path)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "ElectraConfig":
-        return _from_dict(cls, data, prefix="").validate()
-
-    @classmethod
-    def from_yaml(cls, path: str | os.PathLike, overrides: Optional[list[str]] = None
-                  ) -> "ElectraConfig":
-        return load_config(path, overrides)
-
 
 def load_config(path: str | os.PathLike, overrides: Optional[list[str]] = None) -> ElectraConfig:
     """Reads a YAML config (a path or a shipped name such as `electra_tiny`), applies
     `key.sub=value` overrides, validates and returns it."""
     return load_yaml_config(ElectraConfig, path, overrides)
-
-
-def resolve_config_path(name_or_path: str | os.PathLike) -> str:
-    """Accepts a path, or a shipped config name such as `electra_small` or `finetune/imdb`."""
-    path = os.fspath(name_or_path)
-    if os.path.exists(path):
-        return path
-    candidate = os.path.join(DEFAULT_CONFIG_DIR, f"{path}.yaml")
-    if os.path.exists(candidate):
-        return candidate
-    return path  # load_yaml_config reports the missing file
-
-
-def load_yaml_config(cls, path: str | os.PathLike, overrides: Optional[list[str]] = None):
-    """Reads YAML into the config dataclass `cls` (which has `from_dict`), with overrides.
-    `path` may also be a shipped config's name (`electra_tiny`, `finetune/imdb`)."""
-    path = resolve_config_path(path)
-    if not os.path.isfile(path):
-        raise ConfigError(f"Config file not found: {path!r}. The shipped configs live in "
-                          "`configs/` (e.g. configs/electra_small.yaml, configs/finetune/imdb.yaml).")
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise ConfigError(f"Config file {path!r} is not valid UTF-8 YAML: {err}") from err
-    if not isinstance(data, dict):
-        raise ConfigError(f"Config file {path!r} must hold a mapping at the top level.")
-    apply_overrides(data, overrides or [])
-    try:
-        return cls.from_dict(data)
-    except ConfigError as err:
-        raise ConfigError(f"{path}: {err}") from None
-
-
-def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """Applies `section.key=value` strings (value parsed as YAML) to a nested dict in place."""
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"Override {item!r} must look like section.key=value, "
-                              "e.g. model.hidden_size=128.")
-        parts = key.strip().split(".")
-        node = data
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"Override {item!r}: {part!r} is not a section.")
-        try:
-            node[parts[-1]] = yaml.safe_load(raw)
-        except yaml.YAMLError as err:
-            problem = first_line(err, limit=None)
-            raise ConfigError(f"Override {item!r}: the value {raw!r} is not valid YAML "
-                              f"({problem}); quote strings and close brackets.") from None
-    return data
-
-
-def _from_dict(cls, data: Any, prefix: str):
-    if not isinstance(data, dict):
-        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {data!r}.")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = [k for k in data if k not in names]
-    if unknown:
-        raise ConfigError(f"Unknown config key '{prefix}{unknown[0]}'. Valid keys here: "
-                          f"{', '.join(names)}.")
-    kwargs = {}
-    for name, value in data.items():
-        kwargs[name] = _coerce(hints[name], value, f"{prefix}{name}")
-    return cls(**kwargs)
-
-
-def _coerce(hint, value, key: str):
-    """Checks `value` against the annotation `hint`; ints are accepted where floats are expected."""
-    if dataclasses.is_dataclass(hint):
-        return _from_dict(hint, value, prefix=f"{key}.")
-    origin = typing.get_origin(hint)
-    if origin is typing.Union:  # Optional[X]
-        if value is None:
-            return None
-        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _coerce(inner, value, key)
-    if origin is Literal:
-        choices = typing.get_args(hint)
-        if value not in choices:
-            raise ConfigError(f"{key} must be one of {list(choices)}, got {value!r}.")
-        return value
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key} must be true or false, got {value!r}.")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key} must be an integer, got {value!r}.")
-        return value
-    if hint is float:
-        if isinstance(value, str):
-            # PyYAML reads `1e-12` (no dot) as a string; accept any text Python parses as a number.
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key} must be a number, got {value!r}.")
-        if not math.isfinite(value):  # no setting of ours means anything at NaN or infinity
-            raise ConfigError(f"{key} must be a finite number, got {value!r}.")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{key} must be a string, got {value!r}.")
-        return value
-    return value

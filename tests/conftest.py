@@ -1,7 +1,15 @@
 import os
+import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The suite starts dozens of Python processes (xdist workers, CLI subprocesses, notebook kernels)
+# that import TensorFlow. The test command installs without compiling bytecode (`pip install
+# --no-compile`, 2x faster), so let the first import of each module cache it, even where the
+# environment says not to (PYTHONDONTWRITEBYTECODE): without a cache every process compiles
+# TensorFlow again (`import electra_tf` 21.9 s instead of 12.3 s on 2 cores).
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -30,7 +30,7 @@ def mirrored(result_path):
 
     from conftest import TINY_MODEL_CONFIG, TINY_PRETRAINING_CONFIG
     from electra_tf import ElectraPretrainer, OptimizerConfig, create_optimizer
-    from electra_tf.training.distribute import resolve_strategy
+    from electra_tf.distribute import resolve_strategy
 
     rng = np.random.default_rng(0)
     token_ids = rng.integers(5, 50, size=(8, 16)).astype("int32")

@@ -29,16 +29,25 @@ def test_bad_override_is_a_clean_error(capsys):
     assert "Unknown config key 'model.hiden_size'" in capsys.readouterr().err
 
 
-@pytest.mark.slow(seconds=130)
+@pytest.mark.slow(seconds=150)
 def test_quickstart_pretrains_finetunes_and_evaluates_the_embedded_sample(tmp_path, capsys):
     out_dir = tmp_path / "quickstart"
     assert main(["quickstart", "--out-dir", str(out_dir), "--steps", "50",
                  "--finetune-epochs", "1"]) == 0
     printed = capsys.readouterr().out
-    assert "Both losses fell" in printed and "Test (200 reviews" in printed
+    assert "Both losses fell" in printed and "from scratch (200 reviews never seen" in printed
     assert (out_dir / "pretrained" / "discriminator.keras").exists()
     metrics = json.loads((out_dir / "sentiment" / "metrics.json").read_text())
     assert metrics["validation"]["examples"] == 40 and metrics["test"]["examples"] == 200
+    # Pretrained vs the same Transformer from scratch, both scored on the 200 test reviews.
+    scratch = json.loads((out_dir / "sentiment_scratch" / "metrics.json").read_text())
+    assert json.loads((out_dir / "sentiment_scratch" / "run.json").read_text())["from_scratch"]
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert summary == {"test_accuracy": {"pretrained": metrics["test"]["accuracy"],
+                                         "scratch": scratch["test"]["accuracy"]},
+                       "test_examples": 200,
+                       "preset": "none: pretrained 50 steps on the sample"}
+    assert f"{summary['test_accuracy']['scratch']:.3f} from random initialisation" in printed
     # Step 5: the export answers for both example reviews with a label and a probability.
     assert (out_dir / "export" / "saved_model.pb").exists()
     answers = printed.split("5. exported")[1].strip().splitlines()[1:3]

@@ -19,13 +19,13 @@ import pytest
 from conftest import REPO_ROOT, TINY_MODEL_CONFIG, TINY_PRETRAINING_CONFIG
 from electra_tf import ElectraConfig, ElectraPretrainer, create_optimizer
 from electra_tf.data import synthetic_dataset
-from electra_tf.errors import ConfigError
-from electra_tf.training.distribute import (
+from electra_tf.distribute import (
     compile_options,
     resolve_strategy,
     set_precision,
     with_precision,
 )
+from electra_tf.errors import ConfigError
 
 CASES = os.path.join(REPO_ROOT, "tests", "distributed_cases.py")
 

@@ -12,12 +12,10 @@ import tensorflow as tf
 from conftest import TINY_ENCODER, run_cli_until_then_sigkill
 from electra_tf.cli import main
 from electra_tf.data import SAMPLE_LABELLED
-from electra_tf.data.classification import (
+from electra_tf.data.classification import LabelledTexts, load_labelled_texts, stratified_split
+from electra_tf.data.preprocessor import (
     ClassificationPreprocessor,
-    LabelledTexts,
     classification_dataset,
-    load_labelled_texts,
-    stratified_split,
     truncate_pieces,
 )
 from electra_tf.data.tokenizer import WordPieceTokenizer
@@ -278,7 +276,7 @@ def test_from_scratch_without_pretrained_sizes_the_model_to_its_vocabulary(tmp_p
     import yaml
 
     from electra_tf import load_config
-    from electra_tf.cli import resolve_config_path
+    from electra_tf.config import resolve_config_path
     from electra_tf.data.vocab import load_vocabulary
 
     config = load_config(resolve_config_path("electra_tiny")).to_dict()

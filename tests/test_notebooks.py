@@ -110,7 +110,7 @@ NATIVE_LOG = re.compile(r"^(?:[IWEF]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\] |WARNING: 
                         r"before absl)", re.MULTILINE)
 # A path from the file system's root (/home/..., /work/..., /tmp/...), not part of a URL.
 ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[\w.-]+/)+[\w.{}-]*")
-# Figures a reader is promised (README, issue 27): notebook -> least number of images.
+# Figures a reader is promised (docs/notebooks.md, issue 27): notebook -> least number of images.
 FIGURES = {"01_attention_and_positions.ipynb": 3, "02_pretrain_electra.ipynb": 1,
            "03_imdb_sentiment.ipynb": 2}
 

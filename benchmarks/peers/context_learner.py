@@ -1,5 +1,5 @@
-"""One learner of benchmarks/context_learning.py: trains a replaced-token detector on fixed,
-pre-corrupted batches and prints its ROC AUC curve as a RESULT line.
+"""One learner of benchmarks/investigations/context_learning.py: trains a replaced-token detector
+on fixed, pre-corrupted batches and prints its ROC AUC curve as a RESULT line.
 
     python context_learner.py MODEL BATCHES.npz LEARNING_RATE [LOG_EVERY]
 
@@ -54,7 +54,7 @@ def build(model, vocab_size, example):
         sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
             os.path.abspath(__file__)))))
         import electra_tf as et
-        from electra_tf.training.sample_runs import sample_pretraining_config
+        from electra_tf.quickstart import sample_pretraining_config
 
         config = sample_pretraining_config(100, [f"model.vocab_size={vocab_size}"])
         network = et.ElectraPretrainer(config.model, config.pretraining, seed=0).discriminator

@@ -37,9 +37,9 @@ class StepTimer(keras.callbacks.Callback):
 
 def build(precision, jit, steps_per_execution):
     """The compiled ELECTRA-Small `ElectraPretrainer` and an endless dataset of one synthetic
-    batch (also used by benchmarks/profile_pretrain_step.py)."""
+    batch (also used by benchmarks/investigations/profile_pretrain_step.py)."""
     from electra_tf import ElectraPretrainer, create_optimizer, load_config
-    from electra_tf.training.distribute import compile_options, set_precision
+    from electra_tf.distribute import compile_options, set_precision
 
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     config = load_config(os.path.join(root, "configs", "electra_small.yaml"), [

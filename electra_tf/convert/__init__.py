@@ -1,11 +1,7 @@
 """Checkpoint conversion: HuggingFace ELECTRA (safetensors / pytorch_model.bin) in and out."""
 
-from electra_tf.convert.huggingface import (
-    export_huggingface,
-    hf_config,
-    load_huggingface,
-    save_huggingface,
-)
+from electra_tf.convert.hf_mapping import hf_config
+from electra_tf.convert.huggingface import export_huggingface, load_huggingface, save_huggingface
 
 __all__ = ["export_huggingface", "hf_config", "import_pretrained", "load_huggingface",
            "save_huggingface"]
@@ -20,7 +16,6 @@ def import_pretrained(source: str, out_dir: str, vocab: str | None = None,
 
     `lower_case`: whether the vocabulary is uncased; None reads a HuggingFace folder's
     `tokenizer_config.json` (`do_lower_case`) and otherwise means True (Google's releases)."""
-    import json
     import os
     import shutil
 
@@ -29,7 +24,7 @@ def import_pretrained(source: str, out_dir: str, vocab: str | None = None,
     from electra_tf.data.vocab import load_vocabulary
     from electra_tf.errors import CheckpointError
     from electra_tf.models.generator import Generator
-    from electra_tf.training.run_files import ensure_writable_directory
+    from electra_tf.run_dir import ensure_writable_directory, read_json, write_json
 
     if os.path.exists(os.path.join(out_dir, "discriminator.keras")):
         raise CheckpointError(f"{out_dir} already holds a discriminator.keras; choose a new "
@@ -40,8 +35,6 @@ def import_pretrained(source: str, out_dir: str, vocab: str | None = None,
         models = {"generator" if isinstance(model, Generator) else "discriminator": model}
         vocab = vocab or os.path.join(folder, "vocab.txt")
         if lower_case is None:
-            from electra_tf.training.run_files import read_json
-
             lower_case = bool(read_json(os.path.join(folder, "tokenizer_config.json"))
                               .get("do_lower_case", True))
         kind = "huggingface"
@@ -66,6 +59,5 @@ def import_pretrained(source: str, out_dir: str, vocab: str | None = None,
         model.save(os.path.join(out_dir, f"{name}.keras"))
     summary = {"imported_from": source, "format": kind, "lower_case": lower_case,
                "models": sorted(models)}
-    with open(os.path.join(out_dir, "run.json"), "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=2)
+    write_json(os.path.join(out_dir, "run.json"), summary)
     return summary

@@ -1,18 +1,17 @@
-"""Labelled texts for sequence classification: loading (IMDB, folder-per-class, CSV/TSV),
-a stratified train/validation split, and the in-graph text -> [CLS] ... [SEP] preprocessing."""
+"""Labelled texts for sequence classification: loading (IMDB, folder-per-class, CSV/TSV) and a
+stratified train/validation split. The in-graph text -> [CLS] ... [SEP] preprocessing is in
+`electra_tf.data.preprocessor`."""
 
 from __future__ import annotations
 
 import csv
 import dataclasses
 import logging
-import math
 import os
 from typing import Optional, Sequence
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from electra_tf.data.corpus import CorpusStats, ImdbCorpus, _decode_line
 from electra_tf.errors import DataError
@@ -192,146 +191,3 @@ def _relabel(data: LabelledTexts, names: list) -> LabelledTexts:
                         f"(it was trained on {names}).")
     mapping = np.array([names.index(n) for n in data.label_names], dtype=np.int32)
     return LabelledTexts(data.texts, mapping[data.labels], names, data.source)
-
-
-# ------------------------------------------------------------------------- in-graph preprocessing
-
-
-@keras.saving.register_keras_serializable(package="electra_tf")
-class ClassificationPreprocessor(keras.layers.Layer):
-    """Raw strings -> `[CLS] pieces [SEP]` token ids, truncated to `max_seq_length`.
-
-    Pure TF ops (tf-text tokenizer, ragged truncation), so it runs in tf.data and can be placed in
-    front of a classifier inside an exported SavedModel.
-
-    Args:
-        tokenizer: a `WordPieceTokenizer` (or its config dict).
-        max_seq_length: total length including [CLS] and [SEP].
-        truncation: `head` keeps the first `max_seq_length - 2` pieces; `head_tail` keeps the
-            first `round(head_fraction * budget)` and the last pieces for the rest of the budget.
-        head_fraction: see `truncation`.
-
-    Call args:
-        texts: string `[batch]`.
-
-    Returns:
-        int32 ragged `[batch, (<= max_seq_length)]` ids, not padded (`pad_and_mask` pads).
-    """
-
-    def __init__(self, tokenizer, max_seq_length=256, truncation="head_tail", head_fraction=0.25,
-                 **kwargs):
-        kwargs.setdefault("trainable", False)
-        kwargs["dtype"] = "string"
-        super().__init__(**kwargs)
-        if isinstance(tokenizer, dict):
-            tokenizer = keras.saving.deserialize_keras_object(tokenizer)
-        if truncation not in ("head", "head_tail"):
-            raise ValueError(f"truncation must be 'head' or 'head_tail', got {truncation!r}.")
-        self.tokenizer = tokenizer
-        self.max_seq_length = int(max_seq_length)
-        self.truncation = truncation
-        self.head_fraction = float(head_fraction)
-        self.special_ids = tokenizer.special_ids
-        self.built = True
-
-    @property
-    def budget(self) -> int:
-        return self.max_seq_length - 2
-
-    def call(self, texts):
-        pieces = self.tokenizer.tokenize(tf.convert_to_tensor(texts, dtype=tf.string))
-        pieces = truncate_pieces(pieces, self.budget, self.truncation, self.head_fraction)
-        batch = tf.shape(pieces.row_lengths())[0]
-        cls = tf.fill([batch, 1], tf.constant(self.special_ids.cls, tf.int32))
-        sep = tf.fill([batch, 1], tf.constant(self.special_ids.sep, tf.int32))
-        return tf.concat([cls, pieces, sep], axis=1)
-
-    def pad_and_mask(self, token_ids):
-        """Ragged ids `[batch, (len)]` -> the encoder's input dict, padded to the longest row."""
-        dense = token_ids.to_tensor(default_value=self.special_ids.pad)
-        return encoder_inputs(dense, self.special_ids.pad, lengths=token_ids.row_lengths())
-
-    def compute_output_spec(self, texts):
-        return keras.KerasTensor((texts.shape[0], None), dtype="int32", ragged=True)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(tokenizer=keras.saving.serialize_keras_object(self.tokenizer),
-                      max_seq_length=self.max_seq_length, truncation=self.truncation,
-                      head_fraction=self.head_fraction)
-        return config
-
-
-def truncate_pieces(pieces: tf.RaggedTensor, budget: int, truncation: str,
-                    head_fraction: float = 0.25) -> tf.RaggedTensor:
-    """Keeps at most `budget` pieces per row: the first ones (`head`) or the first
-    `round(head_fraction * budget)` plus the last ones (`head_tail`). Rows within budget are
-    unchanged. `pieces`: ragged `[batch, (len)]` -> ragged `[batch, (min(len, budget))]`."""
-    if truncation == "head":
-        return pieces[:, :budget]
-    head = int(round(head_fraction * budget))
-    tail = budget - head
-    lengths = pieces.row_lengths()
-    positions = tf.ragged.range(lengths)  # [batch, (len)]: 0 .. len-1 per row
-    row_len = tf.expand_dims(lengths, 1)
-    keep = (positions < head) | (positions >= row_len - tail) | (row_len <= budget)
-    return tf.ragged.boolean_mask(pieces, keep)
-
-
-def encoder_inputs(token_ids, pad_id: int, lengths=None) -> dict:
-    """Padded ids `[batch, seq_len]` -> the encoder's dict (`segment_ids` all 0, a single
-    segment; `padding_mask` from `lengths`, or `token_ids != pad_id`)."""
-    if lengths is not None:
-        mask = tf.sequence_mask(lengths, tf.shape(token_ids)[1])
-    else:
-        mask = tf.not_equal(token_ids, pad_id)
-    return {"token_ids": token_ids, "segment_ids": tf.zeros_like(token_ids),
-            "padding_mask": mask}
-
-
-def classification_dataset(data: LabelledTexts, preprocessor: ClassificationPreprocessor,
-                           batch_size: int, *, shuffle: bool = False, seed: int = 0,
-                           repeat: bool = False, bucket_by_length: bool = False,
-                           encode_batch: int = 256) -> tf.data.Dataset:
-    """`(encoder inputs, label)` batches for `fit`/`evaluate`/`predict`.
-
-    Texts are tokenized once in tf.data and cached, then (optionally) shuffled with `seed` each
-    pass. Batches are padded to their longest sequence, not to `max_seq_length`; with
-    `bucket_by_length` training batches group sequences of similar length, which on CPU saves
-    most of the padding compute (IMDB reviews range from 10 to over 2,000 pieces).
-
-    Returns:
-        dataset of `({"token_ids", "segment_ids", "padding_mask"}: [batch, len], label: [batch])`.
-    """
-    pad = preprocessor.special_ids.pad
-    texts = tf.data.Dataset.from_tensor_slices(
-        (tf.constant(data.texts, dtype=tf.string), data.labels))
-    def encode(text, label):  # ragged rows cannot be unbatched into tensors: go via dense
-        ids = preprocessor(text)
-        return ids.to_tensor(default_value=pad), ids.row_lengths(), label
-
-    encoded = (texts.batch(encode_batch)
-               .map(encode, num_parallel_calls=tf.data.AUTOTUNE)
-               .unbatch()
-               .map(lambda ids, length, label: (ids[:length], label))
-               .cache())
-    if shuffle:
-        encoded = encoded.shuffle(min(len(data), 50_000), seed=seed,
-                                  reshuffle_each_iteration=True)
-    if repeat:
-        encoded = encoded.repeat()
-    if bucket_by_length:
-        limit = preprocessor.max_seq_length
-        boundaries = [b for b in (64, 96, 128, 192, 256, 320, 384, 448) if b < limit] + [limit + 1]
-        batched = encoded.bucket_by_sequence_length(
-            lambda ids, y: tf.shape(ids)[0], boundaries, [batch_size] * (len(boundaries) + 1),
-            padded_shapes=([None], []), padding_values=(pad, 0), drop_remainder=False)
-    else:
-        batched = encoded.padded_batch(batch_size, padded_shapes=([None], []),
-                                       padding_values=(pad, 0))
-        if not repeat:  # unbatch() hides the size; Keras warns at the end of such a dataset
-            batched = batched.apply(tf.data.experimental.assert_cardinality(
-                math.ceil(len(data) / batch_size)))
-    return batched.map(lambda ids, y: (encoder_inputs(ids, pad), y),
-                       num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-

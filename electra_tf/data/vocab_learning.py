@@ -1,8 +1,8 @@
 """Learning a WordPiece vocabulary from a corpus, with one of two learners.
 
-- `tokenizers` (default): HuggingFace `tokenizers`' WordPiece trainer (Rust). Measured in
-  `benchmarks/results/vocab_learning.md`: seconds instead of minutes for the IMDB training texts,
-  with held-out pieces-per-word and [UNK] rate no worse than tensorflow-text's learner.
+- `tokenizers` (default): HuggingFace `tokenizers`' WordPiece trainer (Rust): 8,192 pieces from
+  the 25,000 IMDB training reviews in 7.5 s instead of 233 s, with held-out pieces-per-word and
+  [UNK] rate no worse than tensorflow-text's learner (docs/pretraining.md).
 - `tensorflow-text`: tensorflow-text's BERT vocabulary learner (`bert_vocab_from_dataset`), the
   learner Google's BERT tooling uses; kept selectable (`--learner tensorflow-text`).
 
@@ -160,7 +160,7 @@ def _learn_with_tensorflow_text(texts: Iterable[str], vocab_size: int,
 def tokenization_stats(vocabulary: Sequence[str], texts: Iterable[str], lower_case: bool = True,
                        batch_size: int = 256) -> dict:
     """How well `vocabulary` covers `texts` under our `WordPieceTokenizer`: the measures
-    `benchmarks/vocab_learning.py` compares learners by (on held-out text).
+    the learners were compared by (on held-out text).
 
     A word is what the tokenizer splits on whitespace and punctuation: every piece that does not
     start with `##` begins one (an unknown word is a single [UNK]).

@@ -64,7 +64,7 @@ def load_predictor(path: str) -> Predictor:
         signature = loaded.signatures["serving_default"]
         label_names = [s.decode("utf-8") for s in loaded.label_names.numpy()]
         return Predictor(lambda texts: signature(text=texts), label_names, path)
-    from electra_tf.training.finetune import FinetunePaths, load_finetuned
+    from electra_tf.run_dir import FinetunePaths, load_finetuned
 
     if FinetunePaths(path).has_classifier():
         from electra_tf.export.saved_model import ClassifierModule

@@ -30,7 +30,7 @@ import os
 
 import tensorflow as tf
 
-from electra_tf.data.classification import ClassificationPreprocessor
+from electra_tf.data.preprocessor import ClassificationPreprocessor
 
 TEXT_SPEC = tf.TensorSpec([None], tf.string, name="text")
 IDS_SPEC = tf.TensorSpec([None, None], tf.int32, name="token_ids")
@@ -115,7 +115,7 @@ def export_classifier(model, preprocessor, vocab_path, export_dir,
     """Exports a `SequenceClassifier` with its text preprocessing (see the module docstring).
     `precision` "mixed_bfloat16" computes in bfloat16 (float32 weights and outputs): faster on
     CPUs with AVX512-BF16/AMX and on TPUs, with probabilities within about 1e-2 of float32."""
-    from electra_tf.training.distribute import with_precision
+    from electra_tf.distribute import with_precision
 
     model = with_precision(model, precision)
     return save_serving_module(ClassifierModule(model, preprocessor, vocab_path), export_dir)
@@ -125,7 +125,7 @@ def export_encoder(encoder, preprocessor, vocab_path, export_dir,
                    precision: str = "float32") -> str:
     """Exports an `ElectraEncoder` (e.g. a pretrained discriminator's) for feature extraction,
     computing in `precision` (see `export_classifier`)."""
-    from electra_tf.training.distribute import with_precision
+    from electra_tf.distribute import with_precision
 
     encoder = with_precision(encoder, precision)
     return save_serving_module(EncoderModule(encoder, preprocessor, vocab_path), export_dir)
@@ -157,13 +157,11 @@ def export_model(model_dir: str, export_dir: str, precision: str = "float32") ->
     if os.path.isdir(export_dir) and os.listdir(export_dir) and not is_saved_model(export_dir):
         raise CheckpointError(f"{export_dir} exists and is not an earlier export; choose an "
                               "empty or new directory so nothing in it is overwritten.")
-    from electra_tf.training.finetune import FinetunePaths
-    from electra_tf.training.pretrain import RunPaths
-    from electra_tf.training.run_files import ensure_writable_directory
+    from electra_tf.run_dir import FinetunePaths, PretrainPaths, ensure_writable_directory
 
     if FinetunePaths(model_dir).has_classifier():  # finished, or the best weights so far
         export = _export_finetuned
-    elif os.path.isfile(RunPaths(model_dir).discriminator):
+    elif os.path.isfile(PretrainPaths(model_dir).discriminator):
         export = _export_pretrained
     else:
         raise CheckpointError(
@@ -180,7 +178,7 @@ def export_model(model_dir: str, export_dir: str, precision: str = "float32") ->
 
 
 def _export_finetuned(model_dir, export_dir, precision) -> dict:
-    from electra_tf.training.finetune import load_finetuned
+    from electra_tf.run_dir import load_finetuned
 
     classifier, preprocessor, run, _ = load_finetuned(model_dir)
     export_classifier(classifier, preprocessor, os.path.join(model_dir, "vocab.txt"), export_dir,
@@ -193,21 +191,16 @@ def _export_finetuned(model_dir, export_dir, precision) -> dict:
 
 
 def _export_pretrained(model_dir, export_dir, precision) -> dict:
-    import json
-
     from electra_tf.config import load_config
     from electra_tf.data.tokenizer import WordPieceTokenizer
     from electra_tf.data.vocab import load_vocabulary
-    from electra_tf.training.run_files import load_keras_model
+    from electra_tf.run_dir import PretrainPaths, load_keras_model, read_json
 
-    config = load_config(os.path.join(model_dir, "config.yaml"))
-    lower_case = True
-    run_path = os.path.join(model_dir, "run.json")
-    if os.path.isfile(run_path):
-        with open(run_path, encoding="utf-8") as f:
-            lower_case = json.load(f).get("lower_case", True)
-    discriminator = load_keras_model(os.path.join(model_dir, "discriminator.keras"))
-    vocab_path = os.path.join(model_dir, "vocab.txt")
+    paths = PretrainPaths(model_dir)
+    config = load_config(paths.config)
+    lower_case = read_json(paths.run).get("lower_case", True)
+    discriminator = load_keras_model(paths.discriminator)
+    vocab_path = paths.vocab
     tokenizer = WordPieceTokenizer(load_vocabulary(vocab_path), lower_case=lower_case)
     max_len = config.pretraining.max_seq_length
     preprocessor = ClassificationPreprocessor(tokenizer, max_len, truncation="head")

@@ -14,13 +14,11 @@ def exact_gelu(x):
     the Dense layers before it carry no activation of their own.
 
     Under mixed precision the FFN's `[batch, seq_len, 4 * hidden]` activations are bfloat16 or
-    float16, and TensorFlow's 16-bit `erf` is slow on CPUs: for a `[32, 256, 1024]` bfloat16
-    tensor it took 29-36 ms against 13 ms in float32 (17 ms including both casts), more than the
-    bfloat16 matmul before it (13 ms). Computing it in float32 is also the more accurate choice.
+    float16, and TensorFlow's 16-bit `erf` is slow on CPUs (a `[32, 256, 1024]` tensor: 29-36 ms
+    against 17 ms cast to float32 and back); float32 is also the more accurate choice.
     The gradient is written out, `dy * (Phi(x) + x * phi(x))`, reusing the forward pass's
     `Phi(x)`: autodiff through erf would rebuild it from several elementwise ops, each a pass
-    over the tensor (forward + backward on a [4096, 1024] bfloat16 activation: 18.6 vs 19.7 ms,
-    benchmarks/step_kernels.py).
+    over the tensor (docs/devices_and_precision.md has the measurements).
     Returns a tensor of `x`'s dtype.
     """
     with tf.name_scope("gelu"):  # names the kernels in profiles

@@ -11,14 +11,11 @@ class HalfBitsDropout(keras.layers.Dropout):
     """`keras.layers.Dropout` that draws 16 random bits per element instead of 32.
 
     Keras' dropout draws one float32 uniform per element (`tf.nn.experimental.stateless_dropout`):
-    a Philox word per element. In ELECTRA-Small's pretraining step the encoders' dropout layers
-    draw about 63 million of them, and generating them was 4-6% of the step's kernel time on a
-    2-core CPU (benchmarks/results/pretrain_step_profile.md). Here every 32-bit word serves two
-    elements (its two 16-bit halves): an element is kept when its half is >= round(rate * 65536),
-    so the drop probability is the rate to within 1/131072 (0.1 becomes 0.100006), and kept
-    values are scaled by 1 / (1 - rate) as in Keras. For `[32, 4, 128, 128]` attention
-    probabilities this took 6.2 ms against 9.0 ms for Keras' dropout (bfloat16; 6.3 vs 9.3 ms in
-    float32; benchmarks/step_kernels.py).
+    a Philox word per element, about 63 million per ELECTRA-Small pretraining step. Here every
+    32-bit word serves two elements (its two 16-bit halves): an element is kept when its half is
+    >= round(rate * 65536), so the drop probability is the rate to within 1/131072 (0.1 becomes
+    0.100006), and kept values are scaled by 1 / (1 - rate) as in Keras. Why: `[32, 4, 128, 128]`
+    bfloat16 attention probabilities take 6.2 ms against 9.0 ms (docs/devices_and_precision.md).
 
     Same arguments and config, seed handling (the layer's `SeedGenerator`) and inference
     behaviour as `keras.layers.Dropout` (no weights, so `.keras` files are unaffected); with a

@@ -90,6 +90,15 @@ class SequenceClassifier(EncoderTask):
                    dropout=model_config.dropout if dropout is None else dropout)
 
     @classmethod
+    def from_preset(cls, preset: str, num_labels: int = 2, label_names=None, dropout=0.1):
+        """The encoder of an installed preset (`electra_tf.presets.available_presets()`, e.g.
+        `"electra_cpu_imdb"`) or of a preset folder, with a new head; see `from_pretrained`.
+        Its vocabulary is `electra_tf.presets.preset_path(preset)/vocab.txt`."""
+        from electra_tf.presets import preset_path
+
+        return cls.from_pretrained(preset_path(preset), num_labels, label_names, dropout)
+
+    @classmethod
     def from_pretrained(cls, pretrained, num_labels, label_names=None, dropout=0.1):
         """The encoder of a pretraining run with a new head.
 
@@ -98,15 +107,17 @@ class SequenceClassifier(EncoderTask):
                 `generator.keras` for an MLM-objective run, whose full-size generator is the
                 encoder to fine-tune), a `.keras` file of a `Discriminator`/`Generator`/
                 `SequenceClassifier`, a HuggingFace ELECTRA folder (`config.json` + weights,
-                e.g. Google's `electra-small-discriminator`) or hub id `hf:ORG/NAME`, or a
-                model object.
+                e.g. Google's `electra-small-discriminator`) or hub id `hf:ORG/NAME`, an
+                installed preset's name (`from_preset`), or a model object.
         """
-        model = pretrained
+        from electra_tf.presets import resolve_pretrained
+
+        model = pretrained = resolve_pretrained(pretrained)
         if isinstance(pretrained, (str, os.PathLike)) and is_huggingface_source(
                 os.fspath(pretrained)):
             model = load_huggingface(os.fspath(pretrained), kind="discriminator")
         elif isinstance(pretrained, (str, os.PathLike)):
-            from electra_tf.training.run_files import load_keras_model
+            from electra_tf.run_dir import load_keras_model
 
             model = load_keras_model(_pretrained_model_path(os.fspath(pretrained)))
         encoder = getattr(model, "encoder", None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from electra_tf.models.replicas import replica_uniform
+from electra_tf.distribute.replicas import replica_uniform
 
 
 def mask_tokens(token_ids, padding_mask, *, num_predictions, mask_prob, mask_token_rate, mask_id,
@@ -121,11 +121,10 @@ def sample_tokens(logits, temperature, seed):
     slice (`replica_uniform`), so N replicas sample what one device would.
 
     The search is two-level: the vocabulary is cut into blocks of 128, the target is located
-    among the blocks' cumulative sums, then inside its one block. A cumulative sum over the whole
-    vocabulary is the same draw, but TensorFlow's CPU `Cumsum` over `[640, 30522]` took 92 ms per
-    ELECTRA-Small step against 20 ms for the whole two-level search, whose block sums are one
-    vectorised reduction (benchmarks/step_kernels.py). Summing in short runs is also closer to
-    exact in float32.
+    among the blocks' cumulative sums, then inside its one block. It is the same draw as one
+    cumulative sum over the whole vocabulary, but TensorFlow's CPU `Cumsum` is slow (92 vs 20 ms
+    per ELECTRA-Small step; docs/devices_and_precision.md), and summing in short runs is closer
+    to exact in float32.
 
     Args:
         logits: `[batch, P, vocab]` (any float dtype; computed in float32).

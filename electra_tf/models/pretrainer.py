@@ -15,23 +15,24 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from electra_tf.config import ModelConfig, PretrainingConfig, _from_dict
+from electra_tf.config import ModelConfig, PretrainingConfig
+from electra_tf.distribute.replicas import (
+    DistributedFitFixes,
+    gradients_already_summed,
+    sum_over_replicas,
+)
 from electra_tf.layers.embeddings import ElectraEmbeddings
 from electra_tf.layers.encoder import ElectraEncoder, standardize_inputs
 from electra_tf.models.discriminator import Discriminator
 from electra_tf.models.generator import Generator
 from electra_tf.models.objective import mask_tokens, sample_tokens, scatter_positions
-from electra_tf.models.replicas import (
-    DistributedFitFixes,
-    gradients_already_summed,
-    sum_over_replicas,
-)
+from electra_tf.yaml_config import dataclass_from_dict
 
 
 def _as_config(cls, value):
     if isinstance(value, cls):
         return value
-    return _from_dict(cls, value or {}, prefix=f"{cls.__name__}.")
+    return dataclass_from_dict(cls, value or {}, prefix=f"{cls.__name__}.")
 
 
 def _masked_mean(values, weights):

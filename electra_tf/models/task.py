@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from electra_tf.models.replicas import DistributedFitFixes
+from electra_tf.distribute.replicas import DistributedFitFixes
 
 
 class EncoderTask(DistributedFitFixes, keras.Model):

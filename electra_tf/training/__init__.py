@@ -1,8 +1,12 @@
 """Training: AdamW with ELECTRA's weight-decay exclusions, schedule and layer-wise LR decay, the
-resumable `pretrain` run, and `finetune`/`evaluate` for text classification."""
+resumable `pretrain` run, and `finetune`/`evaluate` for text classification.
 
+`pretrain` and `finetune` read as stages: set up (`*_setup.py`: arguments, data, vocabulary,
+model) -> restore -> fit -> write the products. Their run directories are `electra_tf.run_dir`;
+where and how they run, `electra_tf.distribute`."""
+
+from electra_tf.finetune_config import FinetuneConfig, load_finetune_config
 from electra_tf.training.finetune import evaluate, finetune
-from electra_tf.training.finetune_config import FinetuneConfig, load_finetune_config
 from electra_tf.training.optimizer import (
     NO_DECAY_NAME_PATTERNS,
     LayerwiseAdamW,

@@ -1,4 +1,4 @@
-"""Keras callbacks of a pretraining run.
+"""Keras callbacks of pretraining and fine-tuning runs.
 
 `pretrain` runs `fit` with one Keras "epoch" per logging interval (`log_every` steps), so the
 progress bar and the epoch-mean metrics Keras computes are exactly the per-interval curve points.
@@ -18,6 +18,7 @@ import keras
 import tensorflow as tf
 
 from electra_tf.errors import TrainingError
+from electra_tf.run_dir import save_weights_atomically, write_json, write_text_atomically
 
 
 def global_step(model) -> int:
@@ -113,6 +114,43 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
             self.checkpointer.save()
 
 
+class BestCheckpoint(keras.callbacks.Callback):
+    """After each evaluation: keeps the weights with the highest `monitor` in `weights_path`
+    (written atomically, then `record_path` = {"step", monitor}), and stops training after
+    `patience` evaluations without improvement (Keras' `EarlyStopping` rule).
+
+    Args:
+        best, wait: the state of a resumed run (`resumed_best`); None and 0 for a new one.
+    """
+
+    def __init__(self, weights_path: str, record_path: str | None, monitor: str = "val_accuracy",
+                 patience: int | None = None, best: dict | None = None, wait: int = 0):
+        super().__init__()
+        self.weights_path, self.record_path, self.monitor = weights_path, record_path, monitor
+        self.patience, self.best, self.wait = patience, best, wait
+
+    @property
+    def patience_exhausted(self) -> bool:
+        return self.patience is not None and self.wait >= self.patience
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            return
+        step = global_step(self.model)
+        if self.best is not None and self.best["step"] == step:
+            return  # this evaluation was recorded before the run was interrupted
+        if self.best is None or float(value) > self.best[self.monitor]:
+            save_weights_atomically(self.model, self.weights_path)
+            self.best, self.wait = {"step": step, self.monitor: float(value)}, 0
+            if self.record_path:
+                write_json(self.record_path, self.best)
+        else:
+            self.wait += 1
+        if self.patience_exhausted:
+            self.model.stop_training = True
+
+
 def read_history(path: str, up_to_step: int | None = None, rewrite: bool = True) -> list[dict]:
     """Reads a history file; with `up_to_step`, drops records a killed run wrote after the
     checkpoint it is resumed from, and (with `rewrite`) rewrites the file so it matches the
@@ -129,8 +167,5 @@ def read_history(path: str, up_to_step: int | None = None, rewrite: bool = True)
     if up_to_step is not None:
         records = [r for r in records if r.get("step", 0) <= up_to_step]
     if up_to_step is not None and rewrite:
-        tmp = f"{path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(r) + "\n" for r in records)
-        os.replace(tmp, path)
+        write_text_atomically(path, "".join(json.dumps(r) + "\n" for r in records))
     return records

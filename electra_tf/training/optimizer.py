@@ -5,8 +5,9 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from electra_tf.compat import GradientsSummedBeforeApply, PerVariableWeightDecay
 from electra_tf.config import OptimizerConfig
-from electra_tf.models.replicas import gradients_are_summed, sum_over_replicas
+from electra_tf.distribute.replicas import gradients_are_summed, sum_over_replicas
 from electra_tf.training.schedules import WarmupLinearDecay
 
 # LayerNormalization's scale/offset are `gamma`/`beta`; every Dense/EinsumDense/MLM-head bias is
@@ -17,7 +18,7 @@ NO_DECAY_NAME_PATTERNS = tuple(rf"(^|/){name}(:\d+)?$" for name in ("gamma", "be
 
 
 @keras.saving.register_keras_serializable(package="electra_tf")
-class ElectraAdamW(keras.optimizers.AdamW):
+class ElectraAdamW(GradientsSummedBeforeApply, keras.optimizers.AdamW):
     """`keras.optimizers.AdamW` with two corrections the authors' optimizer has and Keras lacks.
 
     1. Sparse (`tf.IndexedSlices`) gradients are made dense first. An embedding lookup's gradient
@@ -31,19 +32,34 @@ class ElectraAdamW(keras.optimizers.AdamW):
     2. Under a `tf.distribute` strategy the gradients are summed over the replicas *before*
        global-norm clipping. Keras clips each replica's partial gradient and sums afterwards, so
        with 2 replicas a step differed from the same step on one device; here it does not
-       (tests/test_distribute.py).
+       (tests/test_distribute.py); Keras' own sum is turned off (`GradientsSummedBeforeApply`).
+
+    The name patterns given to `exclude_from_weight_decay` are part of the config (Keras leaves
+    them out): an optimizer rebuilt by `from_config`, or loaded with a compiled `.keras` model,
+    skips LayerNorm and bias variables as the original did instead of decaying them.
     """
+
+    def __init__(self, *args, weight_decay_exclusions=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.weight_decay_exclusions = []
+        if weight_decay_exclusions:
+            self.exclude_from_weight_decay(var_names=list(weight_decay_exclusions))
+
+    def exclude_from_weight_decay(self, var_list=None, var_names=None):
+        super().exclude_from_weight_decay(var_list=var_list, var_names=var_names)
+        self.weight_decay_exclusions = list(var_names or [])
+
+    def get_config(self):
+        config = super().get_config()
+        config["weight_decay_exclusions"] = list(self.weight_decay_exclusions)
+        return config
 
     def apply(self, grads, trainable_variables=None):
         grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
                  for g in grads]
-        if not gradients_are_summed():
+        if not gradients_are_summed():  # else the train_step has (`gradients_already_summed`)
             grads = sum_over_replicas(grads)
         return super().apply(grads, trainable_variables)
-
-    def _all_reduce_sum_gradients(self, grads_and_vars):
-        # `apply` (or the train_step, see `gradients_already_summed`) has summed them already.
-        return list(grads_and_vars)
 
 
 def create_optimizer(config: OptimizerConfig | None = None, **overrides) -> keras.optimizers.AdamW:
@@ -112,7 +128,7 @@ def layerwise_lr_multipliers(model, decay: float) -> dict[str, float]:
 
 
 @keras.saving.register_keras_serializable(package="electra_tf")
-class LayerwiseAdamW(ElectraAdamW):
+class LayerwiseAdamW(PerVariableWeightDecay, ElectraAdamW):
     """AdamW whose learning rate is scaled per variable (ELECTRA's layer-wise LR decay).
 
     Scaling gradients would not do it: Adam's update is invariant to the gradient's scale. The
@@ -138,14 +154,13 @@ class LayerwiseAdamW(ElectraAdamW):
         self._lr_scales = [float(self.lr_multipliers.get(v.path, 1.0)) for v in var_list]
 
     def lr_multiplier(self, variable) -> float:
-        return self._lr_scales[self._get_variable_index(variable)]
-
-    def _apply_weight_decay(self, variables):
-        pass  # applied per variable in `update_step`, with the variable's own rate
+        return self._lr_scales[self.variable_index(variable)]
 
     def update_step(self, gradient, variable, learning_rate):
+        # The weight decay is applied here, with the variable's own rate (Keras' own pass over
+        # all variables is turned off: `PerVariableWeightDecay`).
         scaled_rate = learning_rate * self.lr_multiplier(variable)
-        if self.weight_decay is not None and self._use_weight_decay(variable):
+        if self.weight_decay is not None and self.decays(variable):
             rate = keras.ops.cast(scaled_rate, variable.dtype)
             variable.assign_sub(variable * keras.ops.cast(self.weight_decay, variable.dtype) * rate)
         super().update_step(gradient, variable, scaled_rate)

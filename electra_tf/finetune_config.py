@@ -1,0 +1,137 @@
+"""Typed configuration of fine-tuning runs (`configs/finetune/*.yaml`).
+
+    task:            # TaskConfig: where the labelled texts come from
+      name: imdb
+    preprocessing:   # PreprocessingConfig: how a text becomes a [CLS] ... [SEP] sequence
+      max_seq_length: 256
+      truncation: head_tail
+    training:        # TrainingConfig: ELECTRA's fine-tuning recipe
+      learning_rate: 3.0e-4
+      layerwise_decay: 0.8
+    from_scratch:    # ScratchConfig: what changes for the randomly initialised baseline
+      learning_rate: 5.0e-4
+
+Same rules as the pretraining config (`electra_tf.yaml_config`): unknown keys and wrong types
+are errors naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+from electra_tf.errors import ConfigError
+from electra_tf.yaml_config import YamlConfig, load_yaml_config
+
+
+@dataclass
+class TaskConfig:
+    """The labelled data. `name`: `imdb` (tfds `imdb_reviews` online, or the aclImdb archive /
+    folder given as `data`), `folder` (one sub-folder of `.txt` files per class, the
+    `keras.utils.text_dataset_from_directory` layout, optionally under `train/` and `test/`) or
+    `csv` (a CSV/TSV file with `text_column` and `label_column`; `{split}` in the path is
+    replaced by the split name, e.g. `data/{split}.csv`)."""
+
+    name: Literal["imdb", "folder", "csv"] = "imdb"
+    data: Optional[str] = None
+    text_column: str = "text"
+    label_column: str = "label"
+    validation_fraction: float = 0.1  # carved from train, stratified, with `split_seed`
+    split_seed: int = 0  # fixed across fine-tuning seeds: every model is chosen on the same split
+    max_train_examples: Optional[int] = None  # a stratified subset, for quick runs
+
+    def validate(self) -> None:
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise ConfigError("task.validation_fraction must be in (0, 1), got "
+                              f"{self.validation_fraction}.")
+        if self.max_train_examples is not None and self.max_train_examples < 4:
+            raise ConfigError("task.max_train_examples must be >= 4.")
+
+
+@dataclass
+class PreprocessingConfig:
+    """Texts longer than `max_seq_length - 2` pieces are cut: `head` keeps the first pieces,
+    `head_tail` keeps the first `head_fraction` of the budget and the last pieces for the rest
+    (Sun et al. 2019 found head+tail best on IMDB: reviews often conclude with the verdict)."""
+
+    max_seq_length: int = 256
+    truncation: Literal["head", "head_tail"] = "head_tail"
+    head_fraction: float = 0.25
+
+    def validate(self) -> None:
+        if self.max_seq_length < 8:
+            raise ConfigError(f"preprocessing.max_seq_length must be >= 8, got "
+                              f"{self.max_seq_length}.")
+        if not 0.0 <= self.head_fraction <= 1.0:
+            raise ConfigError("preprocessing.head_fraction must be in [0, 1].")
+
+
+@dataclass
+class TrainingConfig:
+    """ELECTRA's recipe: AdamW, `warmup_fraction` warm-up then linear decay, layer-wise LR
+    decay, dropout on [CLS]; the best validation checkpoint is kept."""
+
+    learning_rate: float = 3e-4
+    layerwise_decay: float = 0.8
+    epochs: int = 3
+    batch_size: int = 32
+    warmup_fraction: float = 0.1
+    weight_decay: float = 0.01
+    dropout: float = 0.1
+    evaluations_per_epoch: int = 1
+    early_stopping_patience: Optional[int] = None  # evaluations without improvement; None: off
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.learning_rate <= 0:
+            raise ConfigError(f"training.learning_rate must be > 0, got {self.learning_rate}.")
+        if not 0.0 < self.layerwise_decay <= 1.0:
+            raise ConfigError("training.layerwise_decay must be in (0, 1] (1 turns it off).")
+        for name in ("epochs", "batch_size", "evaluations_per_epoch"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"training.{name} must be >= 1.")
+        if not 0.0 <= self.warmup_fraction < 1.0:
+            raise ConfigError("training.warmup_fraction must be in [0, 1).")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError("training.dropout must be in [0, 1).")
+
+
+@dataclass
+class ScratchConfig:
+    """Overrides for `--from-scratch` (no pretraining): a randomly initialised encoder has no
+    lower layers worth protecting, so layer-wise decay is off by default. `position_embedding`
+    None keeps the architecture's own (`model.position_embedding`), so the baseline is the
+    pretrained model's exact architecture; "sinusoidal" gives the popular articles' encoding."""
+
+    learning_rate: float = 5e-4
+    layerwise_decay: float = 1.0
+    position_embedding: Optional[Literal["learned", "sinusoidal", "none"]] = None
+    epochs: Optional[int] = None  # None: training.epochs
+
+    def validate(self) -> None:
+        if self.learning_rate <= 0 or not 0.0 < self.layerwise_decay <= 1.0:
+            raise ConfigError("from_scratch.learning_rate must be > 0 and "
+                              "from_scratch.layerwise_decay in (0, 1].")
+
+
+@dataclass
+class FinetuneConfig(YamlConfig):
+    task: TaskConfig = field(default_factory=TaskConfig)
+    preprocessing: PreprocessingConfig = field(default_factory=PreprocessingConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    from_scratch: ScratchConfig = field(default_factory=ScratchConfig)
+
+    def for_scratch_training(self) -> "FinetuneConfig":
+        """This config with the `from_scratch` overrides applied to `training`."""
+        scratch = self.from_scratch
+        training = dataclasses.replace(
+            self.training, learning_rate=scratch.learning_rate,
+            layerwise_decay=scratch.layerwise_decay,
+            epochs=scratch.epochs or self.training.epochs)
+        return dataclasses.replace(self, training=training)
+
+
+def load_finetune_config(path, overrides=None) -> FinetuneConfig:
+    """Reads `configs/finetune/*.yaml` (or any path), applies `section.key=value` overrides."""
+    return load_yaml_config(FinetuneConfig, path, overrides)

@@ -1,0 +1,80 @@
+"""Presets: a pretraining run packaged with how it was made, loadable by name."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import electra_tf.presets as presets
+from electra_tf.cli import main
+from electra_tf.data import SAMPLE_LABELLED
+from electra_tf.errors import ConfigError
+from electra_tf.models.classifier import SequenceClassifier
+from electra_tf.run_dir import load_keras_model
+
+
+@pytest.fixture
+def installed_preset(tiny_pretrained_run, tmp_path, monkeypatch):
+    """`tiny_pretrained_run` written as preset "tiny_test" into a presets folder that stands in
+    for the installed one."""
+    root = tmp_path / "presets"
+    manifest = presets.write_preset(tiny_pretrained_run, str(root / "tiny_test"),
+                                    description="a 30-step test run", data="80 sample reviews")
+    monkeypatch.setattr(presets, "PRESETS_DIR", str(root))
+    return manifest
+
+
+def test_a_preset_records_how_it_was_trained(installed_preset, tiny_pretrained_run):
+    folder = os.path.join(presets.PRESETS_DIR, "tiny_test")
+    assert sorted(os.listdir(folder)) == sorted([*presets.PRESET_FILES, presets.MANIFEST])
+    run_metrics = json.load(open(os.path.join(tiny_pretrained_run, "metrics.json")))
+    assert installed_preset["steps"] == 30 and installed_preset["batch_size"] == 8
+    assert installed_preset["final_metrics"] == run_metrics["final"]
+    discriminator = load_keras_model(os.path.join(tiny_pretrained_run, "discriminator.keras"))
+    assert installed_preset["discriminator_parameters"] == discriminator.count_params()
+    # 30 steps x 8 sequences of a 1-layer, width-64 model: ~1e10 FLOPs, not 0 and not 1e15.
+    assert 1e9 < installed_preset["train_flops"] < 1e12
+    assert presets.available_presets() == {"tiny_test": installed_preset}
+
+
+def test_from_preset_loads_the_pretrained_encoder(installed_preset, tiny_pretrained_run):
+    by_name = SequenceClassifier.from_preset("tiny_test", num_labels=2)
+    discriminator = load_keras_model(os.path.join(tiny_pretrained_run, "discriminator.keras"))
+    for ours, theirs in zip(by_name.encoder.weights, discriminator.encoder.weights):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    by_folder = SequenceClassifier.from_preset(os.path.join(presets.PRESETS_DIR, "tiny_test"))
+    assert by_folder.encoder.count_params() == by_name.encoder.count_params()
+
+
+def test_names_resolve_only_when_no_path_of_that_name_exists(installed_preset, tmp_path,
+                                                             monkeypatch):
+    folder = os.path.join(presets.PRESETS_DIR, "tiny_test")
+    assert presets.resolve_pretrained("tiny_test") == folder
+    assert presets.resolve_pretrained("runs/elsewhere") == "runs/elsewhere"
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("tiny_test")  # a local run directory of the same name is what the user meant
+    assert presets.resolve_pretrained("tiny_test") == "tiny_test"
+
+
+def test_an_unknown_preset_names_the_installed_ones(installed_preset):
+    with pytest.raises(ConfigError, match=r"Unknown preset 'electra_huge'.*installed: tiny_test"):
+        SequenceClassifier.from_preset("electra_huge")
+
+
+def test_presets_command_lists_them(installed_preset, capsys):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny_test: a 30-step test run (30 steps on 80 sample reviews" in out
+    assert "electra-tf finetune --pretrained tiny_test" in out
+
+
+@pytest.mark.slow(seconds=25)
+def test_finetune_takes_a_preset_name(installed_preset, tmp_path):
+    out = tmp_path / "tuned"
+    assert main(["finetune", "--task", "csv", "--data", SAMPLE_LABELLED, "--pretrained",
+                 "tiny_test", "--out-dir", str(out), "--set", "task.max_train_examples=32",
+                 "--set", "preprocessing.max_seq_length=32", "--set", "training.epochs=1",
+                 "--set", "training.batch_size=16", "--quiet"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["pretrained"] == os.path.join(presets.PRESETS_DIR, "tiny_test")
