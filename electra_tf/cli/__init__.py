@@ -37,6 +37,9 @@ __all__ = ["build_parser", "main"]
 def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="electra-tf: %(message)s")
     logging.getLogger("absl").setLevel(logging.WARNING)  # checkpoint sharding chatter
+    # TensorFlow's own handler already prints its INFO lines ("Assets written to ..." on every
+    # SavedModel save); through the root handler they appeared twice.
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)
 
 
 def _describe_environment_error(err: BaseException) -> str | None:
