@@ -24,6 +24,12 @@ fails when a check neither ran nor was skipped, so no check is dropped silently.
                            float32 weights, the expected policy in every sub-layer
     mixed_matches_float32  given the float32 object's weights, the mixed outputs are within
                            `mixed_atol` of the float32 ones
+    bfloat16_matmul        built under the global `bfloat16_matmul` policy (matmuls in bfloat16,
+                           the rest float32; restored afterwards): finite outputs, float32 where
+                           they are floats, float32 weights, that policy in every sub-layer
+    bfloat16_matmul_matches_float32
+                           given the float32 object's weights, the bfloat16_matmul outputs are
+                           within `mixed_atol` of the float32 ones
     sequence_length        a shorter sequence works with the same weights (finite outputs whose
                            shapes agree with the symbolic call's)
 
@@ -44,15 +50,30 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from electra_tf.layers.matmul import get_dtype_policy
+
 # `__init__` arguments that a class leaves out of `get_config` on purpose, and why.
+_KERAS_DENSE_OPTIONAL = {
+    "activity_regularizer": "Keras' Layer.get_config saves it only when one is set",
+    "lora_rank": "Keras' Dense/EinsumDense save it only when LoRA is enabled",
+    "lora_alpha": "Keras' Dense/EinsumDense save it only when LoRA is enabled",
+}
 NOT_IN_CONFIG = {
     "electra_tf>ElectraEncoder": {
         "embeddings": "a shared embedding block (the pretrainer's tie) is not saved with the "
                       "encoder: a saved encoder reloads with its own copy"},
+    "electra_tf>MatmulDense": _KERAS_DENSE_OPTIONAL,
+    "electra_tf>MatmulEinsumDense": dict(
+        _KERAS_DENSE_OPTIONAL, gptq_unpacked_column_size="Keras' EinsumDense saves it only for "
+                                                         "GPTQ quantization"),
 }
 
 CHECKS = ("build_call", "symbolic_call", "config_round_trip", "keras_reload", "weight_counts",
-          "fit_step", "mixed_bfloat16", "mixed_matches_float32", "sequence_length")
+          "fit_step", "mixed_bfloat16", "mixed_matches_float32", "bfloat16_matmul",
+          "bfloat16_matmul_matches_float32", "sequence_length")
+# The 16-bit precisions the harness builds every case in, and the check comparing each with float32.
+SIXTEEN_BIT_CHECKS = {"mixed_bfloat16": "mixed_matches_float32",
+                      "bfloat16_matmul": "bfloat16_matmul_matches_float32"}
 
 
 @dataclasses.dataclass
@@ -74,8 +95,10 @@ class LayerCase:
         mixed_output_dtype: output dtype under mixed_bfloat16 (a dict name -> dtype for dict
             outputs; keys not listed are not checked).
         mixed_policy: the dtype policy every sub-layer must have under mixed_bfloat16 ("string"
-            for text layers, which keep it whatever the global policy).
-        mixed_atol: tolerance of `mixed_matches_float32`.
+            for text layers, which keep it whatever the global policy; under bfloat16_matmul
+            they keep it too, and every other sub-layer must have bfloat16_matmul).
+        mixed_atol: tolerance of `mixed_matches_float32` and of
+            `bfloat16_matmul_matches_float32` (which keeps more in float32, so is closer).
         skip: check name -> why it does not apply to this class.
         id: test id (default: the class name).
     """
@@ -148,8 +171,8 @@ def run_layer_checks(cls, init_kwargs, inputs, expected_output_shape, tmp_path, 
     """
     init = (lambda _: init_kwargs()) if callable(init_kwargs) else init_kwargs
     variant = "a variant of a class whose full case is in tests/test_harness_cases.py"
-    skip = {name: variant for name in ("weight_counts", "fit_step", "mixed_bfloat16",
-                                       "mixed_matches_float32")}
+    skipped = ("weight_counts", "fit_step", *SIXTEEN_BIT_CHECKS, *SIXTEEN_BIT_CHECKS.values())
+    skip = {name: variant for name in skipped}
     if shorter_inputs is None:
         skip["sequence_length"] = "no shorter inputs given"
     case = LayerCase(cls, init, inputs, expected_output_shape, call_kwargs=dict(call_kwargs or {}),
@@ -162,7 +185,7 @@ def global_dtype_policy(name):
     """Sets Keras' global dtype policy for the block and restores the previous one, also when the
     block raises (a leaked mixed policy would change every later test of the process)."""
     previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
+    keras.config.set_dtype_policy(get_dtype_policy(name))
     try:
         yield
     finally:
@@ -240,19 +263,21 @@ def _run_layer_case(case: LayerCase, tmp_path):
             _assert_shapes_agree(symbolic_outputs, shorter)
         performed.add("sequence_length")
 
-    if "mixed_bfloat16" in wanted:
-        with global_dtype_policy("mixed_bfloat16"):
+    for precision, matches_float32 in SIXTEEN_BIT_CHECKS.items():
+        if precision not in wanted:
+            continue
+        with global_dtype_policy(precision):
             mixed = case.make(tmp_path)
             mixed_outputs = _call(mixed, case.inputs, case.call_kwargs)
-        _check_mixed_precision(mixed, mixed_outputs, case)
-        performed.add("mixed_bfloat16")
-        if "mixed_matches_float32" in wanted:
+        _check_mixed_precision(mixed, mixed_outputs, case, precision)
+        performed.add(precision)
+        if matches_float32 in wanted:
             if expected is None:
                 expected = _call(obj, case.inputs, case.call_kwargs)
             mixed.set_weights(obj.get_weights())
             actual = _call(mixed, case.inputs, case.call_kwargs)
             _assert_trees_close(expected, actual, atol=case.mixed_atol)
-            performed.add("mixed_matches_float32")
+            performed.add(matches_float32)
 
     if "fit_step" in wanted:  # last: it changes the weights
         assert wrapper is not obj or is_model, "fit_step of a layer needs symbolic_call"
@@ -304,8 +329,25 @@ def _check_fit_step(model, inputs, outputs, own_train_step):
     assert not unchanged, f"one fit step left these weights unchanged: {unchanged}"
 
 
-def _check_mixed_precision(mixed, outputs, case):
-    expected = case.mixed_output_dtype
+def _check_mixed_precision(mixed, outputs, case, precision):
+    """`mixed` built under the global `precision` policy gave `outputs`."""
+    if precision == "bfloat16_matmul":  # only matmuls are bfloat16, inside the layers
+        floats = [x for x in tf.nest.flatten(outputs) if keras.backend.is_float_dtype(_dtype(x))]
+        assert all(_dtype(x) == "float32" for x in floats), [_dtype(x) for x in floats]
+        policy = "string" if case.mixed_policy == "string" else precision
+    else:
+        _check_mixed_output_dtypes(outputs, case.mixed_output_dtype)
+        policy = case.mixed_policy
+    _assert_finite(outputs)
+    for w in mixed.weights:
+        assert _dtype(w) == "float32", f"{w.path} is {_dtype(w)} under {precision}"
+    # A sub-layer with a policy of its own (a hard-coded dtype) would compute in float32 (slow)
+    # or, for a text layer, try to cast its strings.
+    for layer in mixed._flatten_layers():  # Keras 3's walk over a layer and all its sub-layers
+        assert layer.dtype_policy.name == policy, (layer.name, layer.dtype_policy)
+
+
+def _check_mixed_output_dtypes(outputs, expected):
     if isinstance(outputs, dict):
         assert isinstance(expected, dict), "dict outputs need a dict mixed_output_dtype"
         for key, dtype in expected.items():
@@ -313,13 +355,6 @@ def _check_mixed_precision(mixed, outputs, case):
     else:
         first = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
         assert _dtype(first) == expected, (_dtype(first), expected)
-    _assert_finite(outputs)
-    for w in mixed.weights:
-        assert _dtype(w) == "float32", f"{w.path} is {_dtype(w)} under mixed_bfloat16"
-    # A sub-layer with a policy of its own (a hard-coded dtype) would compute in float32 (slow)
-    # or, for a text layer, try to cast its strings.
-    for layer in mixed._flatten_layers():  # Keras 3's walk over a layer and all its sub-layers
-        assert layer.dtype_policy.name == case.mixed_policy, (layer.name, layer.dtype_policy)
 
 
 # ------------------------------------------------------------------ optimizers and schedules
@@ -414,8 +449,9 @@ def run_schedule_checks(schedule, expected_values, tmp_path):
         JSON serialize/deserialize give the same class, config and rates.
     keras_reload: a model compiled with an optimizer on this schedule, saved as `.keras` and
         reloaded without `custom_objects`, has the same schedule (class, config, rates).
-    mixed_bfloat16, mixed_matches_float32: under the global mixed_bfloat16 policy the rates are
-        still float32 and identical (the optimizer updates float32 variables).
+    mixed_bfloat16, mixed_matches_float32, bfloat16_matmul, bfloat16_matmul_matches_float32:
+        under each global 16-bit policy the rates are still float32 and identical (the optimizer
+        updates float32 variables).
     """
     def rates(s):
         values = {step: s(step) for step in expected_values}
@@ -441,11 +477,59 @@ def run_schedule_checks(schedule, expected_values, tmp_path):
     reloaded = keras.saving.deserialize_keras_object(reloaded)
     assert type(reloaded) is type(schedule) and rates(reloaded) == rates(schedule)
 
-    with global_dtype_policy("mixed_bfloat16"):
-        mixed = rates(schedule)
-    assert mixed == rates(schedule)
-    return {"build_call", "config_round_trip", "keras_reload", "mixed_bfloat16",
-            "mixed_matches_float32"}
+    for precision in SIXTEEN_BIT_CHECKS:
+        with global_dtype_policy(precision):
+            mixed = rates(schedule)
+        assert mixed == rates(schedule), precision
+    return {"build_call", "config_round_trip", "keras_reload", *SIXTEEN_BIT_CHECKS,
+            *SIXTEEN_BIT_CHECKS.values()}
+
+
+def run_dtype_policy_checks(policy, tmp_path):
+    """A dtype policy's checks (`BFloat16MatmulPolicy`), on a `MatmulDense` computing under it.
+
+    build_call: float32 compute and variable dtypes; the Dense's output is exactly its product
+        of bfloat16-rounded inputs and kernel, cast to float32, plus the bias.
+    config_round_trip: a JSON serialize/deserialize gives the same class, name and config, and
+        `get_dtype_policy(name)` the same policy.
+    keras_reload: a functional model of that Dense, saved as `.keras` and reloaded without
+        `custom_objects`, computes under the same policy with identical outputs.
+    bfloat16_matmul, bfloat16_matmul_matches_float32: a Dense made under the global policy has
+        it, float32 weights, and float32 outputs (of size ~1) within 0.05 of float32 arithmetic.
+    """
+    from electra_tf.layers.matmul import MatmulDense
+
+    x = np.random.default_rng(0).normal(size=(3, 8)).astype("float32")
+    assert (policy.compute_dtype, policy.variable_dtype) == ("float32", "float32")
+    dense = MatmulDense(4, dtype=policy)
+    y = np.asarray(dense(x))
+    bf16 = tf.cast(tf.matmul(tf.cast(x, tf.bfloat16), tf.cast(dense.kernel, tf.bfloat16)),
+                   tf.float32)
+    np.testing.assert_array_equal(y, np.asarray(bf16 + dense.bias))
+
+    serialized = json.loads(json.dumps(keras.dtype_policies.serialize(policy)))
+    revived = keras.dtype_policies.deserialize(serialized)
+    assert type(revived) is type(policy) and revived.name == policy.name
+    assert revived.get_config() == policy.get_config()
+    assert get_dtype_policy(policy.name) == policy
+
+    inputs = keras.Input((8,))
+    model = keras.Model(inputs, MatmulDense(4, dtype=policy)(inputs))
+    path = os.path.join(str(tmp_path), "policy.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert type(restored.layers[-1].dtype_policy) is type(policy)
+    np.testing.assert_array_equal(np.asarray(restored(x)), np.asarray(model(x)))
+
+    with global_dtype_policy(policy.name):
+        dense = MatmulDense(4)
+        y = dense(x)
+    assert dense.dtype_policy == policy and _dtype(dense.kernel) == "float32"
+    assert _dtype(y) == "float32"
+    exact = x @ np.asarray(dense.kernel) + np.asarray(dense.bias)
+    np.testing.assert_allclose(np.asarray(y), exact, rtol=0, atol=0.05)
+    return {"build_call", "config_round_trip", "keras_reload", "bfloat16_matmul",
+            "bfloat16_matmul_matches_float32"}
 
 
 # ------------------------------------------------------------------ helpers

@@ -19,6 +19,7 @@ from harness import (
     case_id,
     global_dtype_policy,
     run_case,
+    run_dtype_policy_checks,
     run_optimizer_checks,
     run_schedule_checks,
 )
@@ -36,6 +37,7 @@ from electra_tf.layers import (
     TransformerEncoderBlock,
 )
 from electra_tf.layers.dropout import HalfBitsDropout
+from electra_tf.layers.matmul import BFloat16MatmulPolicy, MatmulDense, MatmulEinsumDense
 from electra_tf.models import Discriminator, ElectraPretrainer, Generator, SequenceClassifier
 from electra_tf.training import (
     NO_DECAY_NAME_PATTERNS,
@@ -99,6 +101,10 @@ OPTIMIZER_SKIPS = {
     "mixed_matches_float32": "bfloat16 activations give other gradients, so another step by "
                              "design; the mixed step is checked to be finite and to reach every "
                              "weight",
+    "bfloat16_matmul": "the tiny model's Keras layers compute in float32 under bfloat16_matmul "
+                       "(only electra_tf's layers multiply in bfloat16): the optimizer would see "
+                       "exactly the float32 case",
+    "bfloat16_matmul_matches_float32": "the same float32 case: nothing to compare",
 }
 SCHEDULE_SKIPS = {
     "symbolic_call": "a function of the step count, not a layer",
@@ -155,6 +161,12 @@ CASES = [
               shorter_inputs=(HIDDEN[:, :2], RNG.normal(size=(50, 16)).astype("float32"))),
     LayerCase(ReplacedTokenDetectionHead, {}, HIDDEN, (3, 8), trainable_weights=4,
               non_trainable_weights=0, mixed_output_dtype="float32", shorter_inputs=HIDDEN[:, :5]),
+    LayerCase(MatmulDense, dict(units=4), HIDDEN, (3, 8, 4), trainable_weights=2,
+              non_trainable_weights=0, shorter_inputs=HIDDEN[:, :5]),  # kernel, bias
+    LayerCase(MatmulEinsumDense, dict(equation="btd,dnh->btnh", output_shape=(None, 2, 8),
+                                      bias_axes="nh"),
+              HIDDEN, (3, 8, 2, 8), trainable_weights=2, non_trainable_weights=0,
+              shorter_inputs=HIDDEN[:, :5]),
     LayerCase(HalfBitsDropout, dict(rate=0.5, seed=1), HIDDEN, (3, 8, 16),
               trainable_weights=0, non_trainable_weights=0, shorter_inputs=HIDDEN[:, :5],
               skip={"fit_step": NO_WEIGHTS_TO_FIT + " (its training-time masks are tested in "
@@ -182,7 +194,8 @@ CASES = [
               mixed_output_dtype={"mlm_logits": "float32", "disc_logits": "float32",
                                   "loss": "float32", "corrupted_token_ids": "int32"},
               shorter_inputs=SHORTER_TOKENS,
-              skip={"mixed_matches_float32": RANDOM_STREAM}),
+              skip={"mixed_matches_float32": RANDOM_STREAM,
+                    "bfloat16_matmul_matches_float32": RANDOM_STREAM}),
     LayerCase(ElectraPretrainer,
               lambda _: ElectraPretrainer(MODEL_CONFIG, dict(TINY_PRETRAINING_CONFIG,
                                                              electra_objective=False), seed=3),
@@ -191,7 +204,8 @@ CASES = [
               call_kwargs={"training": False}, own_train_step=True,
               shorter_inputs=SHORTER_TOKENS, id="ElectraPretrainer-mlm",
               skip={name: MLM_VARIANT for name in ("fit_step", "mixed_bfloat16",
-                                                   "mixed_matches_float32")}),
+                                                   "mixed_matches_float32", "bfloat16_matmul",
+                                                   "bfloat16_matmul_matches_float32")}),
     LayerCase(WordPieceTokenizer, lambda tmp: WordPieceTokenizer(_vocab_file(tmp)), TEXTS,
               (3, None), expected_output=TEXT_IDS, trainable_weights=0, non_trainable_weights=0,
               mixed_output_dtype="int32", mixed_policy="string",
@@ -210,6 +224,15 @@ CASES = [
     ObjectCase(LayerwiseAdamW,
                lambda tmp: run_optimizer_checks(_layerwise_adamw, tmp, LayerwiseAdamW),
                skip=OPTIMIZER_SKIPS),
+    ObjectCase(BFloat16MatmulPolicy,
+               lambda tmp: run_dtype_policy_checks(BFloat16MatmulPolicy(), tmp),
+               skip={"symbolic_call": NOT_A_LAYER, "weight_counts": "no weights: a policy",
+                     "fit_step": "nothing to train; every layer case takes a bfloat16_matmul "
+                                 "forward pass, and tests/test_bfloat16_matmul.py trains under it",
+                     "mixed_bfloat16": "a precision of its own, beside Keras' mixed policies",
+                     "mixed_matches_float32": "a precision of its own, beside Keras' mixed "
+                                              "policies",
+                     "sequence_length": "no sequence"}),
     ObjectCase(WarmupLinearDecay,
                # peak * min(1, step / 4) * max(0, 1 - step / 10)
                lambda tmp: run_schedule_checks(WarmupLinearDecay(1e-3, 4, 10),

@@ -84,7 +84,7 @@ def main(steps, warmup, precision="float32"):
     losses = []
     times = time_steps(lambda: losses.append(train_step().numpy()), steps, warmup)
     report(f"KerasHub ElectraBackbone x2, hand-written step, {precision}", times, losses,
-           library="keras-hub", tensorflow=tf.__version__)
+           library="keras-hub", tensorflow=tf.__version__, precision=precision, jit_compile=False)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,8 @@ def main(steps, warmup):
     losses = []
     times = time_steps(lambda: losses.append(train_step().numpy()), steps, warmup)
     report("Model Garden ElectraPretrainer (tf_keras), float32", times, losses,
-           library="tf-models-official", tensorflow=tf.__version__)
+           library="tf-models-official", tensorflow=tf.__version__, precision="float32",
+           jit_compile=False)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ def positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from electra_tf import __version__
+    from electra_tf.distribute import PRECISIONS
 
     parser = _OneLineErrorParser(
         prog="electra-tf", description="ELECTRA pretraining and fine-tuning for TensorFlow/Keras.")
@@ -107,10 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="an 'electra-tf finetune' --out-dir (classifier) or an 'electra-tf "
                              "pretrain' --out-dir (encoder, for feature extraction)")
     export.add_argument("--out", required=True, help="export directory (new or empty)")
-    export.add_argument("--precision", choices=("float32", "mixed_bfloat16", "mixed_float16"),
-                        default="float32",
-                        help="compute precision of the SavedModel (weights stay float32); "
-                             "mixed_bfloat16 is faster on CPUs with AVX512-BF16/AMX and on TPUs")
+    export.add_argument("--precision", choices=PRECISIONS, default="float32",
+                        help="compute precision of the SavedModel (weights stay float32): "
+                             "mixed_bfloat16 computes in bfloat16 (faster on CPUs with "
+                             "AVX512-BF16/AMX and on TPUs), bfloat16_matmul only its matrix "
+                             "products")
     export.add_argument("--format", choices=("savedmodel", "huggingface"), default="savedmodel",
                         help="huggingface: config.json + model.safetensors + vocab.txt of the "
                              "discriminator and generator of a pretraining run, for "
@@ -218,7 +220,9 @@ def _add_distribution_arguments(parser):
     group.add_argument("--tpu", default=None,
                        help="TPU name, grpc://HOST:8470 or 'local' (with --strategy tpu)")
     group.add_argument("--precision", choices=PRECISIONS, default="float32",
-                       help="Keras mixed-precision policy (bfloat16 on TPUs and recent CPUs/GPUs)")
+                       help="compute precision (weights stay float32): mixed_bfloat16 computes "
+                            "in bfloat16, bfloat16_matmul only its matrix products (TPUs, recent "
+                            "CPUs/GPUs); mixed_float16 for GPUs")
     group.add_argument("--jit-compile", action="store_true",
                        help="compile the training step with XLA (measured slower on CPU)")
     group.add_argument("--steps-per-execution", type=positive_int, default=1,

@@ -1,11 +1,13 @@
-"""Mixed precision: Keras' dtype policy while a model is built, and float32 <-> 16-bit copies.
+"""Precision: Keras' dtype policy while a model is built, and float32 <-> 16-bit copies.
 
     with precision_policy("mixed_bfloat16"):  # models built here compute in bfloat16
         model = ...
     with_precision(model, "float32")          # the same weights, computing in float32
 
-Mixed policies compute in 16 bits and keep float32 variables, so a model's weights carry over
-exactly between precisions.
+"mixed_bfloat16" and "mixed_float16" are Keras' mixed policies: every op in 16 bits.
+"bfloat16_matmul" (`electra_tf.layers.matmul`) multiplies matrices in bfloat16 and keeps every
+other op in float32. All of them keep float32 variables, so a model's weights carry over exactly
+between precisions.
 """
 
 from __future__ import annotations
@@ -15,25 +17,31 @@ import contextlib
 import keras
 
 from electra_tf.errors import ConfigError
+from electra_tf.layers.matmul import BFLOAT16_MATMUL, get_dtype_policy
 
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+PRECISIONS = ("float32", "mixed_bfloat16", BFLOAT16_MATMUL, "mixed_float16")
+
+
+def _check_precision(name: str) -> None:
+    if name not in PRECISIONS:
+        raise ConfigError(f"Unknown precision {name!r}: choose one of {', '.join(PRECISIONS)}.")
 
 
 def set_precision(name: str | None) -> str:
-    """Sets Keras' global dtype policy: "float32", "mixed_bfloat16" or "mixed_float16".
+    """Sets Keras' global dtype policy: one of `PRECISIONS`.
 
-    Mixed policies compute in 16 bits and keep float32 variables; the ELECTRA heads return
-    float32 logits, and the objective samples replacements, softmaxes and computes its losses
-    in float32. Under "mixed_float16" Keras' `compile` wraps the optimizer in a
-    `LossScaleOptimizer`, whose scale `train_step` applies. Call it before building the model.
+    The 16-bit precisions keep float32 variables; the ELECTRA heads return float32 logits, and
+    the objective samples replacements, softmaxes and computes its losses in float32. Under
+    "mixed_float16" Keras' `compile` wraps the optimizer in a `LossScaleOptimizer`, whose scale
+    `train_step` applies; bfloat16 has float32's range and needs no loss scaling. Call it before
+    building the model.
 
     Returns:
         the policy name now in force.
     """
     name = name or "float32"
-    if name not in PRECISIONS:
-        raise ConfigError(f"Unknown precision {name!r}: choose one of {', '.join(PRECISIONS)}.")
-    keras.config.set_dtype_policy(name)
+    _check_precision(name)
+    keras.config.set_dtype_policy(get_dtype_policy(name))
     return name
 
 
@@ -49,8 +57,6 @@ def precision_policy(name: str | None):
         keras.config.set_dtype_policy(previous)
 
 
-
-
 def with_precision(model: keras.Model, precision: str) -> keras.Model:
     """A copy of `model` (same weights) whose every layer computes under `precision`.
 
@@ -60,9 +66,7 @@ def with_precision(model: keras.Model, precision: str) -> keras.Model:
     loaded encoder into the requested precision with this function. Variables are float32 under
     every policy, so the weights carry over exactly. Returns `model` itself when nothing changes.
     """
-    if precision not in PRECISIONS:
-        raise ConfigError(f"Unknown precision {precision!r}: choose one of "
-                          f"{', '.join(PRECISIONS)}.")
+    _check_precision(precision)
     if model.dtype_policy.name == precision:
         return model
     copy = keras.saving.deserialize_keras_object(serialized_in_precision(model, precision))
@@ -75,15 +79,21 @@ def with_precision(model: keras.Model, precision: str) -> keras.Model:
 
 def serialized_in_precision(model: keras.Model, precision: str) -> dict:
     """`model`'s Keras config (architecture, no weights) with every layer under `precision`."""
-    return _replace_float_policies(keras.saving.serialize_keras_object(model), precision)
+    _check_precision(precision)
+    policy = keras.dtype_policies.serialize(get_dtype_policy(precision))
+    return _replace_policies(keras.saving.serialize_keras_object(model), policy)
 
 
-def _replace_float_policies(config, precision):
+def _replace_policies(config, policy: dict):
+    """Replaces every serialized dtype policy named in `PRECISIONS` (a text layer's "string"
+    policy stays) by `policy`."""
     if isinstance(config, dict):
-        if config.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") and \
-                isinstance(config.get("config"), dict):
-            return dict(config, config=dict(config["config"], name=precision))
-        return {key: _replace_float_policies(value, precision) for key, value in config.items()}
+        if config.get("class_name") in _POLICY_CLASSES and isinstance(config.get("config"), dict):
+            return policy if config["config"].get("name") in PRECISIONS else config
+        return {key: _replace_policies(value, policy) for key, value in config.items()}
     if isinstance(config, list):
-        return [_replace_float_policies(value, precision) for value in config]
+        return [_replace_policies(value, policy) for value in config]
     return config
+
+
+_POLICY_CLASSES = ("DTypePolicy", "FloatDTypePolicy", "BFloat16MatmulPolicy")

@@ -114,7 +114,9 @@ def export_classifier(model, preprocessor, vocab_path, export_dir,
                       precision: str = "float32") -> str:
     """Exports a `SequenceClassifier` with its text preprocessing (see the module docstring).
     `precision` "mixed_bfloat16" computes in bfloat16 (float32 weights and outputs): faster on
-    CPUs with AVX512-BF16/AMX and on TPUs, with probabilities within about 1e-2 of float32."""
+    CPUs with AVX512-BF16/AMX and on TPUs, with probabilities within about 1e-2 of float32;
+    "bfloat16_matmul" computes only the matrix products in bfloat16, the rest in float32
+    (`electra_tf.layers.matmul`)."""
     from electra_tf.distribute import with_precision
 
     model = with_precision(model, precision)
@@ -138,7 +140,7 @@ def is_saved_model(path: str) -> bool:
 def export_model(model_dir: str, export_dir: str, precision: str = "float32") -> dict:
     """Exports the output directory of `electra-tf finetune` (a classifier) or of
     `electra-tf pretrain` (its discriminator's encoder, for feature extraction), computing in
-    `precision` ("float32", "mixed_bfloat16" or "mixed_float16"; weights stay float32).
+    `precision` (one of `electra_tf.distribute.PRECISIONS`; weights stay float32).
 
     Returns a summary dict (`kind`, `signatures`, `export_dir`, ...) that is also written to
     `export_dir/assets.extra/electra_tf.json`.

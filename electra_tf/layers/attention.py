@@ -9,6 +9,12 @@ import numpy as np
 from keras import ops
 
 from electra_tf.layers.dropout import HalfBitsDropout
+from electra_tf.layers.matmul import (
+    MatmulEinsumDense,
+    ReloadsDTypePolicy,
+    einsum,
+    matmul_dtype,
+)
 
 ATTENTION_BIASES = ("none", "alibi")
 
@@ -43,13 +49,15 @@ def alibi_bias(num_heads: int, seq_len):
 
 
 @keras.saving.register_keras_serializable(package="electra_tf")
-class MultiHeadSelfAttention(keras.layers.Layer):
+class MultiHeadSelfAttention(ReloadsDTypePolicy, keras.layers.Layer):
     """Multi-head scaled dot-product self-attention, `softmax(Q K^T / sqrt(d_k)) V` per head.
 
     Inference uses the fused `keras.ops.dot_product_attention`. Training with attention dropout
     (ELECTRA uses 0.1 on the attention probabilities) and `return_attention_scores=True` need the
     probabilities themselves, which the fused op does not expose, so those take the explicit
-    einsum -> softmax -> dropout path. Both paths give the same numbers (tested).
+    einsum -> softmax -> dropout path. Both paths give the same numbers (tested). Under the
+    bfloat16_matmul precision (`electra_tf.layers.matmul`) inference takes the explicit path too:
+    the fused op computes in its inputs' dtype, and there only the two einsums may be bfloat16.
 
     Q, K and V are separate projections (not one fused QKV matrix) so that checkpoints of the
     reference implementations map onto them one-to-one.
@@ -93,7 +101,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.scale = 1.0 / float(key_dim) ** 0.5
 
         def projection(name, stddev):
-            return keras.layers.EinsumDense(
+            return MatmulEinsumDense(
                 "btd,dnh->btnh", output_shape=(None, num_heads, key_dim), bias_axes="nh",
                 kernel_initializer=keras.initializers.TruncatedNormal(stddev=stddev),
                 dtype=self.dtype_policy, name=name)
@@ -109,7 +117,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         hidden = x_shape[-1]
         for dense in (self.query_dense, self.key_dense, self.value_dense):
             dense.build(x_shape)
-        self.output_dense = keras.layers.EinsumDense(
+        self.output_dense = MatmulEinsumDense(
             "btnh,nhd->btd", output_shape=(None, hidden), bias_axes="d",
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=self.initializer_range),
             dtype=self.dtype_policy, name="attention_output")
@@ -130,13 +138,16 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             bias = alibi_bias(self.num_heads, ops.shape(x)[1])  # [1, N, T, T] float32
 
         use_dropout = bool(training) and self.attention_dropout > 0
-        if not use_dropout and not return_attention_scores:
+        matmuls_in_compute_dtype = matmul_dtype(self.dtype_policy) == self.compute_dtype
+        if not use_dropout and not return_attention_scores and matmuls_in_compute_dtype:
             context = ops.dot_product_attention(
                 query, key, value, mask=mask, scale=self.scale,
                 bias=None if bias is None else ops.cast(bias, query.dtype))
             return self.output_dense(context)
 
-        logits = ops.einsum("btnh,bsnh->bnts", query, key) * ops.cast(self.scale, query.dtype)
+        # Q K^T and probs @ V are matmuls: bfloat16 under bfloat16_matmul, the rest float32.
+        logits = einsum("btnh,bsnh->bnts", query, key, self.dtype_policy)
+        logits = logits * ops.cast(self.scale, logits.dtype)
         # Softmax in float32 so the masked logits stay finite under float16 mixed precision.
         logits = ops.cast(logits, "float32")
         if bias is not None:
@@ -145,7 +156,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             logits = ops.where(mask, logits, ops.cast(-1e9, "float32"))
         probs = ops.cast(ops.softmax(logits, axis=-1), self.compute_dtype)
         dropped = self.dropout_layer(probs, training=training)
-        context = ops.einsum("bnts,bsnh->btnh", dropped, value)
+        context = einsum("bnts,bsnh->btnh", dropped, value, self.dtype_policy)
         output = self.output_dense(context)
         if return_attention_scores:
             return output, probs

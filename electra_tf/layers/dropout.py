@@ -5,9 +5,11 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from electra_tf.layers.matmul import ReloadsDTypePolicy
+
 
 @keras.saving.register_keras_serializable(package="electra_tf")
-class HalfBitsDropout(keras.layers.Dropout):
+class HalfBitsDropout(ReloadsDTypePolicy, keras.layers.Dropout):
     """`keras.layers.Dropout` that draws 16 random bits per element instead of 32.
 
     Keras' dropout draws one float32 uniform per element (`tf.nn.experimental.stateless_dropout`):

@@ -7,6 +7,7 @@ import numpy as np
 from keras import ops
 
 from electra_tf.layers.dropout import HalfBitsDropout
+from electra_tf.layers.matmul import ReloadsDTypePolicy
 
 POSITION_EMBEDDINGS = ("learned", "sinusoidal", "none")
 
@@ -33,7 +34,7 @@ def sinusoidal_position_encoding(num_positions: int, dim: int) -> np.ndarray:
 
 
 @keras.saving.register_keras_serializable(package="electra_tf")
-class ElectraEmbeddings(keras.layers.Layer):
+class ElectraEmbeddings(ReloadsDTypePolicy, keras.layers.Layer):
     """Word + position + token-type embeddings, then LayerNorm and dropout (BERT/ELECTRA style).
 
     In ELECTRA pretraining one instance is shared by the generator and the discriminator
@@ -137,6 +138,8 @@ class ElectraEmbeddings(keras.layers.Layer):
         seq_len) times too large and drown out the tokens (with `compile(optimizer="adamw")` a
         discriminator then learns nothing). The matmul gives a dense [2, E] gradient instead:
         the same values and output, for a negligible cost. `ElectraAdamW` densifies anyway.
+        A lookup, not a projection: it stays in the compute dtype under bfloat16_matmul (float32,
+        like the word and position gathers), not in the matmul dtype.
         """
         table = ops.cast(self.token_type_embeddings.embeddings, self.compute_dtype)
         one_hot = ops.one_hot(segment_ids, self.type_vocab_size, dtype=self.compute_dtype)

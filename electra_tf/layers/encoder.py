@@ -7,6 +7,7 @@ import keras
 from keras import ops
 
 from electra_tf.layers.embeddings import ElectraEmbeddings
+from electra_tf.layers.matmul import MatmulDense, ReloadsDTypePolicy
 from electra_tf.layers.transformer import TransformerEncoderBlock
 
 INPUT_KEYS = ("token_ids", "segment_ids", "padding_mask")
@@ -35,7 +36,7 @@ def standardize_inputs(inputs):
 
 
 @keras.saving.register_keras_serializable(package="electra_tf")
-class ElectraEncoder(keras.layers.Layer):
+class ElectraEncoder(ReloadsDTypePolicy, keras.layers.Layer):
     """Transformer encoder used by both the ELECTRA generator and discriminator.
 
     Args:
@@ -107,7 +108,7 @@ class ElectraEncoder(keras.layers.Layer):
         init = keras.initializers.TruncatedNormal(stddev=initializer_range)
         self.embedding_projection = None
         if embedding_size != hidden_size:
-            self.embedding_projection = keras.layers.Dense(
+            self.embedding_projection = MatmulDense(
                 hidden_size, kernel_initializer=init, dtype=self.dtype_policy,
                 name="embedding_projection")
         self.transformer_layers = [

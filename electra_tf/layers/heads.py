@@ -6,10 +6,11 @@ import keras
 from keras import ops
 
 from electra_tf.layers.activations import exact_gelu
+from electra_tf.layers.matmul import MatmulDense, ReloadsDTypePolicy, matmul
 
 
 @keras.saving.register_keras_serializable(package="electra_tf")
-class MaskedLMHead(keras.layers.Layer):
+class MaskedLMHead(ReloadsDTypePolicy, keras.layers.Layer):
     """`Dense(E, gelu) -> LayerNorm -> x @ word_embeddings^T + bias`: vocabulary logits.
 
     The output layer is the (shared) word-embedding matrix, passed at call time rather than held
@@ -34,7 +35,7 @@ class MaskedLMHead(keras.layers.Layer):
         self.embedding_size = embedding_size
         self.layer_norm_epsilon = layer_norm_epsilon
         self.initializer_range = initializer_range
-        self.dense = keras.layers.Dense(  # exact GELU applied in `call`
+        self.dense = MatmulDense(  # exact GELU applied in `call`
             embedding_size,
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=initializer_range),
             dtype=self.dtype_policy, name="transform")
@@ -49,7 +50,7 @@ class MaskedLMHead(keras.layers.Layer):
 
     def call(self, hidden, embedding_matrix):
         x = self.layer_norm(exact_gelu(self.dense(hidden)))
-        logits = ops.matmul(x, ops.transpose(ops.cast(embedding_matrix, x.dtype)))
+        logits = matmul(x, ops.transpose(embedding_matrix), self.dtype_policy)
         return ops.cast(logits, "float32") + ops.cast(self.bias, "float32")
 
     def compute_output_shape(self, hidden_shape, embedding_matrix_shape=None):
@@ -64,7 +65,7 @@ class MaskedLMHead(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="electra_tf")
-class ReplacedTokenDetectionHead(keras.layers.Layer):
+class ReplacedTokenDetectionHead(ReloadsDTypePolicy, keras.layers.Layer):
     """`Dense(H, gelu) -> Dense(1)`: one "was this token replaced?" logit per token.
 
     Initialisation follows the authors' code: the hidden `Dense` uses the truncated normal
@@ -85,12 +86,12 @@ class ReplacedTokenDetectionHead(keras.layers.Layer):
         super().__init__(**kwargs)
         self.initializer_range = initializer_range
         self.dense = None
-        self.prediction = keras.layers.Dense(
+        self.prediction = MatmulDense(
             1, kernel_initializer="glorot_uniform", dtype=self.dtype_policy, name="prediction")
 
     def build(self, hidden_shape):
         hidden = hidden_shape[-1]
-        self.dense = keras.layers.Dense(  # exact GELU applied in `call`
+        self.dense = MatmulDense(  # exact GELU applied in `call`
             hidden,
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=self.initializer_range),
             dtype=self.dtype_policy, name="transform")

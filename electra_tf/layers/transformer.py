@@ -8,12 +8,13 @@ from keras import ops
 from electra_tf.layers.activations import exact_gelu
 from electra_tf.layers.attention import MultiHeadSelfAttention
 from electra_tf.layers.dropout import HalfBitsDropout
+from electra_tf.layers.matmul import MatmulDense, ReloadsDTypePolicy
 
 LAYER_NORM_POSITIONS = ("post", "pre")
 
 
 @keras.saving.register_keras_serializable(package="electra_tf")
-class TransformerEncoderBlock(keras.layers.Layer):
+class TransformerEncoderBlock(ReloadsDTypePolicy, keras.layers.Layer):
     """One encoder layer: `x = LN(x + Drop(MHSA(x)))`, then `x = LN(x + Drop(FFN(x)))`.
 
     Post-LN (normalise *after* each residual sum) as in BERT and ELECTRA; the FFN is
@@ -89,7 +90,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
             epsilon=self.layer_norm_epsilon, dtype=policy, name="attention_layer_norm")
         self.attention_layer_norm.build(x_shape)
         # The activation (exact GELU, as in ELECTRA) is applied in `call`, in float32.
-        self.intermediate_dense = keras.layers.Dense(
+        self.intermediate_dense = MatmulDense(
             self.intermediate_size, kernel_initializer=init, dtype=policy, name="intermediate")
         self.intermediate_dense.build(x_shape)
         self.ffn_convolution = None
@@ -99,7 +100,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
                 self.ffn_convolution_kernel, padding="same", use_bias=False, dtype=policy,
                 name="ffn_convolution")
             self.ffn_convolution.build(tuple(x_shape[:-1]) + (self.intermediate_size,))
-        self.output_dense = keras.layers.Dense(
+        self.output_dense = MatmulDense(
             hidden, kernel_initializer=init, dtype=policy, name="output")
         self.output_dense.build(tuple(x_shape[:-1]) + (self.intermediate_size,))
         self.output_dropout_layer = HalfBitsDropout(self.dropout, dtype=policy)

@@ -11,6 +11,7 @@ from electra_tf.config import ModelConfig
 from electra_tf.convert.huggingface import is_huggingface_source, load_huggingface
 from electra_tf.errors import CheckpointError
 from electra_tf.layers.encoder import ElectraEncoder
+from electra_tf.layers.matmul import MatmulDense
 from electra_tf.models.task import EncoderTask
 
 
@@ -54,7 +55,7 @@ class SequenceClassifier(EncoderTask):
         self.dropout_rate = dropout
         self.head_dropout = keras.layers.Dropout(dropout, dtype=self.dtype_policy,
                                                  name="head_dropout")
-        self.classifier_head = keras.layers.Dense(
+        self.classifier_head = MatmulDense(
             num_labels, kernel_initializer=keras.initializers.TruncatedNormal(
                 stddev=self.encoder.initializer_range),
             dtype=self.dtype_policy, name="classifier_head")

@@ -100,7 +100,8 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
             chief writes to `out_dir`, which must be storage all workers can read (they restore
             the chief's checkpoints when resuming).
         tpu: the TPU for `strategy="tpu"` (a name, "grpc://HOST:PORT" or "local").
-        precision: "float32", "mixed_bfloat16" or "mixed_float16".
+        precision: "float32", "mixed_bfloat16", "bfloat16_matmul" or "mixed_float16"
+            (`electra_tf.distribute.PRECISIONS`).
         jit_compile: compile the training step with XLA.
         steps_per_execution: training steps per `tf.function` call; `log_every`, `save_every`
             and the number of steps must be multiples of it.
