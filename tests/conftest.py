@@ -53,31 +53,55 @@ def token_batch():
     return {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}
 
 
-@pytest.fixture(scope="session")
-def tiny_pretrained_run(tmp_path_factory):
-    """A 30-step pretraining run of a 1-layer model on 80 sample reviews (shared by the
-    fine-tuning and export tests)."""
+def built_once(tmp_path_factory, name, build):
+    """`build(path)` run once per test session for all pytest-xdist workers: the first worker
+    to get here builds into a folder they share, the others wait for it and reuse it (each
+    worker would otherwise repeat a fixture that costs 15-30 s of CPU). Returns the path.
+    Fixtures built this way must be treated as read-only by the tests."""
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # pytest-of-<user>/pytest-N/, shared by this run's workers
+    path = root / f"shared-{name}"
+    with FileLock(str(path) + ".lock"):
+        if not (path / ".built").exists():
+            if path.exists():  # a worker died mid-build
+                import shutil
+                shutil.rmtree(path)
+            path.mkdir()
+            build(path)
+            (path / ".built").touch()
+    return path
+
+
+def _pretrain_tiny(root):
     from electra_tf.cli import main
     from electra_tf.data import SAMPLE_CORPUS
     from electra_tf.data.vocab import save_vocabulary
     from electra_tf.data.vocab_learning import learn_vocabulary
 
-    root = tmp_path_factory.mktemp("finetune")
     with open(SAMPLE_CORPUS, encoding="utf-8") as f:
         texts = [next(f) for _ in range(80)]
     (root / "reviews.txt").write_text("".join(texts), encoding="utf-8")
     vocab = learn_vocabulary(texts, vocab_size=1200)
     save_vocabulary(vocab, str(root / "vocab.txt"))
-    out = root / "pretrained"
     args = ["pretrain", "--config", "electra_tiny", "--corpus", str(root / "reviews.txt"),
-            "--vocab", str(root / "vocab.txt"), "--out-dir", str(out), "--steps", "30",
-            "--batch-size", "8", "--save-every", "30", "--log-every", "10", "--quiet"]
+            "--vocab", str(root / "vocab.txt"), "--out-dir", str(root / "pretrained"),
+            "--steps", "30", "--batch-size", "8", "--save-every", "30", "--log-every", "10",
+            "--quiet"]
     for item in ("model.num_layers=1", "model.hidden_size=64", "model.embedding_size=64",
                  "model.intermediate_size=128", "model.num_heads=1",
                  "pretraining.max_seq_length=64", f"model.vocab_size={len(vocab)}"):
         args += ["--set", item]
     assert main(args) == 0
-    return str(out)
+
+
+@pytest.fixture(scope="session")
+def tiny_pretrained_run(tmp_path_factory):
+    """A 30-step pretraining run of a 1-layer model on 80 sample reviews (shared by the
+    fine-tuning and export tests, and by all workers: read-only)."""
+    return str(built_once(tmp_path_factory, "tiny_pretrained_run", _pretrain_tiny) / "pretrained")
 
 
 def run_cli_until_then_sigkill(args, ready, timeout_s: float = 240):

@@ -2,13 +2,13 @@
 
 Each notebook's first code cell is tagged `parameters` and holds the reader's settings. Here a
 cell with tiny settings is inserted after it (papermill's convention), and each notebook runs in
-a fresh kernel. 01, 02 and 03 start in an empty directory, so they must run without the others'
-outputs (03 then takes its fallback: pretraining on the embedded sample). 04 runs after 03 in
-03's directory and serves its classifier, as a reader who goes through the tutorials in order
-does; its own fallback calls the same library functions as `electra-tf quickstart` (tested in
-test_cli.py). The notebooks assert their own claims (layer == hand computation, losses fall,
-SavedModel == Keras, no gradient from the discriminator into the generator), so running them is
-a real test.
+a fresh kernel. 02, 03 and 04 run in that order in one directory, as a reader who goes through
+the tutorials in order does: 03 fine-tunes what 02 pretrained and 04 serves what 03 fine-tuned.
+01 starts in an empty directory. The fallbacks of 03 and 04 (pretraining or fine-tuning on the
+embedded sample when the previous notebook's output is missing) call the same library functions
+as `electra-tf quickstart`, tested in test_cli.py. The notebooks assert their own claims
+(layer == hand computation, losses fall, SavedModel == Keras, no gradient from the discriminator
+into the generator), so running them is a real test.
 """
 
 import ast
@@ -82,25 +82,33 @@ def _execute(name, directory):
                    for output in cell.get("outputs", []))
 
 
-# 04 serves what 03 wrote (see the module docstring).
-RUN_AFTER = {"04_export_and_serve.ipynb": "03_imdb_sentiment.ipynb"}
+# Each of these runs after the other in its directory (see the module docstring).
+RUN_AFTER = {"03_imdb_sentiment.ipynb": "02_pretrain_electra.ipynb",
+             "04_export_and_serve.ipynb": "03_imdb_sentiment.ipynb"}
 
 
-# Measured seconds of each case on 2 workers (04 includes running 03 first): the order of the run.
-SECONDS = {"01_attention_and_positions.ipynb": 15, "02_pretrain_electra.ipynb": 60,
-           "04_export_and_serve.ipynb": 200}
+def _chain(name):
+    """`name` and the notebooks that run before it, in order."""
+    chain = [name]
+    while chain[0] in RUN_AFTER:
+        chain.insert(0, RUN_AFTER[chain[0]])
+    return chain
+
+
+# Measured seconds of each case on 2 workers (04 includes running 02 and 03 first): the order of
+# the run.
+SECONDS = {"01_attention_and_positions.ipynb": 15, "04_export_and_serve.ipynb": 240}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow(seconds=SECONDS.get(n, 60)))
                                   for n in NOTEBOOKS if n not in RUN_AFTER.values()])
 def test_notebook_runs(name, tmp_path):
-    before = RUN_AFTER.get(name)
-    if before is not None:
-        _execute(before, tmp_path)
-    printed = _execute(name, tmp_path)
-    if before is not None:
-        assert "no pretrained model" not in printed and "no classifier" not in printed, \
-            f"{name} did not find what {before} wrote"
+    chain = _chain(name)
+    for before, notebook in zip([None] + chain, chain):
+        printed = _execute(notebook, tmp_path)
+        if before is not None:
+            assert "no pretrained model" not in printed and "no classifier" not in printed, \
+                f"{notebook} did not find what {before} wrote"
 
 
 # ------------------------------------------------------------------ the committed outputs
