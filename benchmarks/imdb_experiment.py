@@ -283,7 +283,7 @@ def compute_hours(state, wall=False):
                                   ("idle_equivalent_s", "finetune_idle_equivalent_s"))
     pretrain = {"electra": 0.0, "mlm": 0.0, "scratch": 0.0, "bow": 0.0}
     for arm, p in state["pretraining"].items():
-        pretrain[arm] = p.get(pretrain_key, p["train_time_s"]) / 3600
+        pretrain[arm] = p[pretrain_key] / 3600
     seen, finetune = set(), {arm: 0.0 for arm in pretrain}
     runs = [("electra", r) for r in state["length_choice"].values()]
     runs += [(arm, r) for arm, trials in state["trials"].items() for r in trials]
@@ -327,7 +327,7 @@ def targets(state) -> list:
     if transformers:
         best = max(transformers, key=transformers.get)
         hours = state["pretrain_hours"].get(best, 0.0) + statistics.median(
-            r.get("finetune_idle_equivalent_s", r["finetune_train_time_s"])
+            r["finetune_idle_equivalent_s"]
             for r in state["finetuning"][best]) / 3600
         result.append({"name": f"stretch: >= {STRETCH_ACCURACY}% within {STRETCH_HOURS:g} h "
                                f"(best: {best}, pretraining + one fine-tuning run, "
@@ -365,7 +365,7 @@ def markdown(state) -> list:
     for arm, p in state["pretraining"].items():
         final = p["final"]
         lines.append(f"| {arm} | {p['steps']} | {p['batch_size']} | {p['train_flops']:.3g} | "
-                     f"{p.get('idle_equivalent_s', p['train_time_s']) / 60:.0f} min "
+                     f"{p['idle_equivalent_s'] / 60:.0f} min "
                      f"({p['train_time_s'] / 60:.0f}) | "
                      f"{final.get('disc_auc', float('nan')):.3f} / "
                      f"{final.get('mlm_accuracy', float('nan')):.3f} |")
@@ -384,7 +384,7 @@ def markdown(state) -> list:
                                                       "layerwise_decay": t["layerwise_decay"]}
                 lines.append(f"| {arm} | {t['learning_rate']:g} | {t['layerwise_decay']:g} | "
                              f"{100 * t['validation_accuracy']:.2f}%{' (chosen)' * chosen} | "
-                             f"{t.get('finetune_idle_equivalent_s', 0) / 60:.0f} min "
+                             f"{t['finetune_idle_equivalent_s'] / 60:.0f} min "
                              f"({t['finetune_train_time_s'] / 60:.0f}) |")
     if state["bow"]:
         lines += ["", f"Bag of words: TF-IDF of n-grams {tuple(state['bow']['choice']['ngram_range'])}"
