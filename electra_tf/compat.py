@@ -43,6 +43,16 @@ class PerVariableWeightDecay:
         return self._use_weight_decay(variable)
 
 
+class AdamSlots:
+    """Optimizer mixin for a `keras.optimizers.Adam` subclass that updates a variable with its own
+    kernel: the variable's first and second moment slots, as Adam's `update_step` finds them."""
+
+    def adam_slots(self, variable):
+        """`(momentum, velocity)`: the Keras variables holding Adam's moments of `variable`."""
+        index = self._get_variable_index(variable)
+        return self._momentums[index], self._velocities[index]
+
+
 class BuildFromElementSpec:
     """`keras.Model` mixin: builds a model from its dataset's `element_spec` before `fit`.
 
@@ -100,11 +110,15 @@ def private_hooks() -> list[tuple[str, object, str, tuple[str, ...]]]:
     from tensorflow.python.framework import config as tf_config
 
     optimizer, model = keras.optimizers.AdamW, keras.Model
+    built_adam = keras.optimizers.AdamW()
+    built_adam.build([])  # the slot lists exist only once built
     return [
         ("keras.optimizers.AdamW", optimizer, "_all_reduce_sum_gradients", ("grads_and_vars",)),
         ("keras.optimizers.AdamW", optimizer, "_apply_weight_decay", ("variables",)),
         ("keras.optimizers.AdamW", optimizer, "_get_variable_index", ("variable",)),
         ("keras.optimizers.AdamW", optimizer, "_use_weight_decay", ("variable",)),
+        ("a built keras.optimizers.AdamW", built_adam, "_momentums", ()),
+        ("a built keras.optimizers.AdamW", built_adam, "_velocities", ()),
         ("keras.Model", model, "_maybe_symbolic_build", ("iterator", "data_batch")),
         ("keras.Model", model, "_symbolic_build", ("iterator", "data_batch")),
         ("a keras.Model instance", keras.Sequential(), "_distribute_strategy", ()),

@@ -47,7 +47,9 @@ def test_our_optimizers_and_models_take_the_hooks_from_compat():
     from electra_tf.training.optimizer import ElectraAdamW, LayerwiseAdamW
 
     assert issubclass(ElectraAdamW, compat.GradientsSummedBeforeApply)
-    assert issubclass(LayerwiseAdamW, compat.PerVariableWeightDecay)
+    assert issubclass(ElectraAdamW, compat.PerVariableWeightDecay)
+    assert issubclass(ElectraAdamW, compat.AdamSlots)
+    assert issubclass(LayerwiseAdamW, ElectraAdamW)
     for model in (ElectraPretrainer, SequenceClassifier):
         assert model._maybe_symbolic_build is compat.BuildFromElementSpec._maybe_symbolic_build
 
@@ -55,7 +57,7 @@ def test_our_optimizers_and_models_take_the_hooks_from_compat():
 # Private names of Keras and TensorFlow objects, and their private modules.
 _PRIVATE = re.compile(r"keras\.src|tensorflow\.python|tf\.python|\b(?:super\(\)|self|strategy"
                       r"(?:\.extended)?)\._(?:all_reduce_sum_gradients|apply_weight_decay|"
-                      r"get_variable_index|use_weight_decay|maybe_symbolic_build|"
+                      r"get_variable_index|use_weight_decay|maybe_symbolic_build|momentums|velocities|"
                       r"symbolic_build|distribute_strategy|in_multi_worker_mode)\b|"
                       r"def _(?:all_reduce_sum_gradients|apply_weight_decay|"
                       r"maybe_symbolic_build)\b")

@@ -38,6 +38,45 @@ def test_adamw_settings_and_decay_exclusions():
         np.testing.assert_allclose(np.asarray(v), 1.0)
 
 
+@pytest.mark.parametrize("mode", ["graph", "eager"])
+def test_fused_update_is_keras_adamw(mode):
+    """ElectraAdamW's fused step (ResourceApplyAdam after the decoupled decay) takes the same
+    steps as Keras' own AdamW with the same settings: bias-corrected Adam, epsilon outside the
+    square root, decay before the step and not on the excluded names. The kernel forms
+    `1 - beta` in float32 (Keras in Python's double: 0.001 vs 0.00099998713 for beta_2 = 0.999,
+    a 1.3e-5 relative difference in the second moment's decay), so both get betas that are exact
+    float32 numbers and must then agree to rounding."""
+    import tensorflow as tf
+
+    from electra_tf.training.optimizer import NO_DECAY_NAME_PATTERNS, ElectraAdamW
+
+    def run(optimizer_class):
+        keras.utils.set_random_seed(0)
+        dense, norm = keras.layers.Dense(4), keras.layers.LayerNormalization()
+        dense.build((None, 3))
+        norm.build((None, 4))
+        variables = [dense.kernel, dense.bias, norm.gamma, norm.beta]
+        optimizer = optimizer_class(learning_rate=WarmupLinearDecay(0.05, 2, 10),
+                                    beta_1=float(np.float32(0.9)),
+                                    beta_2=float(np.float32(0.999)),
+                                    weight_decay=0.3, epsilon=1e-6, global_clipnorm=1.0)
+        optimizer.exclude_from_weight_decay(var_names=list(NO_DECAY_NAME_PATTERNS))
+        optimizer.build(variables)
+        apply = lambda grads: optimizer.apply(grads, variables)
+        apply = tf.function(apply) if mode == "graph" else apply
+        rng = np.random.default_rng(1)
+        for _ in range(6):
+            grads = [tf.constant(rng.normal(size=v.shape), "float32") for v in variables]
+            apply(grads)
+        return [np.asarray(v) for v in variables]
+
+    ours, keras_own = run(ElectraAdamW), run(keras.optimizers.AdamW)
+    for a, b in zip(ours, keras_own):
+        np.testing.assert_allclose(a, b, rtol=2e-6, atol=1e-7)
+    assert not np.allclose(ours[0], run(lambda **k: keras.optimizers.AdamW(
+        **{**k, "weight_decay": 0.0}))[0], atol=1e-4)  # the decay did act on the kernel
+
+
 def test_global_norm_clipping():
     optimizer = create_optimizer(OptimizerConfig(learning_rate=1.0, warmup_steps=0,
                                                  train_steps=10**6, weight_decay=0.0))
