@@ -77,6 +77,26 @@ def test_fused_update_is_keras_adamw(mode):
         **{**k, "weight_decay": 0.0}))[0], atol=1e-4)  # the decay did act on the kernel
 
 
+def test_16_bit_variables_take_keras_update():
+    """The fused kernel would form `1 - beta` in 16 bits (float16's 1 - 0.999 is 2% off), so
+    float16/bfloat16 variables keep Keras' own Adam: identical values. (In bfloat16 Keras' Adam
+    itself cannot step: 0.999 rounds to 1.0, so its bias correction is 0. Float32 variables, as
+    every precision here keeps, are the way to train.)"""
+    from electra_tf.training.optimizer import ElectraAdamW
+
+    for dtype in ("float16", "bfloat16"):
+        values = []
+        for optimizer_class in (ElectraAdamW, keras.optimizers.AdamW):
+            variable = keras.Variable(np.ones(4, "float32"), dtype=dtype)
+            optimizer = optimizer_class(learning_rate=0.01, weight_decay=0.1)
+            for _ in range(3):
+                optimizer.apply([keras.ops.full((4,), 0.5, dtype)], [variable])
+            values.append(np.asarray(keras.ops.cast(variable, "float32")))
+        if dtype == "float16":
+            assert not np.allclose(values[0], 1.0)  # it did step
+        np.testing.assert_array_equal(values[0], values[1], err_msg=dtype)
+
+
 def test_fused_update_compiles_with_xla():
     """The fused kernel has an XLA lowering (the TPU path): `jit_compile=True` takes the same
     steps as the graph without it."""

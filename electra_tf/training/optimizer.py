@@ -16,8 +16,10 @@ from electra_tf.training.schedules import WarmupLinearDecay
 # so the patterns anchor on the last path component and allow the ":0" suffix.
 NO_DECAY_NAME_PATTERNS = tuple(rf"(^|/){name}(:\d+)?$" for name in ("gamma", "beta", "bias"))
 
-# Variable dtypes TensorFlow's fused Adam kernel (`ResourceApplyAdam`) is registered for.
-_FUSED_ADAM_DTYPES = (tf.float16, tf.bfloat16, tf.float32, tf.float64)
+# Variable dtypes that take TensorFlow's fused Adam kernel (`ResourceApplyAdam`). It forms
+# `1 - beta` in the variable's dtype: fine in float32, far off in 16 bits (float16's
+# 1 - 0.999 is 0.000977; bfloat16 rounds 0.999 to 1.0), so 16-bit variables keep Keras' update.
+_FUSED_ADAM_DTYPES = (tf.float32, tf.float64)
 
 
 @keras.saving.register_keras_serializable(package="electra_tf")
@@ -44,11 +46,11 @@ class ElectraAdamW(GradientsSummedBeforeApply, PerVariableWeightDecay, AdamSlots
     orders them. Keras builds it from ~20 separate ops per variable (and the weight decay from
     more, re-evaluating the learning-rate schedule for every variable): for a tiny pretrainer's
     80 variables that was 6.6 CPU-seconds of tracing before the first step and ~4,000 ops run
-    per step, each a pass over the variable's memory. AMSGrad, and dtypes the kernel lacks, take
-    Keras' own update. The one difference from Keras' arithmetic: the kernel forms `1 - beta` in
-    the variable's dtype (float32: 1 - 0.999 = 0.00099998713, not 0.001), as TensorFlow's and the
-    authors' TF1 Adam did; with betas that are exact float32 numbers the two agree to rounding
-    (tests/test_training.py).
+    per step, each a pass over the variable's memory. AMSGrad, and 16-bit variables (see
+    `_FUSED_ADAM_DTYPES`), take Keras' own update. The one difference from Keras' arithmetic:
+    the kernel forms `1 - beta` in the variable's dtype (float32: 1 - 0.999 = 0.00099998713,
+    not 0.001), as TensorFlow's and the authors' TF1 Adam did; with betas that are exact float32
+    numbers the two agree to rounding (tests/test_training.py).
 
     The name patterns given to `exclude_from_weight_decay` are part of the config (Keras leaves
     them out): an optimizer rebuilt by `from_config`, or loaded with a compiled `.keras` model,
