@@ -231,8 +231,6 @@ def compare(workload, batching, probabilities) -> list:
 def report(args, results, comparisons) -> dict:
     import torch
     import transformers
-
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from host_info import host_summary
 
     worst = min(comparisons, key=lambda c: c["labels_agree"] / c["reviews"])

@@ -125,7 +125,6 @@ def main(argv=None):
         precision = "bfloat16" if "bfloat16" in result["name"] else "float32"
         result["fraction_of_matmul_rate"] = flops / result["median_step_s"] / rates[precision]
 
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from host_info import host_summary
 
     report = {

@@ -20,6 +20,8 @@ from electra_tf.errors import ConfigError
 from electra_tf.layers.matmul import BFLOAT16_MATMUL, get_dtype_policy
 
 PRECISIONS = ("float32", "mixed_bfloat16", BFLOAT16_MATMUL, "mixed_float16")
+# Classes of the serialized dtype policies `serialized_in_precision` replaces.
+_POLICY_CLASSES = ("DTypePolicy", "FloatDTypePolicy", "BFloat16MatmulPolicy")
 
 
 def _check_precision(name: str) -> None:
@@ -94,6 +96,3 @@ def _replace_policies(config, policy: dict):
     if isinstance(config, list):
         return [_replace_policies(value, policy) for value in config]
     return config
-
-
-_POLICY_CLASSES = ("DTypePolicy", "FloatDTypePolicy", "BFloat16MatmulPolicy")

@@ -87,6 +87,16 @@ def einsum(equation: str, a, b, policy: keras.DTypePolicy):
     return ops.cast(product, policy.compute_dtype)
 
 
+def _bias_and_activation(layer, x):
+    """What Keras' Dense and EinsumDense do after their product: `+ bias`, then the activation
+    (each when the layer has one), in the compute dtype."""
+    if layer.bias is not None:
+        x = ops.add(x, layer.bias)
+    if layer.activation is not None:
+        x = layer.activation(x)
+    return x
+
+
 @keras.saving.register_keras_serializable(package="electra_tf")
 class MatmulDense(ReloadsDTypePolicy, keras.layers.Dense):
     """`keras.layers.Dense` whose matmul runs in the policy's matmul dtype (`matmul_dtype`); the
@@ -101,12 +111,7 @@ class MatmulDense(ReloadsDTypePolicy, keras.layers.Dense):
     """
 
     def call(self, inputs, training=None):
-        x = matmul(inputs, self.kernel, self.dtype_policy)
-        if self.bias is not None:
-            x = ops.add(x, self.bias)
-        if self.activation is not None:
-            x = self.activation(x)
-        return x
+        return _bias_and_activation(self, matmul(inputs, self.kernel, self.dtype_policy))
 
 
 @keras.saving.register_keras_serializable(package="electra_tf")
@@ -122,9 +127,5 @@ class MatmulEinsumDense(ReloadsDTypePolicy, keras.layers.EinsumDense):
     """
 
     def call(self, inputs, training=None):
-        x = einsum(self.equation, inputs, self.kernel, self.dtype_policy)
-        if self.bias is not None:
-            x = ops.add(x, self.bias)
-        if self.activation is not None:
-            x = self.activation(x)
-        return x
+        return _bias_and_activation(
+            self, einsum(self.equation, inputs, self.kernel, self.dtype_policy))
