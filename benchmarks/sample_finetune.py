@@ -114,10 +114,10 @@ def markdown(result) -> str:
                      f"{row['layerwise_decay']:g} | "
                      + ", ".join(f"{a:.3f}" for a in row["validation_accuracy"])
                      + f" | **{row['median']:.3f}** | {row['median_train_time_s']:.0f} |")
-    best = {arm: max((r for r in result["settings"] if r["arm"] == arm),
-                     key=lambda r: r["median"]) for arm in ("pretrained", "scratch")}
-    lines += ["", f"Best median: pretrained {best['pretrained']['median']:.3f}, from scratch "
-              f"{best['scratch']['median']:.3f}."]
+    best = {arm: max(rows, key=lambda r: r["median"]) for arm in ("pretrained", "scratch")
+            if (rows := [r for r in result["settings"] if r["arm"] == arm])}
+    lines += ["", "Best median: " + ", ".join(f"{arm} {row['median']:.3f}"
+                                              for arm, row in best.items()) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -129,6 +129,10 @@ def main():
     parser.add_argument("--work-dir", default=os.path.join(ROOT, "runs", "sample_finetune"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--validation-reviews", type=int, default=1000)
+    parser.add_argument("--settings", type=int, nargs="+", default=list(range(len(SETTINGS))),
+                        help="indices into SETTINGS to run (default: all)")
+    parser.add_argument("--results-name", default="sample_finetune",
+                        help="writes benchmarks/results/NAME.{json,md}")
     args = parser.parse_args()
 
     from electra_tf.data.classification import load_labelled_texts, stratified_split
@@ -138,7 +142,7 @@ def main():
     validation = stratified_split(load_labelled_texts("imdb", args.corpus, "train"), 0.1, 0)[1]
     validation = validation.subset(range(min(args.validation_reviews, len(validation.labels))))
     runs = []
-    for from_scratch, epochs, overrides in SETTINGS:
+    for from_scratch, epochs, overrides in (SETTINGS[i] for i in args.settings):
         for seed in args.seeds:
             runs.append(run_setting(args.work_dir, pretrained, validation, from_scratch, epochs,
                                     seed, overrides))
@@ -147,9 +151,9 @@ def main():
               "pretrained": args.pretrained, "validation_examples": len(validation.labels),
               "seeds": args.seeds, "settings": summarize(runs), "runs": runs}
     os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "sample_finetune.json"), "w", encoding="utf-8") as f:
+    with open(os.path.join(RESULTS, f"{args.results_name}.json"), "w", encoding="utf-8") as f:
         json.dump(result, f, indent=2)
-    with open(os.path.join(RESULTS, "sample_finetune.md"), "w", encoding="utf-8") as f:
+    with open(os.path.join(RESULTS, f"{args.results_name}.md"), "w", encoding="utf-8") as f:
         f.write(markdown(result))
     print(markdown(result))
 
