@@ -70,7 +70,9 @@ class PreprocessingConfig:
 @dataclass
 class TrainingConfig:
     """ELECTRA's recipe: AdamW, `warmup_fraction` warm-up then linear decay, layer-wise LR
-    decay, dropout on [CLS]; the best validation checkpoint is kept."""
+    decay, dropout on [CLS]; the best validation checkpoint is kept. `pooling` "mean" replaces
+    the [CLS] vector with the mean of the last layer over the real tokens (not the paper's head;
+    see `SequenceClassifier`)."""
 
     learning_rate: float = 3e-4
     layerwise_decay: float = 0.8
@@ -79,6 +81,7 @@ class TrainingConfig:
     warmup_fraction: float = 0.1
     weight_decay: float = 0.01
     dropout: float = 0.1
+    pooling: Literal["cls", "mean"] = "cls"
     evaluations_per_epoch: int = 1
     early_stopping_patience: Optional[int] = None  # evaluations without improvement; None: off
     seed: int = 0

@@ -30,10 +30,11 @@ from electra_tf.training.optimizer import (
 )
 
 
-def tiny_classifier(num_layers=2, seed=0):
+def tiny_classifier(num_layers=2, seed=0, pooling="cls"):
     keras.utils.set_random_seed(seed)
     encoder = ElectraEncoder(**dict(TINY_ENCODER, num_layers=num_layers), name="encoder")
-    model = SequenceClassifier(encoder, num_labels=3, label_names=["a", "b", "c"])
+    model = SequenceClassifier(encoder, num_labels=3, label_names=["a", "b", "c"],
+                               pooling=pooling)
     model({"token_ids": np.array([[2, 5, 6, 3]])})
     return model
 
@@ -214,6 +215,28 @@ def test_classifier_save_load_gives_identical_predictions(tmp_path):
     np.testing.assert_allclose(restored(inputs).numpy(), model(inputs).numpy(), atol=1e-6)
 
 
+def test_mean_pooling_averages_the_real_tokens_and_ignores_padding(tmp_path):
+    model = tiny_classifier(pooling="mean")
+    inputs = {"token_ids": np.array([[2, 5, 6, 7, 3], [2, 8, 9, 3, 0]])}
+    hidden = model.encoder(inputs).numpy()  # [2, 5, hidden]
+    expected = np.stack([hidden[0].mean(axis=0), hidden[1, :4].mean(axis=0)])
+    head = model.classifier_head
+    np.testing.assert_allclose(model(inputs).numpy(), head(expected).numpy(), atol=1e-5)
+    # More padding changes nothing: the mask keeps it out of the attention and of the mean.
+    padded = {"token_ids": np.pad(inputs["token_ids"], ((0, 0), (0, 3)))}
+    np.testing.assert_allclose(model(padded).numpy(), model(inputs).numpy(), atol=1e-5)
+    # ... while [CLS] pooling of the same weights gives other logits.
+    cls_model = tiny_classifier(pooling="cls")
+    assert not np.allclose(cls_model(inputs).numpy(), model(inputs).numpy(), atol=1e-3)
+    path = str(tmp_path / "classifier.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path, safe_mode=True)
+    assert restored.pooling == "mean"
+    np.testing.assert_allclose(restored(inputs).numpy(), model(inputs).numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        SequenceClassifier(model.encoder, num_labels=2, pooling="max")
+
+
 FAST = ["--set", "task.max_train_examples=64", "--set", "preprocessing.max_seq_length=64",
         "--set", "training.epochs=2", "--set", "training.batch_size=16", "--quiet"]
 
@@ -255,10 +278,12 @@ def test_from_scratch_uses_the_architecture_but_not_the_weights(tiny_pretrained_
     out = tmp_path / "scratch"
     assert main(["finetune", "--task", "csv", "--data", SAMPLE_LABELLED, "--pretrained",
                  tiny_pretrained_run, "--from-scratch", "--out-dir", str(out),
-                 "--set", "training.epochs=1", "--set", "from_scratch.epochs=1"] + FAST) == 0
+                 "--set", "training.epochs=1", "--set", "from_scratch.epochs=1",
+                 "--set", "training.pooling=mean"] + FAST) == 0
     tuned = keras.saving.load_model(str(out / "classifier.keras"))
     pretrained = keras.saving.load_model(os.path.join(tiny_pretrained_run, "discriminator.keras"))
     assert tuned.encoder.get_config()["hidden_size"] == pretrained.encoder.hidden_size
+    assert tuned.pooling == "mean"  # the config's head reaches the model
     word_embeddings = lambda m: m.encoder.embeddings.trainable_variables[0].numpy()  # noqa: E731
     assert word_embeddings(tuned).shape == word_embeddings(pretrained).shape
     assert not np.allclose(word_embeddings(tuned), word_embeddings(pretrained), atol=1e-2)

@@ -182,6 +182,12 @@ CASES = [
                                            label_names=["neg", "neutral", "pos"]),
               TOKENS, (3, 3), trainable_weights=25, non_trainable_weights=0,  # 23 + head 2
               mixed_output_dtype="float32", shorter_inputs=SHORTER_TOKENS),
+    LayerCase(SequenceClassifier,
+              lambda _: SequenceClassifier(ElectraEncoder(**ENCODER), num_labels=2,
+                                           pooling="mean"),
+              TOKENS, (3, 2), trainable_weights=25, non_trainable_weights=0,
+              mixed_output_dtype="float32", shorter_inputs=SHORTER_TOKENS,
+              id="SequenceClassifier-mean"),
     LayerCase(ElectraPretrainer,
               lambda _: ElectraPretrainer(MODEL_CONFIG, TINY_PRETRAINING_CONFIG, seed=3),
               TOKENS, {"masked_token_ids": (3, 8), "masked_positions": (3, 2),

@@ -126,9 +126,10 @@ def _given_vocabulary(pretrained, vocab, lower_case, train, model_config, learne
 
 def _new_classifier(pretrained, from_scratch, model_config, config, train):
     num_labels, names = len(train.label_names), train.label_names
-    dropout = config.training.dropout
+    dropout, pooling = config.training.dropout, config.training.pooling
     if not from_scratch:
-        return SequenceClassifier.from_pretrained(pretrained, num_labels, names, dropout)
+        return SequenceClassifier.from_pretrained(pretrained, num_labels, names, dropout,
+                                                  pooling)
     if model_config is None:
         if not os.path.isfile(os.path.join(pretrained, "config.yaml")):
             raise ConfigError(f"{pretrained} has no electra_tf config.yaml to take the "
@@ -136,5 +137,5 @@ def _new_classifier(pretrained, from_scratch, model_config, config, train):
         model_config = load_config(os.path.join(pretrained, "config.yaml")).model
     position = config.from_scratch.position_embedding
     return SequenceClassifier.from_scratch(
-        model_config, num_labels, names, dropout=dropout,
+        model_config, num_labels, names, dropout=dropout, pooling=pooling,
         **({} if position is None else {"position_embedding": position}))
