@@ -41,11 +41,16 @@ def pretrain_on_sample(out_dir: str, steps: int = 300, seed: int = 0, verbose="a
 
 
 def sample_finetune_config(epochs: int = 3, seed: int = 0, overrides=()) -> FinetuneConfig:
-    """The IMDB recipe pointed at the embedded CSVs (400 train / 200 test reviews), 128 pieces."""
+    """The IMDB recipe pointed at the embedded CSVs (400 train / 200 test reviews), 128 pieces,
+    with the mean-pooling head. With 400 reviews the paper's [CLS] head learns little in 3
+    epochs; the mean of the tokens gave 0.63 vs 0.50 from scratch on the tour's architecture
+    and 0.70 vs 0.60 on `electra_cpu.yaml`'s (ELECTRA-pretrained: 0.615 vs 0.538; the tour's
+    own minutes of pretraining: chance with either), medians of 2 seeds on 1,000 IMDB validation
+    reviews (benchmarks/results/sample_finetune*.md)."""
     return load_finetune_config("finetune/imdb", [
         "task.name=csv", f"task.data={SAMPLE_LABELLED}", "preprocessing.max_seq_length=128",
         f"training.epochs={epochs}", "training.batch_size=16", "training.learning_rate=1e-3",
-        f"training.seed={seed}", *overrides])
+        "training.pooling=mean", f"training.seed={seed}", *overrides])
 
 
 def finetune_on_sample(out_dir: str, pretrained: str, epochs: int = 3, seed: int = 0,
@@ -100,16 +105,16 @@ def run_quickstart(out_dir: str = "electra-quickstart", steps: int = 300,
           " on 400 labelled reviews (positive/negative), and the same\n"
           "     Transformer from random initialisation\n"
           "  4. evaluate both on 200 held-out test reviews\n"
-          "  5. export the pretrained one as a SavedModel that takes raw text; classify two "
-          "reviews\n"
+          "  5. export the one with the better validation accuracy as a SavedModel that takes "
+          "raw text;\n     classify two reviews\n"
           f"Outputs go to {out_dir}/ (re-running resumes there).\n")
     if not _tour_pretraining(tour_dir, steps, seed):
         return 1
-    accuracies, examples = {}, 0
+    accuracies, examples, folders = {}, 0, {}
     for name, folder, from_scratch in (("pretrained", "sentiment", False),
                                        ("scratch", "sentiment_scratch", True)):
-        test = _finetune_and_test(os.path.join(out_dir, folder), source, from_scratch,
-                                  finetune_epochs, seed)
+        folders[name] = os.path.join(out_dir, folder)
+        test = _finetune_and_test(folders[name], source, from_scratch, finetune_epochs, seed)
         accuracies[name], examples = test["accuracy"], test["examples"]
     summary = {"test_accuracy": accuracies, "test_examples": examples,
                "preset": preset or f"none: pretrained {steps} steps on the sample"}
@@ -118,8 +123,7 @@ def run_quickstart(out_dir: str = "electra-quickstart", steps: int = 300,
           f"{accuracies['pretrained']:.3f} fine-tuned from "
           + (f"preset {preset!r}" if preset else "the tour's pretraining")
           + f", {accuracies['scratch']:.3f} from random initialisation.")
-    export_dir = _export_and_ask(os.path.join(out_dir, "sentiment"),
-                                 os.path.join(out_dir, "export"))
+    export_dir = _export_and_ask(_better_on_validation(folders), os.path.join(out_dir, "export"))
     print(("\nThe pretrained encoder is a preset installed with the package "
            "(electra-tf presets says how it was trained)." if preset else
            "\nA tiny model pretrained for minutes on 400 reviews is only a tour of the pipeline; "
@@ -168,6 +172,19 @@ def _finetune_and_test(out: str, pretrained: str, from_scratch: bool, epochs: in
     print(f"\nTest, {what} ({test['examples']} reviews never seen in training):")
     print(format_metrics(test))
     return test
+
+
+def _better_on_validation(folders: dict) -> str:
+    """The fine-tuning run (of {name: folder}) with the higher validation accuracy, the first
+    on a tie; says which. Chosen on validation, as a real project would: never on test."""
+    from electra_tf.run_dir import read_json
+
+    scores = {name: read_json(FinetunePaths(folder).metrics)["validation"]["accuracy"]
+              for name, folder in folders.items()}
+    best = max(scores, key=scores.get)
+    print(f"\nValidation accuracy ({best} is exported): " + ", ".join(
+        f"{name} {score:.3f}" for name, score in scores.items()) + ".")
+    return folders[best]
 
 
 def _export_and_ask(finetune_dir: str, export_dir: str) -> str:
