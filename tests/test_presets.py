@@ -43,8 +43,10 @@ def test_from_preset_loads_the_pretrained_encoder(installed_preset, tiny_pretrai
     discriminator = load_keras_model(os.path.join(tiny_pretrained_run, "discriminator.keras"))
     for ours, theirs in zip(by_name.encoder.weights, discriminator.encoder.weights):
         np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
-    by_folder = SequenceClassifier.from_preset(os.path.join(presets.PRESETS_DIR, "tiny_test"))
+    by_folder = SequenceClassifier.from_preset(os.path.join(presets.PRESETS_DIR, "tiny_test"),
+                                               pooling="mean")
     assert by_folder.encoder.count_params() == by_name.encoder.count_params()
+    assert (by_name.pooling, by_folder.pooling) == ("cls", "mean")
 
 
 def test_names_resolve_only_when_no_path_of_that_name_exists(installed_preset, tmp_path,
