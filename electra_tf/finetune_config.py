@@ -67,6 +67,10 @@ class PreprocessingConfig:
             raise ConfigError("preprocessing.head_fraction must be in [0, 1].")
 
 
+# The classification heads `SequenceClassifier` offers (its `pooling`).
+Pooling = Literal["cls", "mean"]
+
+
 @dataclass
 class TrainingConfig:
     """ELECTRA's recipe: AdamW, `warmup_fraction` warm-up then linear decay, layer-wise LR
@@ -81,7 +85,7 @@ class TrainingConfig:
     warmup_fraction: float = 0.1
     weight_decay: float = 0.01
     dropout: float = 0.1
-    pooling: Literal["cls", "mean"] = "cls"
+    pooling: Pooling = "cls"
     evaluations_per_epoch: int = 1
     early_stopping_patience: Optional[int] = None  # evaluations without improvement; None: off
     seed: int = 0

@@ -13,7 +13,7 @@ import os
 from electra_tf.config import ElectraConfig, load_config
 from electra_tf.data.samples import SAMPLE_CORPUS, SAMPLE_LABELLED
 from electra_tf.finetune_config import FinetuneConfig, load_finetune_config
-from electra_tf.run_dir import FinetunePaths, PretrainPaths, write_json
+from electra_tf.run_dir import FinetunePaths, PretrainPaths, read_json, write_json
 from electra_tf.training.finetune import finetune
 from electra_tf.training.pretrain import pretrain
 
@@ -177,8 +177,6 @@ def _finetune_and_test(out: str, pretrained: str, from_scratch: bool, epochs: in
 def _better_on_validation(folders: dict) -> str:
     """The fine-tuning run (of {name: folder}) with the higher validation accuracy, the first
     on a tie; says which. Chosen on validation, as a real project would: never on test."""
-    from electra_tf.run_dir import read_json
-
     scores = {name: read_json(FinetunePaths(folder).metrics)["validation"]["accuracy"]
               for name, folder in folders.items()}
     best = max(scores, key=scores.get)

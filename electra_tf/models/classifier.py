@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import typing
 
 import keras
 from keras import ops
@@ -10,11 +11,12 @@ from keras import ops
 from electra_tf.config import ModelConfig
 from electra_tf.convert.huggingface import is_huggingface_source, load_huggingface
 from electra_tf.errors import CheckpointError
+from electra_tf.finetune_config import Pooling
 from electra_tf.layers.encoder import ElectraEncoder, standardize_inputs
 from electra_tf.layers.matmul import MatmulDense
 from electra_tf.models.task import EncoderTask
 
-POOLINGS = ("cls", "mean")
+POOLINGS = typing.get_args(Pooling)  # ("cls", "mean")
 
 
 @keras.saving.register_keras_serializable(package="electra_tf")
