@@ -81,7 +81,8 @@ def run_setting(work_dir, pretrained, validation, from_scratch, epochs, seed, ov
             finetune_on_sample(out, pretrained, epochs=epochs, seed=seed,
                                from_scratch=from_scratch, verbose=0, overrides=overrides)
         classifier, preprocessor, run, _ = load_finetuned(out)
-        metrics = predict_metrics(classifier, classification_dataset(validation, preprocessor, 64),
+        metrics = predict_metrics(classifier, classification_dataset(validation, preprocessor, 64,
+                                                                      sort_by_length=True),
                                   run["label_names"])
         write_json(score_path, {"validation_accuracy": metrics["accuracy"],
                                 "validation_examples": len(validation.labels)})

@@ -150,6 +150,31 @@ def test_predict_cli_from_arguments_file_and_stdin(tuned_run, exported, tmp_path
     assert json.loads(capsys.readouterr().out)["label"] == rows[1]["label"]
 
 
+def test_predict_batches_sort_each_window_by_length_and_answer_in_input_order(exported):
+    from electra_tf.export.predict import Predictor, load_predictor
+
+    served = load_predictor(exported)
+    calls = []
+
+    def recording(texts):
+        calls.append([t.decode("utf-8") for t in texts.numpy()])
+        return served._classify(texts)
+
+    predictor = Predictor(recording, served.label_names, exported)
+    texts = [("great " * n + "film").strip() for n in (30, 2, 17, 0, 9, 40, 5, 12, 1, 25, 3)]
+    results = list(predictor.predict_batches(texts, batch_size=2, sort_window=3))
+    assert [len(r["label"]) for r in results] == [2, 2, 2, 2, 2, 1]
+    assert calls[0] == sorted(texts[:6], key=len)[:2]  # the first window, shortest first
+    for call in calls:
+        assert [len(t) for t in call] == sorted(len(t) for t in call)
+    everything = served(texts)  # one batch, arrival order: the reference
+    np.testing.assert_allclose(np.concatenate([r["probabilities"] for r in results]),
+                               everything["probabilities"], atol=1e-5)
+    assert [label for r in results for label in r["label"]] == everything["label"]
+    with pytest.raises(ValueError, match="sort_window"):
+        next(predictor.predict_batches(texts, sort_window=0))
+
+
 def test_encoder_export_gives_the_discriminators_sequence_output(tiny_pretrained_run, tmp_path):
     import keras
 

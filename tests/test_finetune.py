@@ -16,13 +16,14 @@ from electra_tf.data.classification import LabelledTexts, load_labelled_texts, s
 from electra_tf.data.preprocessor import (
     ClassificationPreprocessor,
     classification_dataset,
+    length_order,
     truncate_pieces,
 )
 from electra_tf.data.tokenizer import WordPieceTokenizer
 from electra_tf.errors import DataError
 from electra_tf.layers import ElectraEncoder
 from electra_tf.models.classifier import SequenceClassifier
-from electra_tf.training.evaluation import classification_metrics
+from electra_tf.training.evaluation import classification_metrics, predict_metrics
 from electra_tf.training.optimizer import (
     LayerwiseAdamW,
     create_finetuning_optimizer,
@@ -140,6 +141,42 @@ def test_preprocessor_adds_cls_sep_and_respects_the_length():
     np.testing.assert_array_equal(labels.numpy(), [1, 0, 0])
     restored = ClassificationPreprocessor.from_config(prep.get_config())
     assert restored(tf.constant(["the good bad movie the end"])).to_list() == [ids[1]]
+
+
+def test_sort_by_length_batches_neighbours_and_scores_the_same():
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad", "movie", "the", "end"]
+    prep = ClassificationPreprocessor(WordPieceTokenizer(vocab), max_seq_length=8)
+    words = ["good", "bad", "movie", "the", "end"]
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(words, size=n)) for n in rng.integers(0, 12, size=23)]
+    labels = rng.integers(0, 3, size=23)
+    data = LabelledTexts(texts, labels, ["a", "b", "c"])
+
+    order = length_order(data, prep)
+    counts = [len(prep(tf.constant([t])).to_list()[0]) for t in texts]  # truncated to 8
+    assert sorted(counts) == [counts[i] for i in order]
+    ties = [i for i in order if counts[i] == 8]
+    assert ties == sorted(ties)  # stable: equal lengths keep their order
+
+    sorted_ds = classification_dataset(data, prep, batch_size=4, sort_by_length=True)
+    arrival_ds = classification_dataset(data, prep, batch_size=4)
+    assert sorted_ds.cardinality() == 6
+    widths, seen = [], []
+    for inputs, y in sorted_ds:
+        real = inputs["padding_mask"].numpy().sum(axis=1)
+        assert inputs["token_ids"].shape[1] == real.max()  # pads only to its own longest
+        widths.append(int(real.max()))
+        seen += list(zip(real.tolist(), y.numpy().tolist()))
+    assert widths == sorted(widths)
+    assert sum(widths) < sum(int(x["token_ids"].shape[1]) for x, _ in arrival_ds)
+    assert sorted(seen) == sorted(zip(counts, labels.tolist()))  # labels travel with texts
+
+    classifier = tiny_classifier()
+    by_length = predict_metrics(classifier, sorted_ds, data.label_names)
+    in_order = predict_metrics(classifier, arrival_ds, data.label_names)
+    assert by_length["confusion_matrix"] == in_order["confusion_matrix"]
+    with pytest.raises(ValueError, match="sort_by_length"):
+        classification_dataset(data, prep, batch_size=4, sort_by_length=True, shuffle=True)
 
 
 # ------------------------------------------------------------------ metrics

@@ -9,6 +9,7 @@ import math
 from typing import TYPE_CHECKING
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 if TYPE_CHECKING:
@@ -110,6 +111,7 @@ def encoder_inputs(token_ids, pad_id: int, lengths=None) -> dict:
 def classification_dataset(data: LabelledTexts, preprocessor: ClassificationPreprocessor,
                            batch_size: int, *, shuffle: bool = False, seed: int = 0,
                            repeat: bool = False, bucket_by_length: bool = False,
+                           sort_by_length: bool = False,
                            encode_batch: int = 256) -> tf.data.Dataset:
     """`(encoder inputs, label)` batches for `fit`/`evaluate`/`predict`.
 
@@ -117,10 +119,19 @@ def classification_dataset(data: LabelledTexts, preprocessor: ClassificationPrep
     pass. Batches are padded to their longest sequence, not to `max_seq_length`; with
     `bucket_by_length` training batches group sequences of similar length, which on CPU saves
     most of the padding compute (IMDB reviews range from 10 to over 2,000 pieces).
+    `sort_by_length` is the evaluation counterpart: the examples go in order of their token
+    count, so each batch pads only to its neighbours' length. The order of the examples then
+    differs from `data`'s (labels travel with their texts; `LabelledTexts.subset(
+    length_order(data, preprocessor))` is the order the batches follow).
 
     Returns:
         dataset of `({"token_ids", "segment_ids", "padding_mask"}: [batch, len], label: [batch])`.
     """
+    if sort_by_length:
+        if shuffle or bucket_by_length:
+            raise ValueError("sort_by_length orders the examples itself: it excludes shuffle "
+                             "and bucket_by_length.")
+        data = data.subset(length_order(data, preprocessor, encode_batch))
     pad = preprocessor.special_ids.pad
     texts = tf.data.Dataset.from_tensor_slices(
         (tf.constant(data.texts, dtype=tf.string), data.labels))
@@ -153,3 +164,21 @@ def classification_dataset(data: LabelledTexts, preprocessor: ClassificationPrep
     return batched.map(lambda ids, y: (encoder_inputs(ids, pad), y),
                        num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
+
+def length_order(data: LabelledTexts, preprocessor: ClassificationPreprocessor,
+                 encode_batch: int = 256) -> np.ndarray:
+    """Indices that order `data` by token count after truncation (stable: ties keep their order).
+
+    Tokenizes every text once more than the dataset itself does: a few seconds for 2,500 IMDB
+    reviews on 2 CPU cores, against the encoder's work it saves. At 512 pieces half the IMDB
+    reviews are under 235 pieces and 15% reach the cap, so nearly every arrival-order batch of
+    64 pads to 512; sorted, evaluating 512 validation reviews took 2-3x less time.
+
+    Returns:
+        int64 `[N]` indices into `data`.
+    """
+    texts = tf.data.Dataset.from_tensor_slices(tf.constant(data.texts, dtype=tf.string))
+    lengths = texts.batch(encode_batch).map(lambda text: preprocessor(text).row_lengths(),
+                                            num_parallel_calls=tf.data.AUTOTUNE)
+    counts = np.concatenate([batch.numpy() for batch in lengths]) if len(data) else np.zeros(0)
+    return np.argsort(counts, kind="stable")

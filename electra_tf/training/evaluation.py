@@ -105,7 +105,7 @@ def evaluate(model_dir: str, split: str = "test", data: str | None = None,
                                    label_names=run["label_names"])
     if split == "validation":
         labelled = stratified_split(labelled, task.validation_fraction, task.split_seed)[1]
-    dataset = classification_dataset(labelled, preprocessor, batch_size)
+    dataset = classification_dataset(labelled, preprocessor, batch_size, sort_by_length=True)
     began = time.time()
     metrics = predict_metrics(classifier, dataset, run["label_names"], verbose=verbose)
     metrics["seconds"] = round(time.time() - began, 1)

@@ -144,7 +144,8 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
     train_ds = classification_dataset(train, preprocessor, config.training.batch_size,
                                       shuffle=True, seed=config.training.seed, repeat=True,
                                       bucket_by_length=True)
-    val_ds = classification_dataset(validation, preprocessor, 2 * config.training.batch_size)
+    val_ds = classification_dataset(validation, preprocessor, 2 * config.training.batch_size,
+                                    sort_by_length=True)
     with _best_weights_file(paths, runtime.chief) as best_weights:
         best_checkpoint = BestCheckpoint(
             best_weights, paths.best_record if runtime.chief else None,
