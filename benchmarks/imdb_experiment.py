@@ -364,7 +364,10 @@ def markdown(state) -> list:
              "Times: *idle-equivalent* (steps x the 10th-percentile seconds per step of the "
              "run's logged intervals), then in brackets the wall time as measured; the runs "
              "shared the 2 cores with other work part of the time, which only ever slows an "
-             "interval.", "",
+             "interval. Fine-tuning times include the validation passes, which batch by length "
+             "from commit 9a02634 on: the from-scratch seeds 1-2 and every MLM run started after "
+             "it and spent less time validating than the ELECTRA runs and the first from-scratch "
+             "trials.", "",
              "| objective | steps | batch | train FLOPs | train time | final disc AUC / "
              "MLM accuracy |", "|---|---|---|---|---|---|"]
     for arm, p in state["pretraining"].items():
