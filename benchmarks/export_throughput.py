@@ -24,7 +24,8 @@ Workloads (`--workload`, one or both):
   mixed  the IMDB test reviews in a fixed shuffled order, every length. Batched twice: in
          arrival order, and `length_sorted` (each window of `--sort-window` batches sorted by
          character count before batching, which both tokenizers then pad less; sorting 256
-         strings costs microseconds). Both sides get the same batches.
+         strings costs microseconds; `electra-tf predict --file` batches the same way, through
+         `Predictor.predict_batches`). Both sides get the same batches.
 
     .venv/bin/python benchmarks/export_throughput.py [--batches 8] [--workload long mixed]
 
