@@ -21,6 +21,12 @@ issue asks about first (ELECTRA vs from scratch) is ready first:
   6. MLM: pretraining (same architecture and vocabulary, `electra_objective: false`, the steps
      that match ELECTRA's training FLOPs), then its trials and seeds as in 4 and 5.
 
+The run directories are a cache; benchmarks/results/imdb.json is the record. A run whose
+directory is gone (a new machine: `runs/` is not kept) but whose result the record holds for the
+same setup is taken from the record, not repeated; a pretraining run the record holds is then only
+prepared again (`electra-tf pretrain --prepare-only`: its vocabulary and config, which the
+from-scratch arm and MLM use), not retrained.
+
 Validation (2,500 reviews carved from train by `electra-tf finetune`, split_seed 0) is the only
 thing any choice looks at. Writes benchmarks/results/imdb.{json,md,png} after every stage;
 unfinished cells say so. v1 (electra_tiny, 4,000 steps, one fine-tuning recipe) is kept as
@@ -100,6 +106,7 @@ class Experiment:
             "pretraining": {}, "length_choice": {}, "trials": {}, "chosen": {},
             "finetuning": {}, "bow": None, "cross_domain": "skipped: no second sentiment "
             "dataset is available offline on this machine (tfds downloads are not reachable)"}
+        self.record = Record.load(os.path.join(RESULTS, "imdb.json"), self.state["setup"])
 
     # ------------------------------------------------------------------ stages
 
@@ -132,20 +139,32 @@ class Experiment:
         if arm == "electra":
             out, steps, extra = self.electra_dir, self.args.pretrain_steps, []
         else:
-            out, steps = self.mlm_dir, equal_flops_steps(self.electra_dir)
+            out = self.mlm_dir
+            steps = equal_flops_steps(self.electra_dir,
+                                      self.state["pretraining"]["electra"]["steps"])
             vocab = os.path.join(self.electra_dir, "vocab.txt")
             vocab_size = len(open(vocab, encoding="utf-8").read().splitlines())
             extra = ["--vocab", vocab, "--set", "pretraining.electra_objective=false",
                      "--set", f"model.vocab_size={vocab_size}"]
-        if not finished(out, "final"):
-            cli("pretrain", "--out-dir", out, "--steps", steps, *common, *extra)
-        self.state["pretraining"][arm] = summarize_pretraining(out)
+        recorded = self.record.pretraining(arm)
+        if not finished(out, "final") and recorded:
+            if not os.path.exists(os.path.join(out, "config.yaml")):
+                cli("pretrain", "--out-dir", out, "--steps", steps, *common, *extra,
+                    "--prepare-only")
+            self.state["pretraining"][arm] = recorded
+        else:
+            if not finished(out, "final"):
+                cli("pretrain", "--out-dir", out, "--steps", steps, *common, *extra)
+            self.state["pretraining"][arm] = summarize_pretraining(out)
         self.write()
 
     def bag_of_words(self):
         from bow_baseline import run_bow_baseline
 
         cache = os.path.join(self.work, "bow.json")
+        if not os.path.exists(cache) and self.record.bow():
+            with open(cache, "w", encoding="utf-8") as f:
+                json.dump(self.record.bow(), f, indent=2)
         if not os.path.exists(cache):
             result = run_bow_baseline(self.args.corpus, seeds=self.args.seeds)
             with open(cache, "w", encoding="utf-8") as f:
@@ -198,6 +217,11 @@ class Experiment:
         sets = [f"training.seed={seed}", f"preprocessing.max_seq_length={length}",
                 f"{section}.learning_rate={lr}", f"{section}.layerwise_decay={decay}",
                 *self.args.overrides]
+        recorded = self.record.finetuning(out, test)
+        if recorded and not finished(out, "test" if test else "validation"):
+            print(f"= {os.path.relpath(out, ROOT)}: taken from the record (its directory is "
+                  f"gone)", flush=True)
+            return recorded
         if not finished(out):
             cli("finetune", "--task", "imdb", "--data", self.args.corpus,
                 "--pretrained", pretrained, "--out-dir", out, "--config",
@@ -212,6 +236,7 @@ class Experiment:
                   "best_step": metrics["best_step"], "steps": metrics["steps"],
                   "finetune_train_time_s": metrics["train_time_s"],
                   "finetune_idle_equivalent_s": round(idle_equivalent_seconds(out), 1),
+                  "validation_curve": validation_curve(out),
                   "out_dir": os.path.relpath(out, ROOT)}
         if "test" in metrics:
             result.update(test_accuracy=metrics["test"]["accuracy"],
@@ -233,13 +258,69 @@ class Experiment:
         plot_validation_curves(state, os.path.join(RESULTS, "imdb.png"))
 
 
-def equal_flops_steps(electra_dir) -> int:
-    """MLM steps whose training FLOPs equal ELECTRA's (same batch and sequence length)."""
+class Record:
+    """What an earlier run of this experiment wrote to imdb.json, for the same setup: the
+    results of runs whose directories are gone, keyed by their `out_dir`."""
+
+    def __init__(self, state=None):
+        self.state = state or {}
+        self.runs = {}
+        for run in (self.state.get("length_choice") or {}).values():
+            self.runs[run["out_dir"]] = run
+        for runs in [*(self.state.get("trials") or {}).values(),
+                     *(self.state.get("finetuning") or {}).values()]:
+            for run in runs:
+                if "out_dir" in run:  # bow runs have no directory
+                    self.runs.setdefault(run["out_dir"], {}).update(run)
+
+    @classmethod
+    def load(cls, path, setup) -> "Record":
+        if not os.path.exists(path):
+            return cls()
+        state = read_json(path)
+        if state.get("version") != 2 or state.get("setup") != setup:
+            print(f"{os.path.relpath(path, ROOT)} is not a record of this setup: not used.",
+                  flush=True)
+            return cls()
+        return cls(state)
+
+    def pretraining(self, arm):
+        return (self.state.get("pretraining") or {}).get(arm)
+
+    def bow(self):
+        """In bow_baseline's shape (what `Experiment.bag_of_words` caches)."""
+        if not self.state.get("bow") or not (self.state.get("finetuning") or {}).get("bow"):
+            return None
+        return {**self.state["bow"], "runs": self.state["finetuning"]["bow"]}
+
+    def finetuning(self, out_dir, test):
+        run = self.runs.get(os.path.relpath(out_dir, ROOT))
+        if run is None or "validation_accuracy" not in run or (test and "test_accuracy" not in
+                                                                run):
+            return None
+        return dict(run)
+
+
+def validation_curve(out_dir) -> list:
+    """[[step, validation accuracy], ...] from the run's history.jsonl (kept in the record, so
+    the plot outlives the run directory)."""
+    points = {}
+    with open(os.path.join(out_dir, "history.jsonl"), encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                record = json.loads(line)
+                if "val_accuracy" in record:
+                    points[record["step"]] = round(record["val_accuracy"], 5)
+    return sorted([step, accuracy] for step, accuracy in points.items())
+
+
+def equal_flops_steps(electra_dir, electra_steps) -> int:
+    """MLM steps whose training FLOPs equal ELECTRA's `electra_steps` (same batch and sequence
+    length; the architecture is read from ELECTRA's config.yaml)."""
     from electra_tf.config import load_config
     from electra_tf.training.flops import pretraining_flops_per_sequence
 
     config = load_config(os.path.join(electra_dir, "config.yaml"))
-    electra_steps = read_json(os.path.join(electra_dir, "metrics.json"))["steps"]
     electra_flops = pretraining_flops_per_sequence(config)
     config.pretraining.electra_objective = False
     return max(1, round(electra_steps * electra_flops / pretraining_flops_per_sequence(config)))
@@ -446,16 +527,17 @@ def plot_validation_curves(state, path):
     for arm, runs in state["finetuning"].items():
         if arm not in colours:
             continue
-        for i, run in enumerate(runs):
-            history_path = os.path.join(ROOT, run["out_dir"], "history.jsonl")
-            if not os.path.exists(history_path):
+        labelled = False
+        for run in runs:
+            curve = run.get("validation_curve")
+            if curve is None and os.path.exists(os.path.join(ROOT, run["out_dir"],
+                                                             "history.jsonl")):
+                curve = validation_curve(os.path.join(ROOT, run["out_dir"]))
+            if not curve:  # recorded before curves were kept, its directory gone
                 continue
-            with open(history_path, encoding="utf-8") as f:
-                points = [json.loads(line) for line in f if line.strip()]
-            points = [p for p in points if "val_accuracy" in p]
-            axes.plot([p["step"] for p in points], [p["val_accuracy"] for p in points],
-                      color=colours[arm], alpha=0.8, label=arm if i == 0 else None)
-            drawn = True
+            axes.plot([step for step, _ in curve], [accuracy for _, accuracy in curve],
+                      color=colours[arm], alpha=0.8, label=None if labelled else arm)
+            labelled = drawn = True
     if "bow" in state["finetuning"] and state["finetuning"]["bow"]:
         axes.axhline(statistics.median(r["validation_accuracy"]
                                        for r in state["finetuning"]["bow"]),

@@ -81,6 +81,30 @@ def test_pretrain_writes_the_documented_outputs(corpus_and_vocab, tmp_path):
     assert (tmp_path / "metrics.json").read_bytes() == record
 
 
+def test_prepare_only_writes_the_run_setup_and_the_same_command_then_trains_it(tmp_path,
+                                                                               capsys):
+    """--prepare-only learns the vocabulary and writes config.yaml and run.json, no model; the
+    same command without it trains that run with that vocabulary."""
+    with open(SAMPLE_CORPUS, encoding="utf-8") as f:
+        (tmp_path / "reviews.txt").write_text("".join(next(f) for _ in range(80)),
+                                              encoding="utf-8")
+    out = tmp_path / "run"
+    args = ["pretrain", "--config", "electra_tiny", "--corpus", str(tmp_path / "reviews.txt"),
+            "--out-dir", str(out), "--steps", "4", "--batch-size", "4", "--save-every", "2",
+            "--log-every", "2", "--quiet", "--set", "model.vocab_size=600"]
+    for item in SMALL:
+        args += ["--set", item]
+    assert main(args + ["--prepare-only"]) == 0
+    assert "Prepared" in capsys.readouterr().out
+    assert sorted(os.listdir(out)) == ["config.yaml", "run.json", "vocab.txt"]
+    vocab = (out / "vocab.txt").read_text(encoding="utf-8")
+    run = json.loads((out / "run.json").read_text())
+    assert run["vocab_learned"] and len(vocab.splitlines()) <= 600
+    assert main(args) == 0
+    assert (out / "vocab.txt").read_text(encoding="utf-8") == vocab
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 4
+
+
 def test_checkpoints_land_every_save_every_steps(corpus_and_vocab, tmp_path, caplog):
     """Issue 21 (5): --save-every 2 with the default --log-every 100 once wrote nothing before
     the last step; the logging interval now shrinks so that checkpoints land where asked."""

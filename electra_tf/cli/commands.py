@@ -54,8 +54,12 @@ def cmd_pretrain(args) -> int:
         keep_checkpoints=args.keep_checkpoints, log_every=args.log_every, seed=args.seed,
         lower_case=not args.cased, doc_format=args.doc_format,
         vocab_documents=args.vocab_documents, vocab_learner=args.learner,
-        verbose=2 if args.quiet else 1,
+        verbose=2 if args.quiet else 1, prepare_only=args.prepare_only,
         **distribution_kwargs(args))
+    if metrics is None:
+        print(f"Prepared {args.out_dir}: vocab.txt, config.yaml and run.json, no training. The "
+              f"same command without --prepare-only trains it.")
+        return 0
     print(pretraining_report(metrics, args.out_dir))
     return 0
 

@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_learner_argument(pretrain)
     _add_training_arguments(pretrain)
     _add_distribution_arguments(pretrain)
+    pretrain.add_argument("--prepare-only", action="store_true",
+                          help="write the vocabulary, config.yaml and run.json, then stop (the "
+                               "same command without it trains)")
     add_set_argument(pretrain, "optimizer.learning_rate=5e-4")
 
     finetune = sub.add_parser(

@@ -74,9 +74,10 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
              strategy="auto", tpu: str | None = None,
              precision: str = "float32", jit_compile: bool = False,
              steps_per_execution: int = 1, deterministic: bool = False,
-             verbose: int | str = "auto") -> dict:
+             verbose: int | str = "auto", prepare_only: bool = False) -> dict | None:
     """Pretrains ELECTRA on `corpus` into `out_dir` (see the module docstring), resuming if
-    `out_dir` holds an unfinished run. Returns the metrics also written to `metrics.json`.
+    `out_dir` holds an unfinished run. Returns the metrics also written to `metrics.json`
+    (None with `prepare_only`).
 
     Args:
         config: model, objective and optimizer settings (e.g. `load_config("configs/...")`).
@@ -109,6 +110,10 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
             `enable_deterministic_ops`): two runs with the same seed, and a run killed and
             resumed, then end with identical weights, at a speed cost.
         verbose: Keras `fit` verbosity.
+        prepare_only: stop once the vocabulary, config.yaml and run.json are written (minutes
+            of vocabulary learning, no model): to look at the vocabulary before hours of
+            training, or to give `finetune --from-scratch` the architecture and vocabulary of a
+            run whose weights are not needed. The same call without it then trains that run.
 
     Raises:
         ConfigError, DataError, CheckpointError: with a message saying what to change.
@@ -146,6 +151,10 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
     if runtime.chief:
         config.to_yaml(paths.config)
         write_json(paths.run, run)
+    if prepare_only:
+        logger.info("%s prepared (vocabulary, config.yaml, run.json); the same command without "
+                    "--prepare-only trains it.", out_dir)
+        return None
 
     # 3. Model, then 4. the newest checkpoint and the history up to it.
     pretrainer = _build_pretrainer(config, run["seed"], runtime)
