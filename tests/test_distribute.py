@@ -240,3 +240,37 @@ def test_bfloat16_training_reaches_the_float32_losses():
         assert history["disc_loss"][-1] < history["disc_loss"][0] - 0.02
     assert abs(bf16["mlm_loss"][-1] - fp32["mlm_loss"][-1]) < 0.4
     assert abs(bf16["disc_loss"][-1] - fp32["disc_loss"][-1]) < 0.04
+
+
+# ------------------------------------------------------------------------------ vocabulary
+
+
+def test_a_worker_takes_the_chiefs_learned_vocabulary(tmp_path):
+    """A non-chief worker of a run without --vocab waits for the vocabulary the chief learns
+    and saves, rather than learning one of its own (which can differ: tests/test_data.py)."""
+    import threading
+
+    from electra_tf.data.vocab import SPECIAL_TOKENS, save_vocabulary, wait_for_vocabulary
+    from electra_tf.errors import DataError
+    from electra_tf.run_dir import FinetunePaths, PretrainPaths
+    from electra_tf.training.finetune_setup import run_vocabulary as finetune_vocabulary
+    from electra_tf.training.pretrain_setup import run_vocabulary as pretrain_vocabulary
+
+    chiefs = [*SPECIAL_TOKENS, "the", "movie", "##s"]
+    for i, paths in enumerate([PretrainPaths(str(tmp_path / "p")),
+                               FinetunePaths(str(tmp_path / "f"))]):
+        threading.Timer(0.5, save_vocabulary, (chiefs, paths.vocab)).start()
+        if i == 0:  # no corpus: a worker that tried to learn would fail
+            run = {"lower_case": True}
+            vocabulary = pretrain_vocabulary(paths, None, None, run, 8192, 100, "tokenizers",
+                                             write=False)
+            assert run["vocab_learned"]
+        else:
+            model_config = ElectraConfig.from_dict({"model": TINY_MODEL_CONFIG, "pretraining":
+                                                    TINY_PRETRAINING_CONFIG}).model
+            vocabulary, _, model_config = finetune_vocabulary(
+                paths, False, None, None, True, None, model_config, "tokenizers", chief=False)
+            assert model_config.vocab_size == len(chiefs)
+        assert vocabulary == chiefs
+    with pytest.raises(DataError, match="No vocabulary appeared at .* within 0 s"):
+        wait_for_vocabulary(str(tmp_path / "never" / "vocab.txt"), timeout_s=0.2, poll_s=0.05)

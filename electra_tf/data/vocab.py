@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -88,6 +89,31 @@ def save_vocabulary(vocabulary: Sequence[str], path: str) -> None:
     with open(tmp, "w", encoding="utf-8") as f:
         f.write("\n".join(vocabulary) + "\n")
     os.replace(tmp, path)
+
+
+def wait_for_vocabulary(path: str, timeout_s: float = 1800.0, poll_s: float = 1.0) -> list[str]:
+    """The vocabulary another process is saving to `path`, once it is there.
+
+    The workers of a multi-worker run take the chief's vocabulary instead of learning their own:
+    the learner is not bitwise repeatable (pieces of equal count can tie at the size cut-off),
+    and a worker whose token ids differed from the chief's would train on other tokens.
+    `save_vocabulary` writes atomically, so a file that exists is whole.
+
+    Raises:
+        DataError: nothing appeared within `timeout_s` seconds.
+    """
+    began = last_note = time.time()
+    while not os.path.isfile(path):
+        now = time.time()
+        if now - began > timeout_s:
+            raise DataError(f"No vocabulary appeared at {path} within {timeout_s:.0f} s: the "
+                            "chief writes it there, so give every worker the same --out-dir "
+                            "on storage they all see, or pass --vocab.")
+        if now - last_note >= 60:
+            logger.info("Waiting for the chief's vocabulary at %s (%.0f s) ...", path, now - began)
+            last_note = now
+        time.sleep(poll_s)
+    return load_vocabulary(path)
 
 
 def vocabulary_fingerprint(vocabulary: Sequence[str]) -> str:

@@ -115,7 +115,8 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
 
     # 2. Vocabulary, model and the text preprocessing; the optimizer for the whole schedule.
     vocabulary, lower_case, model_config = run_vocabulary(
-        paths, resuming, pretrained, vocab, lower_case, train, model_config, vocab_learner)
+        paths, resuming, pretrained, vocab, lower_case, train, model_config, vocab_learner,
+        chief=runtime.chief)
     if runtime.chief:
         save_vocabulary(vocabulary, paths.vocab)
     classifier = build_classifier(pretrained, from_scratch, model_config, config, train,

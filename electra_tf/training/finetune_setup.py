@@ -11,7 +11,7 @@ import keras
 
 from electra_tf.config import ModelConfig, load_config
 from electra_tf.data.classification import LabelledTexts, load_labelled_texts, stratified_split
-from electra_tf.data.vocab import load_vocabulary
+from electra_tf.data.vocab import load_vocabulary, wait_for_vocabulary
 from electra_tf.data.vocab_learning import learn_vocabulary
 from electra_tf.distribute import Runtime, with_precision
 from electra_tf.errors import CheckpointError, ConfigError
@@ -59,11 +59,15 @@ def train_and_validation(task: TaskConfig, train_data: LabelledTexts | None):
 
 
 def run_vocabulary(paths, resuming, pretrained, vocab, lower_case, train, model_config,
-                   learner):
+                   learner, chief=True):
     """`(vocabulary, lower_case, model_config)`: the resumed run's own vocabulary, else the one
-    `_given_vocabulary` finds; a from-scratch `model_config` sized to it."""
+    `_given_vocabulary` finds; a from-scratch `model_config` sized to it. A non-`chief` worker
+    reads a vocabulary learned from the training texts from the chief's `paths.vocab` (see
+    `wait_for_vocabulary`)."""
     if resuming and os.path.isfile(paths.vocab):  # not learned again: the run's own
         vocabulary, lower_case = load_vocabulary(paths.vocab), read_json(paths.run)["lower_case"]
+    elif not chief and pretrained is None and vocab is None:
+        vocabulary = wait_for_vocabulary(paths.vocab)
     else:
         vocabulary, lower_case = _given_vocabulary(pretrained, vocab, lower_case, train,
                                                    model_config, learner)

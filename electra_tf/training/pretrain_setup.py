@@ -17,6 +17,7 @@ from electra_tf.data.vocab import (
     save_vocabulary,
     special_token_ids,
     vocabulary_fingerprint,
+    wait_for_vocabulary,
 )
 from electra_tf.data.vocab_learning import learn_vocabulary
 from electra_tf.distribute import Runtime
@@ -64,8 +65,8 @@ def run_vocabulary(paths, vocab, corpus, run, vocab_size, vocab_documents, learn
                    write=True) -> list[str]:
     """The run's own vocabulary (resuming), the one given, or one learned from the corpus.
     Records in `run` whether it was learned, and its fingerprint; saves it into the run unless
-    `write` is False (the non-chief workers of a multi-worker run, which learn the same
-    vocabulary themselves)."""
+    `write` is False (the non-chief workers of a multi-worker run, which read the vocabulary
+    the chief learns, or the one given)."""
     if os.path.exists(paths.vocab):
         vocabulary = load_vocabulary(paths.vocab)
         if vocab and vocabulary_fingerprint(load_vocabulary(vocab)) != \
@@ -78,6 +79,8 @@ def run_vocabulary(paths, vocab, corpus, run, vocab_size, vocab_documents, learn
         vocabulary, learned = load_vocabulary(vocab), False
         if write:
             save_vocabulary(vocabulary, paths.vocab)
+    elif not write:  # a worker: the chief's, not one of its own (see wait_for_vocabulary)
+        vocabulary, learned = wait_for_vocabulary(paths.vocab), True
     else:
         logger.info("No --vocab given: learning a %d-piece WordPiece vocabulary from the first "
                     "%d documents of %s ...", vocab_size, vocab_documents, corpus.name)
