@@ -151,9 +151,7 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
     if runtime.chief:
         config.to_yaml(paths.config)
         write_json(paths.run, run)
-    if prepare_only:
-        logger.info("%s prepared (vocabulary, config.yaml, run.json); the same command without "
-                    "--prepare-only trains it.", out_dir)
+    if prepare_only:  # the caller says so (the CLI prints one line): no second message here
         return None
 
     # 3. Model, then 4. the newest checkpoint and the history up to it.
