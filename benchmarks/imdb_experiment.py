@@ -301,17 +301,21 @@ class Record:
         return dict(run)
 
 
+def history_by_step(out_dir) -> dict:
+    """{step: record} from the run's history.jsonl; a resumed run logs some steps again, and
+    the later record (the one the finished run continued from) is kept."""
+    from electra_tf.training.callbacks import read_history
+
+    path = os.path.join(out_dir, "history.jsonl")
+    return {record["step"]: record for record in read_history(path) if "step" in record}
+
+
 def validation_curve(out_dir) -> list:
     """[[step, validation accuracy], ...] from the run's history.jsonl (kept in the record, so
     the plot outlives the run directory)."""
-    points = {}
-    with open(os.path.join(out_dir, "history.jsonl"), encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                record = json.loads(line)
-                if "val_accuracy" in record:
-                    points[record["step"]] = round(record["val_accuracy"], 5)
-    return sorted([step, accuracy] for step, accuracy in points.items())
+    return [[step, round(record["val_accuracy"], 5)]
+            for step, record in sorted(history_by_step(out_dir).items())
+            if "val_accuracy" in record]
 
 
 def equal_flops_steps(electra_dir, electra_steps) -> int:
@@ -335,12 +339,7 @@ def idle_equivalent_seconds(out_dir, quantile=0.1) -> float:
     stretches some intervals by up to 4x (`train_time_s`, the wall time, is reported beside it);
     contention only ever slows an interval, so the fast intervals measure the idle rate. The
     first interval's tracing (tens of seconds per run) is not counted."""
-    records = {}
-    with open(os.path.join(out_dir, "history.jsonl"), encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                record = json.loads(line)
-                records[record["step"]] = record  # a resumed run re-logs steps: keep the last
+    records = history_by_step(out_dir)
     steps = sorted(records)
     rates = [records[b]["interval_s"] / (b - a) for a, b in zip([0] + steps, steps)
              if b > a and records[b].get("interval_s")]
