@@ -1,5 +1,6 @@
 """Presets: a pretraining run packaged with how it was made, loadable by name."""
 
+import importlib.util
 import json
 import os
 
@@ -12,6 +13,8 @@ from electra_tf.data import SAMPLE_LABELLED
 from electra_tf.errors import ConfigError
 from electra_tf.models.classifier import SequenceClassifier
 from electra_tf.run_dir import load_keras_model
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture
@@ -80,3 +83,22 @@ def test_finetune_takes_a_preset_name(installed_preset, tmp_path):
                  "--set", "training.batch_size=16", "--quiet"]) == 0
     run = json.loads((out / "run.json").read_text())
     assert run["pretrained"] == os.path.join(presets.PRESETS_DIR, "tiny_test")
+
+
+def test_the_preset_tool_packages_a_finished_run_with_its_command(tiny_pretrained_run, tmp_path):
+    """tools/make_preset.py on a finished run: no retraining, and the manifest says how to
+    reproduce the preset with repository-relative paths."""
+    spec = importlib.util.spec_from_file_location(
+        "make_preset", os.path.join(ROOT, "tools", "make_preset.py"))
+    make_preset = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_preset)
+    out = tmp_path / "electra_cpu_imdb"
+    before = os.path.getmtime(os.path.join(tiny_pretrained_run, "metrics.json"))
+    assert make_preset.main(["--run-dir", tiny_pretrained_run, "--out-dir", str(out),
+                             "--corpus", "/data/aclImdb_v1.tar.gz"]) == 0
+    assert os.path.getmtime(os.path.join(tiny_pretrained_run, "metrics.json")) == before
+    manifest = json.loads((out / "preset.json").read_text())
+    assert manifest["pretraining_command"].startswith("electra-tf pretrain --out-dir ")
+    assert "--config configs/electra_cpu.yaml --corpus aclImdb_v1.tar.gz" in \
+        manifest["pretraining_command"]
+    assert manifest["steps"] == 30 and "never test/" in manifest["data"]
