@@ -63,6 +63,21 @@ def test_short_documents_are_skipped_and_counted(tmp_path):
     assert corpus.stats.skipped_short_documents == 2
 
 
+def test_the_report_counts_a_complete_pass_not_a_partial_one(tmp_path):
+    path = write(tmp_path / "docs.txt", "".join(f"review number {i} has words\n"
+                                                 for i in range(10)))
+    corpus = open_corpus(path)
+    assert corpus.report()["counted"].startswith("the pass in progress")
+    list(corpus.documents())
+    stopped = corpus.documents()  # a run stopped three documents into its second pass
+    for _ in range(3):
+        next(stopped)
+    report = corpus.report()
+    assert corpus.stats.documents == 3
+    assert (report["documents"], report["passes_completed"]) == (10, 1)
+    assert report["counted"] == "one complete pass" and report["name"] == corpus.name
+
+
 @pytest.mark.parametrize("content, message", [
     ("", "no usable text"),
     ("a\nb c\nd e\n", "no usable text"),

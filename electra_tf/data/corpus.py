@@ -24,7 +24,7 @@ import logging
 import os
 import re
 import tarfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Iterator, Sequence
 
 from electra_tf.errors import DataError
@@ -77,6 +77,10 @@ class Corpus:
 
     def __init__(self):
         self.stats = CorpusStats()
+        # `stats` restarts with every pass, so a long run stopped mid-pass would report a
+        # fraction of the corpus as if it were all of it: keep the last complete pass too.
+        self.full_pass: CorpusStats | None = None
+        self.passes_completed = 0
 
     def _raw_documents(self) -> Iterator[str]:
         raise NotImplementedError
@@ -96,6 +100,17 @@ class Corpus:
                 self.stats.documents += 1
                 self.stats.characters += len(piece)
                 yield piece
+        self.full_pass = replace(self.stats)
+        self.passes_completed += 1
+
+    def report(self) -> dict:
+        """What this process read, for a run's metrics: the counts of one complete pass when
+        one was read to its end (else of the pass in progress, and `counted` says so) and how
+        many complete passes were read."""
+        stats, counted = ((self.full_pass, "one complete pass") if self.full_pass else
+                          (self.stats, "the pass in progress (no pass was read to its end)"))
+        return {"name": self.name, "counted": counted, "passes_completed": self.passes_completed,
+                **stats.as_dict()}
 
     def check(self, min_documents: int = 1) -> None:
         """Reads until `min_documents` usable documents are found; raises `DataError` if the

@@ -224,7 +224,9 @@ def _fit(pretrainer, corpus, tokenizer, config, run, start_step, checkpointer, p
     # iterator's clean-up prints a FAILED_PRECONDITION error line on stderr.
     del dataset
     gc.collect()
-    logger.info("Corpus (pass in progress): %s.", corpus.stats.summary())
+    report = corpus.report()
+    logger.info("Corpus (%s; %d complete passes read): %s.", report["counted"],
+                report["passes_completed"], (corpus.full_pass or corpus.stats).summary())
     return interval_logger.records
 
 
@@ -250,7 +252,7 @@ def _final_metrics(config, history, corpus, vocabulary, start_step, started, run
         "tokens_per_s": round(sequences * seq_len / train_s, 1) if train_s else None,
         "wall_time_this_invocation_s": round(time.time() - started, 1),
         "resumed_from_step": start_step,
-        "corpus": {"name": corpus.name, **corpus.stats.as_dict()},
+        "corpus": corpus.report(),
         "distribution": runtime.summary(),
         "weights_sha256": weights_fingerprint(pretrainer),
     }
