@@ -76,7 +76,9 @@ class TrainingConfig:
     """ELECTRA's recipe: AdamW, `warmup_fraction` warm-up then linear decay, layer-wise LR
     decay, dropout on [CLS]; the best validation checkpoint is kept. `pooling` "mean" replaces
     the [CLS] vector with the mean of the last layer over the real tokens (not the paper's head;
-    see `SequenceClassifier`)."""
+    see `SequenceClassifier`). `encoder_dropout` sets the encoder's own hidden and attention
+    dropout while fine-tuning (the paper: 0.1); None keeps the rate it was pretrained with, which
+    is 0 for recipes that pretrain without dropout (Cramming, `electra_cpu.yaml`)."""
 
     learning_rate: float = 3e-4
     layerwise_decay: float = 0.8
@@ -85,6 +87,7 @@ class TrainingConfig:
     warmup_fraction: float = 0.1
     weight_decay: float = 0.01
     dropout: float = 0.1
+    encoder_dropout: Optional[float] = None
     pooling: Pooling = "cls"
     evaluations_per_epoch: int = 1
     early_stopping_patience: Optional[int] = None  # evaluations without improvement; None: off
@@ -102,6 +105,9 @@ class TrainingConfig:
             raise ConfigError("training.warmup_fraction must be in [0, 1).")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError("training.dropout must be in [0, 1).")
+        if self.encoder_dropout is not None and not 0.0 <= self.encoder_dropout < 1.0:
+            raise ConfigError("training.encoder_dropout must be in [0, 1), or null to keep the "
+                              "pretrained encoder's own.")
 
 
 @dataclass

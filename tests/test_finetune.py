@@ -316,11 +316,13 @@ def test_from_scratch_uses_the_architecture_but_not_the_weights(tiny_pretrained_
     assert main(["finetune", "--task", "csv", "--data", SAMPLE_LABELLED, "--pretrained",
                  tiny_pretrained_run, "--from-scratch", "--out-dir", str(out),
                  "--set", "training.epochs=1", "--set", "from_scratch.epochs=1",
-                 "--set", "training.pooling=mean"] + FAST) == 0
+                 "--set", "training.pooling=mean", "--set", "training.encoder_dropout=0.2"]
+                + FAST) == 0
     tuned = keras.saving.load_model(str(out / "classifier.keras"))
     pretrained = keras.saving.load_model(os.path.join(tiny_pretrained_run, "discriminator.keras"))
     assert tuned.encoder.get_config()["hidden_size"] == pretrained.encoder.hidden_size
     assert tuned.pooling == "mean"  # the config's head reaches the model
+    assert tuned.encoder.dropout == tuned.encoder.attention_dropout == 0.2
     word_embeddings = lambda m: m.encoder.embeddings.trainable_variables[0].numpy()  # noqa: E731
     assert word_embeddings(tuned).shape == word_embeddings(pretrained).shape
     assert not np.allclose(word_embeddings(tuned), word_embeddings(pretrained), atol=1e-2)

@@ -185,3 +185,15 @@ def test_half_bits_dropout_drops_at_the_rate_and_scales_like_keras():
     assert abs(agree - 0.82) < 0.005, agree
     assert isinstance(keras.layers.deserialize(keras.layers.serialize(HalfBitsDropout(0.1))),
                       keras.layers.Dropout)
+
+
+def test_with_dropout_keeps_the_weights_and_changes_only_training_outputs():
+    encoder = ElectraEncoder(**dict(TINY_ENCODER, dropout=0.0, attention_dropout=0.0))
+    inputs = {"token_ids": np.array([[2, 7, 8, 9, 10, 11, 3]])}
+    plain = np.asarray(encoder(inputs, training=True))
+    noisy = encoder.with_dropout(0.3, 0.2)
+    assert (noisy.get_config()["dropout"], noisy.get_config()["attention_dropout"]) == (0.3, 0.2)
+    assert [layer.dropout for layer in noisy.transformer_layers] == [0.3, 0.3]
+    np.testing.assert_allclose(np.asarray(noisy(inputs, training=False)), plain, atol=1e-6)
+    assert not np.allclose(np.asarray(noisy(inputs, training=True)), plain, atol=1e-3)
+    np.testing.assert_allclose(np.asarray(encoder(inputs, training=True)), plain, atol=0)

@@ -47,9 +47,13 @@ def test_from_preset_loads_the_pretrained_encoder(installed_preset, tiny_pretrai
     for ours, theirs in zip(by_name.encoder.weights, discriminator.encoder.weights):
         np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
     by_folder = SequenceClassifier.from_preset(os.path.join(presets.PRESETS_DIR, "tiny_test"),
-                                               pooling="mean")
-    assert by_folder.encoder.count_params() == by_name.encoder.count_params()
+                                               pooling="mean", encoder_dropout=0.1)
+    for ours, theirs in zip(by_folder.encoder.weights, discriminator.encoder.weights):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
     assert (by_name.pooling, by_folder.pooling) == ("cls", "mean")
+    # The encoder's own dropout: as pretrained unless the fine-tuning recipe sets it.
+    assert by_name.encoder.dropout == discriminator.encoder.dropout
+    assert by_folder.encoder.dropout == by_folder.encoder.attention_dropout == 0.1
 
 
 def test_names_resolve_only_when_no_path_of_that_name_exists(installed_preset, tmp_path,

@@ -158,6 +158,17 @@ class ElectraEncoder(ReloadsDTypePolicy, keras.layers.Layer):
             return x, all_scores
         return x
 
+    def with_dropout(self, dropout: float, attention_dropout: float) -> "ElectraEncoder":
+        """A copy of this (built) encoder with other dropout rates and the same weights: a model
+        pretrained without dropout is fine-tuned with it (Cramming; the paper uses 0.1)."""
+        if not self.built:
+            raise ValueError("with_dropout needs a built encoder (call it on inputs first).")
+        config = dict(self.get_config(), dropout=dropout, attention_dropout=attention_dropout)
+        copy = type(self).from_config(config)
+        copy.build((None, None))
+        copy.set_weights(self.get_weights())
+        return copy
+
     def compute_output_shape(self, inputs_shape):
         token_shape = inputs_shape["token_ids"] if isinstance(inputs_shape, dict) else inputs_shape
         return tuple(token_shape) + (self.hidden_size,)

@@ -101,29 +101,32 @@ class SequenceClassifier(EncoderTask):
 
     @classmethod
     def from_scratch(cls, model_config: ModelConfig, num_labels, label_names=None,
-                     dropout=None, pooling="cls", **encoder_overrides):
+                     dropout=None, pooling="cls", encoder_dropout=None, **encoder_overrides):
         """A randomly initialised encoder of `model_config`'s size with a classification head:
-        the "Transformer model" baseline. `encoder_overrides` replace encoder arguments, e.g.
-        `position_embedding="sinusoidal"` as in the popular articles."""
+        the "Transformer model" baseline. `encoder_dropout` (None: `model_config`'s) sets the
+        encoder's hidden and attention dropout; `encoder_overrides` replace other encoder
+        arguments, e.g. `position_embedding="sinusoidal"` as in the popular articles."""
         kwargs = dict(model_config.encoder_kwargs(), **encoder_overrides)
+        if encoder_dropout is not None:
+            kwargs.update(dropout=encoder_dropout, attention_dropout=encoder_dropout)
         encoder = ElectraEncoder(**kwargs, name="encoder")
         return cls(encoder, num_labels, label_names=label_names,
                    dropout=model_config.dropout if dropout is None else dropout, pooling=pooling)
 
     @classmethod
     def from_preset(cls, preset: str, num_labels: int = 2, label_names=None, dropout=0.1,
-                    pooling="cls"):
+                    pooling="cls", encoder_dropout=None):
         """The encoder of an installed preset (`electra_tf.presets.available_presets()`, e.g.
         `"electra_cpu_imdb"`) or of a preset folder, with a new head; see `from_pretrained`.
         Its vocabulary is `electra_tf.presets.preset_path(preset)/vocab.txt`."""
         from electra_tf.presets import preset_path
 
         return cls.from_pretrained(preset_path(preset), num_labels, label_names, dropout,
-                                   pooling)
+                                   pooling, encoder_dropout)
 
     @classmethod
     def from_pretrained(cls, pretrained, num_labels, label_names=None, dropout=0.1,
-                        pooling="cls"):
+                        pooling="cls", encoder_dropout=None):
         """The encoder of a pretraining run with a new head.
 
         Args:
@@ -133,6 +136,8 @@ class SequenceClassifier(EncoderTask):
                 `SequenceClassifier`, a HuggingFace ELECTRA folder (`config.json` + weights,
                 e.g. Google's `electra-small-discriminator`) or hub id `hf:ORG/NAME`, an
                 installed preset's name (`from_preset`), or a model object.
+            encoder_dropout: the encoder's hidden and attention dropout while fine-tuning;
+                None keeps the rates it was pretrained with.
         """
         from electra_tf.presets import resolve_pretrained
 
@@ -148,6 +153,8 @@ class SequenceClassifier(EncoderTask):
         if not isinstance(encoder, ElectraEncoder):
             raise CheckpointError(f"{pretrained!r} holds a {type(model).__name__}, which has no "
                                   "ELECTRA encoder to fine-tune.")
+        if encoder_dropout is not None:
+            encoder = encoder.with_dropout(encoder_dropout, encoder_dropout)
         return cls(encoder, num_labels, label_names=label_names, dropout=dropout,
                    pooling=pooling)
 

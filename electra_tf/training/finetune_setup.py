@@ -133,7 +133,7 @@ def _new_classifier(pretrained, from_scratch, model_config, config, train):
     dropout, pooling = config.training.dropout, config.training.pooling
     if not from_scratch:
         return SequenceClassifier.from_pretrained(pretrained, num_labels, names, dropout,
-                                                  pooling)
+                                                  pooling, config.training.encoder_dropout)
     if model_config is None:
         if not os.path.isfile(os.path.join(pretrained, "config.yaml")):
             raise ConfigError(f"{pretrained} has no electra_tf config.yaml to take the "
@@ -142,4 +142,5 @@ def _new_classifier(pretrained, from_scratch, model_config, config, train):
     position = config.from_scratch.position_embedding
     return SequenceClassifier.from_scratch(
         model_config, num_labels, names, dropout=dropout, pooling=pooling,
+        encoder_dropout=config.training.encoder_dropout,
         **({} if position is None else {"position_embedding": position}))
