@@ -1,6 +1,7 @@
 """The `electra-tf` command line and the package metadata."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -8,6 +9,7 @@ import pytest
 
 import electra_tf
 from electra_tf.cli import main
+from electra_tf.presets import preset_path
 
 
 def test_version_and_help_list_subcommands():
@@ -29,7 +31,7 @@ def test_bad_override_is_a_clean_error(capsys):
     assert "Unknown config key 'model.hiden_size'" in capsys.readouterr().err
 
 
-@pytest.mark.slow(seconds=150)
+@pytest.mark.slow(seconds=200)
 def test_quickstart_pretrains_finetunes_and_evaluates_the_embedded_sample(tmp_path, capsys):
     out_dir = tmp_path / "quickstart"
     assert main(["quickstart", "--out-dir", str(out_dir), "--steps", "50",
@@ -45,10 +47,25 @@ def test_quickstart_pretrains_finetunes_and_evaluates_the_embedded_sample(tmp_pa
     summary = json.loads((out_dir / "summary.json").read_text())
     assert summary == {"test_accuracy": {"pretrained": metrics["test"]["accuracy"],
                                          "scratch": scratch["test"]["accuracy"]},
-                       "test_examples": 200,
-                       "preset": "none: pretrained 50 steps on the sample"}
+                       "test_examples": 200, "preset": "electra_cpu_imdb"}
+    # The installed preset is what gets fine-tuned; the tour's own pretraining only shows the
+    # losses fall. Both arms train with the sample recipe (dropout inside the encoder too).
+    tuned = json.loads((out_dir / "sentiment" / "run.json").read_text())
+    assert tuned["pretrained"] == preset_path("electra_cpu_imdb") and not tuned["from_scratch"]
+    finetune_yaml = (out_dir / "sentiment_scratch" / "finetune.yaml").read_text()
+    assert "encoder_dropout: 0.1" in finetune_yaml
     assert f"{summary['test_accuracy']['scratch']:.3f} from random initialisation" in printed
     # Step 5: the export answers for both example reviews with a label and a probability.
     assert (out_dir / "export" / "saved_model.pb").exists()
     answers = printed.split("5. exported")[1].strip().splitlines()[1:3]
     assert all(line.split()[0] in ("neg", "pos") for line in answers), answers
+
+    # --preset none fine-tunes the tour's own discriminator (resuming its finished pretraining).
+    for folder in ("sentiment", "sentiment_scratch", "export"):
+        shutil.rmtree(out_dir / folder)
+    assert main(["quickstart", "--out-dir", str(out_dir), "--steps", "50",
+                 "--finetune-epochs", "1", "--preset", "none"]) == 0
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert summary["preset"] == "none: pretrained 50 steps on the sample"
+    tuned = json.loads((out_dir / "sentiment" / "run.json").read_text())
+    assert tuned["pretrained"] == str(out_dir / "pretrained")

@@ -106,3 +106,19 @@ def test_the_preset_tool_packages_a_finished_run_with_its_command(tiny_pretraine
     assert "--config configs/electra_cpu.yaml --corpus aclImdb_v1.tar.gz" in \
         manifest["pretraining_command"]
     assert manifest["steps"] == 30 and "never test/" in manifest["data"]
+
+
+def test_the_shipped_preset_says_how_it_was_trained_and_loads():
+    """electra_cpu_imdb, installed with the package: its files, a manifest that says how to
+    reproduce it, and an encoder of the size the manifest states."""
+    manifest = presets.available_presets()["electra_cpu_imdb"]
+    folder = presets.preset_path("electra_cpu_imdb")
+    assert sorted(os.listdir(folder)) == sorted([*presets.PRESET_FILES, presets.MANIFEST])
+    assert manifest["pretraining_command"].startswith("electra-tf pretrain ")
+    assert "never test/" in manifest["data"] and len(manifest["commit"]) == 40
+    assert manifest["steps"] * manifest["batch_size"] > 0 and manifest["train_flops"] > 1e14
+    classifier = SequenceClassifier.from_preset("electra_cpu_imdb", pooling="mean")
+    discriminator = load_keras_model(os.path.join(folder, "discriminator.keras"))
+    assert discriminator.count_params() == manifest["discriminator_parameters"]
+    assert classifier.encoder.vocab_size == len(open(os.path.join(folder, "vocab.txt")).read()
+                                                .splitlines())

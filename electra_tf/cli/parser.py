@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     quickstart.add_argument("--out-dir", default="electra-quickstart")
     quickstart.add_argument("--steps", type=positive_int, default=300,
                             help="pretraining steps")
-    quickstart.add_argument("--finetune-epochs", type=positive_int, default=3)
+    quickstart.add_argument("--finetune-epochs", type=positive_int, default=10)
     quickstart.add_argument("--seed", type=int, default=0)
     quickstart.add_argument("--preset", default="auto",
                             help="the pretrained encoder to fine-tune: an installed preset, "
