@@ -71,6 +71,10 @@ SETTINGS = (
     (False, 10, ("training.layerwise_decay=1.0", "training.learning_rate=1e-3", MEAN, EDROP,
                  LONG)),
     (True, 10, (MEAN, EDROP, LONG)),
+    # The chosen pretrained recipe trained twice as long, and with more dropout.
+    (False, 20, ("training.layerwise_decay=1.0", "training.learning_rate=1e-3", MEAN, EDROP)),
+    (False, 10, ("training.layerwise_decay=1.0", "training.learning_rate=1e-3", MEAN,
+                 "training.encoder_dropout=0.2")),
 )
 
 
