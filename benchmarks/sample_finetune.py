@@ -75,6 +75,9 @@ SETTINGS = (
     (False, 20, ("training.layerwise_decay=1.0", "training.learning_rate=1e-3", MEAN, EDROP)),
     (False, 10, ("training.layerwise_decay=1.0", "training.learning_rate=1e-3", MEAN,
                  "training.encoder_dropout=0.2")),
+    # The chosen recipe with the top block (of 4) re-initialised (Zhang et al. 2021).
+    (False, 10, ("training.layerwise_decay=1.0", "training.learning_rate=1e-3", MEAN, EDROP,
+                 "training.reinitialise_top_layers=1")),
 )
 
 
@@ -89,6 +92,7 @@ def effective_training(from_scratch: bool, epochs: int, seed: int, overrides) ->
             "layerwise_decay": config.training.layerwise_decay, "epochs": config.training.epochs,
             "pooling": config.training.pooling,
             "encoder_dropout": config.training.encoder_dropout,
+            "reinitialise_top_layers": config.training.reinitialise_top_layers,
             "max_seq_length": config.preprocessing.max_seq_length}
 
 
@@ -102,11 +106,13 @@ def run_setting(work_dir, pretrained, validation, from_scratch, epochs, seed, ov
     training = effective_training(from_scratch, epochs, seed, overrides)
     arm = "scratch" if from_scratch else "pretrained"
     length, edrop = training["max_seq_length"], training["encoder_dropout"]
+    reinit = training["reinitialise_top_layers"]
     out = os.path.join(work_dir, f"{arm}_e{training['epochs']}_lr{training['learning_rate']:g}"
                                  f"_d{training['layerwise_decay']:g}"
                                  f"{'_mean' * (training['pooling'] == 'mean')}"
                                  f"{f'_len{length}' * (length != 128)}"
-                                 f"{'' if edrop is None else f'_edrop{edrop:g}'}_seed{seed}")
+                                 f"{'' if edrop is None else f'_edrop{edrop:g}'}"
+                                 f"{f'_reinit{reinit}' * (reinit > 0)}_seed{seed}")
     score_path = os.path.join(out, "sample_validation.json")
     if not os.path.exists(score_path):
         if not has_classifier(out):
@@ -130,14 +136,16 @@ def summarize(runs) -> list[dict]:
     rows = {}
     for run in runs:
         key = (run["arm"], run["pooling"], run.get("max_seq_length", 128), run["epochs"],
-               run["learning_rate"], run["layerwise_decay"], run.get("encoder_dropout"))
+               run["learning_rate"], run["layerwise_decay"], run.get("encoder_dropout"),
+               run.get("reinitialise_top_layers", 0))
         rows.setdefault(key, []).append(run)
     return [{"arm": arm, "pooling": pooling, "max_seq_length": length, "epochs": epochs,
              "learning_rate": lr, "layerwise_decay": decay, "encoder_dropout": edrop,
+             "reinitialise_top_layers": reinit,
              "validation_accuracy": [r["validation_accuracy"] for r in group],
              "median": statistics.median(r["validation_accuracy"] for r in group),
              "median_train_time_s": statistics.median(r["train_time_s"] for r in group)}
-            for (arm, pooling, length, epochs, lr, decay, edrop), group in rows.items()]
+            for (arm, pooling, length, epochs, lr, decay, edrop, reinit), group in rows.items()]
 
 
 def markdown(result) -> str:
@@ -157,7 +165,9 @@ def markdown(result) -> str:
              "dropout | validation accuracy per seed | median | fine-tune s |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for row in result["settings"]:
-        lines.append(f"| {row['arm']} | {row['pooling']} | {row.get('max_seq_length', 128)} | "
+        reinit = row.get("reinitialise_top_layers", 0)
+        encoder = row["arm"] + (f" (top {reinit} re-initialised)" if reinit else "")
+        lines.append(f"| {encoder} | {row['pooling']} | {row.get('max_seq_length', 128)} | "
                      f"{row['epochs']} | "
                      f"{row['learning_rate']:g} | "
                      f"{row['layerwise_decay']:g} | "
@@ -171,7 +181,9 @@ def markdown(result) -> str:
         f"pieces, {row['epochs']} epochs, lr "
         f"{row['learning_rate']:g}, decay {row['layerwise_decay']:g}"
         f"{'' if row.get('encoder_dropout') is None else ', encoder dropout '}"
-        f"{'' if row.get('encoder_dropout') is None else row['encoder_dropout']})"
+        f"{'' if row.get('encoder_dropout') is None else row['encoder_dropout']}"
+        f"{', top layers re-initialised: ' * bool(row.get('reinitialise_top_layers'))}"
+        f"{row.get('reinitialise_top_layers') or ''})"
         for arm, row in best.items()) + "."]
     return "\n".join(lines) + "\n"
 

@@ -88,6 +88,7 @@ class TrainingConfig:
     weight_decay: float = 0.01
     dropout: float = 0.1
     encoder_dropout: Optional[float] = None
+    reinitialise_top_layers: int = 0  # top Transformer blocks of a pretrained encoder started afresh
     pooling: Pooling = "cls"
     evaluations_per_epoch: int = 1
     early_stopping_patience: Optional[int] = None  # evaluations without improvement; None: off
@@ -105,6 +106,8 @@ class TrainingConfig:
             raise ConfigError("training.warmup_fraction must be in [0, 1).")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError("training.dropout must be in [0, 1).")
+        if self.reinitialise_top_layers < 0:
+            raise ConfigError("training.reinitialise_top_layers must be >= 0.")
         if self.encoder_dropout is not None and not 0.0 <= self.encoder_dropout < 1.0:
             raise ConfigError("training.encoder_dropout must be in [0, 1), or null to keep the "
                               "pretrained encoder's own.")

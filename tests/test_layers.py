@@ -197,3 +197,16 @@ def test_with_dropout_keeps_the_weights_and_changes_only_training_outputs():
     np.testing.assert_allclose(np.asarray(noisy(inputs, training=False)), plain, atol=1e-6)
     assert not np.allclose(np.asarray(noisy(inputs, training=True)), plain, atol=1e-3)
     np.testing.assert_allclose(np.asarray(encoder(inputs, training=True)), plain, atol=0)
+
+
+def test_reinitialising_the_top_layers_keeps_the_rest():
+    encoder = ElectraEncoder(**dict(TINY_ENCODER, layer_norm_position="pre"))
+    encoder({"token_ids": np.array([[2, 7, 8, 3]])})
+    fresh = encoder.with_reinitialised_top_layers(1)
+    same = lambda a, b: all(np.array_equal(x, y) for x, y in zip(a.get_weights(),  # noqa: E731
+                                                                   b.get_weights()))
+    assert same(fresh.embeddings, encoder.embeddings)
+    assert same(fresh.transformer_layers[0], encoder.transformer_layers[0])
+    assert not same(fresh.transformer_layers[1], encoder.transformer_layers[1])
+    assert len(fresh.weights) == len(encoder.weights)
+    assert same(encoder.with_reinitialised_top_layers(0), encoder)

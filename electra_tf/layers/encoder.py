@@ -169,6 +169,28 @@ class ElectraEncoder(ReloadsDTypePolicy, keras.layers.Layer):
         copy.set_weights(self.get_weights())
         return copy
 
+    def with_reinitialised_top_layers(self, count: int) -> "ElectraEncoder":
+        """A copy of this (built) encoder whose top `count` Transformer blocks (and final
+        LayerNorm, if any) are freshly initialised and the rest keep their weights: the few-sample
+        fine-tuning trick of Zhang et al. (2021), whose top layers are most specific to the
+        pretraining task."""
+        if not self.built:
+            raise ValueError("with_reinitialised_top_layers needs a built encoder.")
+        if not 0 <= count <= self.num_layers:
+            raise ValueError(f"Cannot re-initialise {count} of {self.num_layers} layers.")
+        copy = type(self).from_config(self.get_config())
+        copy.build((None, None))
+        kept = [(self.embeddings, copy.embeddings),
+                (self.embedding_projection, copy.embedding_projection),
+                *zip(self.transformer_layers[:self.num_layers - count],
+                     copy.transformer_layers[:self.num_layers - count])]
+        if count == 0:
+            kept.append((self.final_layer_norm, copy.final_layer_norm))
+        for source, target in kept:
+            if source is not None:
+                target.set_weights(source.get_weights())
+        return copy
+
     def compute_output_shape(self, inputs_shape):
         token_shape = inputs_shape["token_ids"] if isinstance(inputs_shape, dict) else inputs_shape
         return tuple(token_shape) + (self.hidden_size,)

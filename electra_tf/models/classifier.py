@@ -126,7 +126,7 @@ class SequenceClassifier(EncoderTask):
 
     @classmethod
     def from_pretrained(cls, pretrained, num_labels, label_names=None, dropout=0.1,
-                        pooling="cls", encoder_dropout=None):
+                        pooling="cls", encoder_dropout=None, reinitialise_top_layers=0):
         """The encoder of a pretraining run with a new head.
 
         Args:
@@ -138,6 +138,8 @@ class SequenceClassifier(EncoderTask):
                 installed preset's name (`from_preset`), or a model object.
             encoder_dropout: the encoder's hidden and attention dropout while fine-tuning;
                 None keeps the rates it was pretrained with.
+            reinitialise_top_layers: how many of the top Transformer blocks start from a fresh
+                initialisation instead of their pretrained weights.
         """
         from electra_tf.presets import resolve_pretrained
 
@@ -153,6 +155,8 @@ class SequenceClassifier(EncoderTask):
         if not isinstance(encoder, ElectraEncoder):
             raise CheckpointError(f"{pretrained!r} holds a {type(model).__name__}, which has no "
                                   "ELECTRA encoder to fine-tune.")
+        if reinitialise_top_layers:
+            encoder = encoder.with_reinitialised_top_layers(reinitialise_top_layers)
         if encoder_dropout is not None:
             encoder = encoder.with_dropout(encoder_dropout, encoder_dropout)
         return cls(encoder, num_labels, label_names=label_names, dropout=dropout,

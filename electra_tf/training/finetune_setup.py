@@ -133,7 +133,8 @@ def _new_classifier(pretrained, from_scratch, model_config, config, train):
     dropout, pooling = config.training.dropout, config.training.pooling
     if not from_scratch:
         return SequenceClassifier.from_pretrained(pretrained, num_labels, names, dropout,
-                                                  pooling, config.training.encoder_dropout)
+                                                  pooling, config.training.encoder_dropout,
+                                                  config.training.reinitialise_top_layers)
     if model_config is None:
         if not os.path.isfile(os.path.join(pretrained, "config.yaml")):
             raise ConfigError(f"{pretrained} has no electra_tf config.yaml to take the "
