@@ -180,10 +180,10 @@ def markdown(result) -> str:
         f"{arm} {row['median']:.3f} ({row['pooling']} head, {row.get('max_seq_length', 128)} "
         f"pieces, {row['epochs']} epochs, lr "
         f"{row['learning_rate']:g}, decay {row['layerwise_decay']:g}"
-        f"{'' if row.get('encoder_dropout') is None else ', encoder dropout '}"
-        f"{'' if row.get('encoder_dropout') is None else row['encoder_dropout']}"
-        f"{', top layers re-initialised: ' * bool(row.get('reinitialise_top_layers'))}"
-        f"{row.get('reinitialise_top_layers') or ''})"
+        + ("" if row.get("encoder_dropout") is None
+           else f", encoder dropout {row['encoder_dropout']}")
+        + (f", top layers re-initialised: {row['reinitialise_top_layers']}"
+           if row.get("reinitialise_top_layers") else "") + ")"
         for arm, row in best.items()) + "."]
     return "\n".join(lines) + "\n"
 

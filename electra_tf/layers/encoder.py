@@ -161,32 +161,31 @@ class ElectraEncoder(ReloadsDTypePolicy, keras.layers.Layer):
     def with_dropout(self, dropout: float, attention_dropout: float) -> "ElectraEncoder":
         """A copy of this (built) encoder with other dropout rates and the same weights: a model
         pretrained without dropout is fine-tuned with it (Cramming; the paper uses 0.1)."""
-        if not self.built:
-            raise ValueError("with_dropout needs a built encoder (call it on inputs first).")
-        config = dict(self.get_config(), dropout=dropout, attention_dropout=attention_dropout)
-        copy = type(self).from_config(config)
-        copy.build((None, None))
-        copy.set_weights(self.get_weights())
-        return copy
+        return self._copy(0, dropout=dropout, attention_dropout=attention_dropout)
 
     def with_reinitialised_top_layers(self, count: int) -> "ElectraEncoder":
         """A copy of this (built) encoder whose top `count` Transformer blocks (and final
         LayerNorm, if any) are freshly initialised and the rest keep their weights: the few-sample
         fine-tuning trick of Zhang et al. (2021), whose top layers are most specific to the
         pretraining task."""
-        if not self.built:
-            raise ValueError("with_reinitialised_top_layers needs a built encoder.")
         if not 0 <= count <= self.num_layers:
             raise ValueError(f"Cannot re-initialise {count} of {self.num_layers} layers.")
-        copy = type(self).from_config(self.get_config())
+        return self._copy(count)
+
+    def _copy(self, fresh_top_layers: int, **config_changes) -> "ElectraEncoder":
+        """A new encoder of this one's config with `config_changes`, holding this one's weights
+        except in the top `fresh_top_layers` blocks (and the final LayerNorm when any are)."""
+        if not self.built:
+            raise ValueError("Copying an encoder needs a built one (call it on inputs first).")
+        copy = type(self).from_config(dict(self.get_config(), **config_changes))
         copy.build((None, None))
-        kept = [(self.embeddings, copy.embeddings),
-                (self.embedding_projection, copy.embedding_projection),
-                *zip(self.transformer_layers[:self.num_layers - count],
-                     copy.transformer_layers[:self.num_layers - count])]
-        if count == 0:
-            kept.append((self.final_layer_norm, copy.final_layer_norm))
-        for source, target in kept:
+        kept = self.num_layers - fresh_top_layers
+        pairs = [(self.embeddings, copy.embeddings),
+                 (self.embedding_projection, copy.embedding_projection),
+                 *zip(self.transformer_layers[:kept], copy.transformer_layers[:kept])]
+        if fresh_top_layers == 0:
+            pairs.append((self.final_layer_norm, copy.final_layer_norm))
+        for source, target in pairs:
             if source is not None:
                 target.set_weights(source.get_weights())
         return copy
