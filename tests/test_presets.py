@@ -54,6 +54,14 @@ def test_from_preset_loads_the_pretrained_encoder(installed_preset, tiny_pretrai
     # The encoder's own dropout: as pretrained unless the fine-tuning recipe sets it.
     assert by_name.encoder.dropout == discriminator.encoder.dropout
     assert by_folder.encoder.dropout == by_folder.encoder.attention_dropout == 0.1
+    # The few-sample lever reaches the preset path too: the top block starts afresh, the rest not.
+    reinitialised = SequenceClassifier.from_preset("tiny_test", reinitialise_top_layers=1)
+    top = reinitialised.encoder.transformer_layers[-1].weights
+    below = reinitialised.encoder.embeddings.weights
+    assert any(not np.array_equal(ours.numpy(), theirs.numpy()) for ours, theirs in
+               zip(top, discriminator.encoder.transformer_layers[-1].weights))
+    for ours, theirs in zip(below, discriminator.encoder.embeddings.weights):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
 
 
 def test_names_resolve_only_when_no_path_of_that_name_exists(installed_preset, tmp_path,

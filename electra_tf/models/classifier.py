@@ -115,14 +115,14 @@ class SequenceClassifier(EncoderTask):
 
     @classmethod
     def from_preset(cls, preset: str, num_labels: int = 2, label_names=None, dropout=0.1,
-                    pooling="cls", encoder_dropout=None):
+                    pooling="cls", encoder_dropout=None, reinitialise_top_layers=0):
         """The encoder of an installed preset (`electra_tf.presets.available_presets()`, e.g.
         `"electra_cpu_imdb"`) or of a preset folder, with a new head; see `from_pretrained`.
         Its vocabulary is `electra_tf.presets.preset_path(preset)/vocab.txt`."""
         from electra_tf.presets import preset_path
 
         return cls.from_pretrained(preset_path(preset), num_labels, label_names, dropout,
-                                   pooling, encoder_dropout)
+                                   pooling, encoder_dropout, reinitialise_top_layers)
 
     @classmethod
     def from_pretrained(cls, pretrained, num_labels, label_names=None, dropout=0.1,
