@@ -360,6 +360,36 @@ def summarize_pretraining(out_dir) -> dict:
             "final": metrics["final"], "out_dir": os.path.relpath(out_dir, ROOT)}
 
 
+def idle_rerun_note(state) -> list:
+    """A line comparing the ELECTRA arm's idle-equivalent time with the `electra_cpu_imdb`
+    preset, the same recipe rerun with the CPU to itself (empty when the two differ)."""
+    from electra_tf.config import load_config
+
+    electra = state["pretraining"].get("electra")
+    preset = os.path.join(ROOT, "electra_tf", "presets", "electra_cpu_imdb")
+    if not electra or not os.path.isfile(os.path.join(preset, "preset.json")):
+        return []
+    run_dir = os.path.join(ROOT, electra["out_dir"])
+
+    def pieces(folder):
+        with open(os.path.join(folder, "vocab.txt"), encoding="utf-8") as f:
+            return sorted(f.read().splitlines())
+
+    manifest = read_json(os.path.join(preset, "preset.json"))
+    same = (manifest["steps"] == electra["steps"] and manifest["batch_size"]
+            == electra["batch_size"] and load_config(os.path.join(preset, "config.yaml"))
+            == load_config(os.path.join(run_dir, "config.yaml")) and pieces(preset)
+            == pieces(run_dir) and os.path.basename(read_json(os.path.join(
+                run_dir, "run.json"))["corpus"]) in manifest["pretraining_command"])
+    if not same:
+        return []
+    return ["", f"The same ELECTRA pretraining (config, steps, corpus; its vocabulary holds the "
+            f"same pieces in a stable order) was rerun for the `electra_cpu_imdb` preset with "
+            f"nothing else on the CPU: {manifest['train_time_s'] / 60:.0f} min, so the arm's "
+            f"idle-equivalent {electra['idle_equivalent_s'] / 60:.0f} min above overstates its "
+            "cost (all of its intervals were shared)."]
+
+
 def compute_hours(state, wall=False):
     """Per arm: pretraining hours, and fine-tuning hours summed over every run it took
     (length choice, trials and seeds; a run shared by two stages counted once). Idle-equivalent
@@ -457,6 +487,7 @@ def markdown(state) -> list:
                      f"({p['train_time_s'] / 60:.0f}) | "
                      f"{final.get('disc_auc', float('nan')):.3f} / "
                      f"{final.get('mlm_accuracy', float('nan')):.3f} |")
+    lines += idle_rerun_note(state)
     if state["length_choice"]:
         lines += ["", "Sequence length chosen on validation (ELECTRA, first trial, seed 0): "
                   + ", ".join(f"{k} pieces {run['validation_accuracy']:.4f}"
