@@ -528,7 +528,10 @@ def markdown(state) -> list:
         lines += ["", "## Targets", "", "| target | measured | target | verdict |",
                   "|---|---|---|---|"]
         for t in state["targets"]:
-            lines.append(f"| {t['name']} | {t['measured']:+.2f} | {t['target']:g} | "
+            # Margins are signed points; the stretch target is an accuracy in percent.
+            measured = (f"{t['measured']:.2f}%" if t["name"].startswith("stretch") else
+                        f"{t['measured']:+.2f}")
+            lines.append(f"| {t['name']} | {measured} | {t['target']:g} | "
                          f"{'reached' if t['reached'] else '**not reached**'} |")
     missing = [arm for arm in state["arms"]
                if len([r for r in state["finetuning"].get(arm, []) if "test_accuracy" in r])
