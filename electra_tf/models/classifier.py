@@ -114,15 +114,15 @@ class SequenceClassifier(EncoderTask):
                    dropout=model_config.dropout if dropout is None else dropout, pooling=pooling)
 
     @classmethod
-    def from_preset(cls, preset: str, num_labels: int = 2, label_names=None, dropout=0.1,
-                    pooling="cls", encoder_dropout=None, reinitialise_top_layers=0):
+    def from_preset(cls, preset: str, num_labels: int = 2, **options):
         """The encoder of an installed preset (`electra_tf.presets.available_presets()`, e.g.
-        `"electra_cpu_imdb"`) or of a preset folder, with a new head; see `from_pretrained`.
+        `"electra_cpu_imdb"`) or of a preset folder, with a new head. `options` are
+        `from_pretrained`'s (`label_names`, `dropout`, `pooling`, `encoder_dropout`,
+        `reinitialise_top_layers`), passed on as they are so that the two cannot drift apart.
         Its vocabulary is `electra_tf.presets.preset_path(preset)/vocab.txt`."""
         from electra_tf.presets import preset_path
 
-        return cls.from_pretrained(preset_path(preset), num_labels, label_names, dropout,
-                                   pooling, encoder_dropout, reinitialise_top_layers)
+        return cls.from_pretrained(preset_path(preset), num_labels, **options)
 
     @classmethod
     def from_pretrained(cls, pretrained, num_labels, label_names=None, dropout=0.1,
