@@ -120,6 +120,9 @@ class ModelConfig:
                     intermediate_size=4 * hidden)
 
 
+EMBEDDING_SHARING = ("tied", "gradient_disentangled")
+
+
 @dataclass
 class PretrainingConfig:
     """The replaced-token-detection objective (`electra_tf.models.pretrainer` runs it)."""
@@ -132,6 +135,10 @@ class PretrainingConfig:
     disc_weight: float = 50.0
     temperature: float = 1.0
     electra_objective: bool = True  # False: BERT-style MLM with a full-size model, no discriminator
+    # How the generator and discriminator share word embeddings: "tied" (the paper: one table,
+    # both losses train it) or "gradient_disentangled" (DeBERTaV3: the discriminator adds its own
+    # residual to the shared table, whose only gradient is the generator's MLM loss).
+    embedding_sharing: str = "tied"
     pad_id: int = BERT_PAD_ID
     cls_id: int = BERT_CLS_ID
     sep_id: int = BERT_SEP_ID
@@ -154,6 +161,9 @@ class PretrainingConfig:
                 "sequence; lower it (the authors' rule: (mask_prob + 0.005) * max_seq_length).")
         if self.temperature <= 0:
             raise ConfigError(f"pretraining.temperature must be > 0, got {self.temperature}.")
+        if self.embedding_sharing not in EMBEDDING_SHARING:
+            raise ConfigError(f"pretraining.embedding_sharing must be one of {EMBEDDING_SHARING}, "
+                              f"got {self.embedding_sharing!r}.")
 
     @property
     def num_predictions(self) -> int:

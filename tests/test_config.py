@@ -51,6 +51,8 @@ def test_wrong_types_are_named():
         ElectraConfig.from_dict({"pretraining": {"electra_objective": "yes"}})
     with pytest.raises(ConfigError, match="position_embedding must be one of"):
         ElectraConfig.from_dict({"model": {"position_embedding": "rotary"}})
+    with pytest.raises(ConfigError, match="embedding_sharing must be one of.*'shared'"):
+        ElectraConfig.from_dict({"pretraining": {"embedding_sharing": "shared"}})
 
 
 def test_inconsistent_values_explain_the_fix():

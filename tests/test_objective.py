@@ -191,6 +191,50 @@ def test_embeddings_are_shared_once(token_batch):
     assert total == separate - pretrainer.embeddings.count_params()
 
 
+def test_disentangled_sharing_routes_each_loss_to_its_own_table(token_batch):
+    # DeBERTaV3's gradient-disentangled sharing: the shared table learns from the MLM loss only,
+    # the discriminator's residual from the replaced-token loss only.
+    pretrainer = _pretrainer(embedding_sharing="gradient_disentangled")
+    pretrainer(token_batch)
+    shared = pretrainer.embeddings.embedding_matrix
+    residual = pretrainer.discriminator.encoder.embeddings.word_embeddings.embeddings
+    with tf.GradientTape(persistent=True) as tape:
+        out = pretrainer(token_batch, training=True)
+    assert tape.gradient(out["disc_loss"], shared) is None
+    assert float(tf.norm(tf.convert_to_tensor(tape.gradient(out["mlm_loss"], shared)))) > 0
+    assert tape.gradient(out["mlm_loss"], residual) is None
+    assert float(tf.norm(tf.convert_to_tensor(tape.gradient(out["disc_loss"], residual)))) > 0
+    # Every discriminator weight still gets the replaced-token loss's gradient except the shared
+    # block's, which the discriminator no longer reaches at all.
+    own = [v for v in pretrainer.discriminator.trainable_variables
+           if not any(v is e for e in pretrainer.embeddings.trainable_variables)]
+    assert all(g is not None for g in tape.gradient(out["disc_loss"], own))
+    ids = [id(v) for v in pretrainer.trainable_variables]
+    assert len(ids) == len(set(ids))
+
+
+def test_disentangled_discriminator_saves_as_a_plain_one(token_batch, tmp_path):
+    pretrainer = _pretrainer(embedding_sharing="gradient_disentangled")
+    pretrainer(token_batch)
+    residual = pretrainer.discriminator.encoder.embeddings.word_embeddings.embeddings
+    residual.assign(tf.random.normal(residual.shape, stddev=0.1))  # as if trained: not zero
+    inputs = {k: token_batch[k] for k in ("token_ids", "segment_ids", "padding_mask")}
+    expected = np.asarray(pretrainer.discriminator(inputs))
+    standalone = pretrainer.standalone_discriminator()
+    assert type(standalone.encoder.embeddings).__name__ == "ElectraEmbeddings"
+    np.testing.assert_allclose(np.asarray(standalone(inputs)), expected, atol=1e-5)
+    path = str(tmp_path / "discriminator.keras")
+    standalone.save(path)
+    np.testing.assert_allclose(np.asarray(keras.models.load_model(path)(inputs)), expected,
+                               atol=1e-5)
+    # At step 0 the residual is zero: the discriminator starts from the shared vectors exactly.
+    fresh = _pretrainer(embedding_sharing="gradient_disentangled")
+    fresh(token_batch)
+    np.testing.assert_array_equal(
+        fresh.discriminator.encoder.embeddings.embedding_matrix.numpy(),
+        fresh.embeddings.embedding_matrix.numpy())
+
+
 def test_mlm_objective_has_no_discriminator(token_batch):
     pretrainer = _pretrainer(electra_objective=False)
     out = pretrainer(token_batch, training=False)

@@ -81,6 +81,21 @@ def test_pretrain_writes_the_documented_outputs(corpus_and_vocab, tmp_path):
     assert (tmp_path / "metrics.json").read_bytes() == record
 
 
+@pytest.mark.slow(seconds=15)
+def test_disentangled_sharing_saves_the_folded_table(corpus_and_vocab, tmp_path):
+    # gradient_disentangled: discriminator.keras is an ordinary discriminator whose word table
+    # is the generator's (shared) table plus the residual the replaced-token loss trained.
+    corpus, vocab, size = corpus_and_vocab
+    extra = ["--set", "pretraining.embedding_sharing=gradient_disentangled"]
+    assert main(pretrain_args(corpus, vocab, size, tmp_path, steps=10, extra=extra)) == 0
+    discriminator = keras.saving.load_model(str(tmp_path / "discriminator.keras"))
+    generator = keras.saving.load_model(str(tmp_path / "generator.keras"))
+    embeddings = discriminator.encoder.embeddings
+    assert type(embeddings).__name__ == "ElectraEmbeddings"
+    residual = embeddings.embedding_matrix.numpy() - generator.encoder.embeddings.embedding_matrix
+    assert np.abs(residual).max() > 1e-4  # trained, and folded in
+
+
 def test_prepare_only_writes_the_run_setup_and_the_same_command_then_trains_it(tmp_path,
                                                                                capsys):
     """--prepare-only learns the vocabulary and writes config.yaml and run.json, no model; the

@@ -82,9 +82,7 @@ class ElectraEmbeddings(ReloadsDTypePolicy, keras.layers.Layer):
         self.initializer_range = initializer_range
 
         init = keras.initializers.TruncatedNormal(stddev=initializer_range)
-        self.word_embeddings = keras.layers.Embedding(
-            vocab_size, embedding_size, embeddings_initializer=init, dtype=self.dtype_policy,
-            name="word_embeddings")
+        self.word_embeddings = self._make_word_embeddings(init)
         if position_embedding == "learned":
             self.position_embeddings = keras.layers.Embedding(
                 max_position_embeddings, embedding_size, embeddings_initializer=init,
@@ -97,6 +95,11 @@ class ElectraEmbeddings(ReloadsDTypePolicy, keras.layers.Layer):
         self.layer_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="layer_norm")
         self.dropout_layer = HalfBitsDropout(dropout, dtype=self.dtype_policy)
+
+    def _make_word_embeddings(self, initializer):
+        return keras.layers.Embedding(
+            self.vocab_size, self.embedding_size, embeddings_initializer=initializer,
+            dtype=self.dtype_policy, name="word_embeddings")
 
     def build(self, token_ids_shape, segment_ids_shape=None):
         self.word_embeddings.build(token_ids_shape)
@@ -114,6 +117,10 @@ class ElectraEmbeddings(ReloadsDTypePolicy, keras.layers.Layer):
     def embedding_matrix(self):
         """The word-embedding matrix `[vocab_size, embedding_size]` (the generator's output layer)."""
         return self.word_embeddings.embeddings
+
+    def _word_vectors(self, token_ids):
+        """`[batch, seq_len, E]` word vectors of `token_ids`."""
+        return self.word_embeddings(token_ids)
 
     def position_vectors(self, num_positions: int | None = None):
         """The vectors added for positions `0 .. num_positions-1` (all when None), before the
@@ -149,7 +156,7 @@ class ElectraEmbeddings(ReloadsDTypePolicy, keras.layers.Layer):
         seq_len = ops.shape(token_ids)[1]
         if segment_ids is None:
             segment_ids = ops.zeros_like(token_ids)
-        x = self.word_embeddings(token_ids) + self._token_type_vectors(segment_ids)
+        x = self._word_vectors(token_ids) + self._token_type_vectors(segment_ids)
         if self.position_embeddings is not None:
             x = x + ops.expand_dims(self.position_embeddings(ops.arange(seq_len)), 0)
         elif self.position_embedding == "sinusoidal":
@@ -174,3 +181,71 @@ class ElectraEmbeddings(ReloadsDTypePolicy, keras.layers.Layer):
             initializer_range=self.initializer_range,
         )
         return config
+
+
+class DisentangledEmbeddings(ElectraEmbeddings):
+    """The discriminator's embedding block under gradient-disentangled embedding sharing
+    (DeBERTaV3, He et al. 2021, arXiv 2111.09543, section 3.2).
+
+    Word vectors are `stop_gradient(shared word vectors) + own residual`: the shared table (the
+    generator's, also its MLM output layer) is trained by the masked-LM loss alone, and the
+    discriminator's replaced-token loss trains only the residual. With plain tying (ELECTRA) the
+    two losses pull the one table in different directions; DeBERTaV3 found the disentangled
+    version trains faster and transfers better. Position and token-type vectors and the
+    LayerNorm are the discriminator's own.
+
+    Used only inside `ElectraPretrainer` (`pretraining.embedding_sharing: gradient_disentangled`);
+    `folded()` turns it into a plain `ElectraEmbeddings` holding `shared + residual`, which is
+    what the saved discriminator contains, so fine-tuning and export never see this class.
+
+    Args:
+        shared: the generator's `ElectraEmbeddings` (built or not).
+        vocab_size, embedding_size, **kwargs: as `ElectraEmbeddings`; the sizes must match
+            `shared`'s.
+
+    Call args / returns: as `ElectraEmbeddings` (`[batch, seq_len]` ids ->
+    `[batch, seq_len, embedding_size]`).
+    """
+
+    def __init__(self, shared: ElectraEmbeddings, vocab_size, embedding_size, **kwargs):
+        if (shared.vocab_size, shared.embedding_size) != (vocab_size, embedding_size):
+            raise ValueError(
+                f"Shared embeddings have vocab_size={shared.vocab_size}, embedding_size="
+                f"{shared.embedding_size}; the residual needs {vocab_size}, {embedding_size}.")
+        self.shared = shared
+        super().__init__(vocab_size, embedding_size, **kwargs)
+
+    def _make_word_embeddings(self, initializer):
+        # The residual, zero at the start: step 0 sees exactly the shared vectors, as with tying.
+        return keras.layers.Embedding(
+            self.vocab_size, self.embedding_size, embeddings_initializer="zeros",
+            dtype=self.dtype_policy, name="word_embedding_residual")
+
+    def build(self, token_ids_shape, segment_ids_shape=None):
+        if not self.shared.built:
+            self.shared.build(token_ids_shape)
+        super().build(token_ids_shape, segment_ids_shape)
+
+    @property
+    def embedding_matrix(self):
+        """The discriminator's effective word table `[vocab_size, embedding_size]`."""
+        return self.shared.embedding_matrix + self.word_embeddings.embeddings
+
+    def _word_vectors(self, token_ids):
+        # Two gathers rather than gathering from `shared + residual`: no [V, E] sum per step, and
+        # the residual's gradient stays a sparse IndexedSlices like any embedding's.
+        return (ops.stop_gradient(self.shared.word_embeddings(token_ids))
+                + self.word_embeddings(token_ids))
+
+    def folded(self) -> ElectraEmbeddings:
+        """A plain, built `ElectraEmbeddings` (same config) whose word table is
+        `shared + residual` and whose other weights are this block's."""
+        plain = ElectraEmbeddings.from_config(self.get_config())
+        plain.build((None, None))
+        plain.word_embeddings.set_weights([ops.convert_to_numpy(self.embedding_matrix)])
+        for own, target in ((self.position_embeddings, plain.position_embeddings),
+                            (self.token_type_embeddings, plain.token_type_embeddings),
+                            (self.layer_norm, plain.layer_norm)):
+            if own is not None:
+                target.set_weights(own.get_weights())
+        return plain

@@ -16,12 +16,13 @@ import tensorflow as tf
 from keras import ops
 
 from electra_tf.config import ModelConfig, PretrainingConfig
+from electra_tf.distribute.precision import serialized_in_precision, with_precision
 from electra_tf.distribute.replicas import (
     DistributedFitFixes,
     gradients_already_summed,
     sum_over_replicas,
 )
-from electra_tf.layers.embeddings import ElectraEmbeddings
+from electra_tf.layers.embeddings import DisentangledEmbeddings, ElectraEmbeddings
 from electra_tf.layers.encoder import ElectraEncoder, standardize_inputs
 from electra_tf.models.discriminator import Discriminator
 from electra_tf.models.generator import Generator
@@ -91,21 +92,26 @@ class ElectraPretrainer(DistributedFitFixes, keras.Model):
         self.seed = seed
         model_cfg, objective = self.model_config, self.pretraining_config
 
-        # The tied embedding block: word, position and type embeddings + LayerNorm, one copy.
-        self.embeddings = ElectraEmbeddings(
-            model_cfg.vocab_size, model_cfg.embedding_size,
+        # The shared embedding block: word, position and type embeddings + LayerNorm, one copy.
+        embedding_kwargs = dict(
             max_position_embeddings=model_cfg.max_position_embeddings,
             type_vocab_size=model_cfg.type_vocab_size,
             position_embedding=model_cfg.position_embedding, dropout=model_cfg.dropout,
             layer_norm_epsilon=model_cfg.layer_norm_epsilon,
-            initializer_range=model_cfg.initializer_range, dtype=self.dtype_policy,
-            name="embeddings")
+            initializer_range=model_cfg.initializer_range, dtype=self.dtype_policy)
+        self.embeddings = ElectraEmbeddings(
+            model_cfg.vocab_size, model_cfg.embedding_size, **embedding_kwargs, name="embeddings")
         if objective.electra_objective:
             generator_encoder = ElectraEncoder(
                 **model_cfg.generator_encoder_kwargs(), embeddings=self.embeddings,
                 dtype=self.dtype_policy, name="generator_encoder")
+            discriminator_embeddings = self.embeddings  # "tied"
+            if objective.embedding_sharing == "gradient_disentangled":
+                discriminator_embeddings = DisentangledEmbeddings(
+                    self.embeddings, model_cfg.vocab_size, model_cfg.embedding_size,
+                    **embedding_kwargs, name="discriminator_embeddings")
             self.discriminator = Discriminator(
-                ElectraEncoder(**model_cfg.encoder_kwargs(), embeddings=self.embeddings,
+                ElectraEncoder(**model_cfg.encoder_kwargs(), embeddings=discriminator_embeddings,
                                dtype=self.dtype_policy, name="discriminator_encoder"),
                 dtype=self.dtype_policy, name="discriminator")
         else:
@@ -138,6 +144,32 @@ class ElectraPretrainer(DistributedFitFixes, keras.Model):
         if self.discriminator is not None:
             return self.discriminator.encoder
         return self.generator.encoder
+
+    def standalone_discriminator(self) -> Discriminator:
+        """The discriminator as a self-contained float32 model: what `discriminator.keras` holds
+        and fine-tuning loads. Under gradient-disentangled sharing its word table is folded into
+        one (`shared + residual`), so the file is an ordinary discriminator either way."""
+        if self.discriminator is None:
+            raise ValueError("An MLM pretrainer has no discriminator; fine-tune `encoder`.")
+        embeddings = self.discriminator.encoder.embeddings
+        if not isinstance(embeddings, DisentangledEmbeddings):
+            return with_precision(self.discriminator, "float32")
+        # The same architecture from its config (which never includes the embedding block),
+        # then the weights block by block: the folded table, and everything else as it is.
+        plain = keras.saving.deserialize_keras_object(
+            serialized_in_precision(self.discriminator, "float32"))
+        if not plain.built:
+            plain.build((None, None))
+        source, target = self.discriminator.encoder, plain.encoder
+        pairs = [(embeddings.folded(), target.embeddings),
+                 (source.embedding_projection, target.embedding_projection),
+                 *zip(source.transformer_layers, target.transformer_layers),
+                 (source.final_layer_norm, target.final_layer_norm),
+                 (self.discriminator.rtd_head, plain.rtd_head)]
+        for layer, copy in pairs:
+            if layer is not None:
+                copy.set_weights(layer.get_weights())
+        return plain
 
     def build(self, inputs_shape):
         self.generator.build(inputs_shape)

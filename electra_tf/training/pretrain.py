@@ -263,8 +263,7 @@ def _write_products(pretrainer, paths: PretrainPaths, metrics: dict, history) ->
     # Saved in float32 whatever the training precision: fine-tuning and export choose their own.
     save_keras_atomically(with_precision(pretrainer.generator, "float32"), paths.generator)
     if pretrainer.discriminator is not None:
-        save_keras_atomically(with_precision(pretrainer.discriminator, "float32"),
-                               paths.discriminator)
+        save_keras_atomically(pretrainer.standalone_discriminator(), paths.discriminator)
     write_json(paths.metrics, metrics)
     try:
         from electra_tf.training.plots import plot_pretraining_curves
