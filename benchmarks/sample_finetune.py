@@ -78,6 +78,9 @@ SETTINGS = (
     # The chosen recipe with the top block (of 4) re-initialised (Zhang et al. 2021).
     (False, 10, ("training.layerwise_decay=1.0", "training.learning_rate=1e-3", MEAN, EDROP,
                  "training.reinitialise_top_layers=1")),
+    # The chosen recipe keeping only the embeddings (and E->H projection): all 4 blocks fresh.
+    (False, 10, ("training.layerwise_decay=1.0", "training.learning_rate=1e-3", MEAN, EDROP,
+                 "training.reinitialise_top_layers=4")),
 )
 
 

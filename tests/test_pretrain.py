@@ -96,6 +96,29 @@ def test_disentangled_sharing_saves_the_folded_table(corpus_and_vocab, tmp_path)
     assert np.abs(residual).max() > 1e-4  # trained, and folded in
 
 
+@pytest.mark.slow(seconds=20)
+def test_export_checkpoint_writes_a_finetunable_folder_of_any_step(corpus_and_vocab, tmp_path):
+    from electra_tf.errors import CheckpointError
+    from electra_tf.training.pretrain import export_checkpoint
+
+    corpus, vocab, size = corpus_and_vocab
+    run = tmp_path / "run"
+    assert main(pretrain_args(corpus, vocab, size, run, steps=20)) == 0
+    final = discriminator_weights(run)
+    # The last checkpoint is the finished run's discriminator; step 10 and step 0 are not.
+    export_checkpoint(str(run), 20, str(tmp_path / "at20"))
+    assert all(np.array_equal(a, b) for a, b in zip(discriminator_weights(tmp_path / "at20"),
+                                                    final))
+    for step in (10, 0):
+        folder = tmp_path / f"at{step}"
+        export_checkpoint(str(run), step, str(folder))
+        assert sorted(os.listdir(folder)) == ["config.yaml", "discriminator.keras", "run.json",
+                                              "vocab.txt"]
+        assert not all(np.array_equal(a, b) for a, b in zip(discriminator_weights(folder), final))
+    with pytest.raises(CheckpointError, match=r"no checkpoint of step 15; it has steps \[10, 20\]"):
+        export_checkpoint(str(run), 15, str(tmp_path / "at15"))
+
+
 def test_prepare_only_writes_the_run_setup_and_the_same_command_then_trains_it(tmp_path,
                                                                                capsys):
     """--prepare-only learns the vocabulary and writes config.yaml and run.json, no model; the

@@ -115,6 +115,24 @@ class TrainingCheckpointer:
         return None
 
 
+    def restore_step(self, step: int) -> None:
+        """Restores the checkpoint written at `step` (not necessarily the newest).
+
+        Raises:
+            CheckpointError: there is no readable checkpoint of that step in `directory`.
+        """
+        prefixes = {_step_of(prefix): prefix for prefix in self.checkpoints()}
+        if step not in prefixes:
+            raise CheckpointError(
+                f"{self.directory} has no checkpoint of step {step}; it has steps "
+                f"{sorted(prefixes) or 'none'} (--keep-checkpoints sets how many are kept).")
+        try:
+            self._checkpoint.restore(prefixes[step]).assert_existing_objects_matched()
+        except Exception as err:
+            raise CheckpointError(f"{prefixes[step]} cannot be restored into this model: "
+                                  f"{first_line(err)}") from None
+
+
 def _step_of(prefix: str) -> int:
     match = re.search(rf"{_PREFIX}-(\d+)$", prefix)
     return int(match.group(1)) if match else -1

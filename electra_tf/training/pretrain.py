@@ -24,6 +24,8 @@ import gc
 import hashlib
 import logging
 import math
+import os
+import shutil
 import time
 
 import keras
@@ -36,6 +38,7 @@ from electra_tf.data.pipeline import pretraining_dataset
 from electra_tf.data.tokenizer import WordPieceTokenizer
 from electra_tf.data.vocab_learning import DEFAULT_LEARNER
 from electra_tf.distribute import Runtime, with_precision
+from electra_tf.errors import ConfigError
 from electra_tf.models.pretrainer import ElectraPretrainer
 from electra_tf.run_dir import (
     PretrainPaths,
@@ -272,6 +275,35 @@ def _write_products(pretrainer, paths: PretrainPaths, metrics: dict, history) ->
                                 title=f"ELECTRA pretraining: {paths.root}")
     except ImportError:  # matplotlib is optional for the library, required by the CLI extra
         logger.info("matplotlib is not installed; skipped %s.", paths.curves)
+
+
+def export_checkpoint(run_dir: str, step: int, out_dir: str) -> str:
+    """Writes the discriminator of checkpoint `step` of the pretraining run in `run_dir` (0: its
+    initialisation, before any training) to `out_dir`, with the run's vocab.txt, config.yaml and
+    run.json: a folder that fine-tuning loads like a finished run (`finetune --pretrained
+    out_dir`). For fine-tuning from points along a run, as the paper's Table 8 does; note that a
+    checkpoint before the last step was taken mid-schedule, at a learning rate not yet decayed.
+
+    Returns the path of the written discriminator.keras.
+    """
+    paths = PretrainPaths(run_dir)
+    if not os.path.isfile(paths.config):
+        raise ConfigError(f"{run_dir} is not a pretraining run (no config.yaml).")
+    config = ElectraConfig.from_yaml(paths.config)
+    if not config.pretraining.electra_objective:
+        raise ConfigError(f"{run_dir} is an MLM run: it has no discriminator to export.")
+    pretrainer = _build_pretrainer(config, 0, Runtime.create("one_device", None, "float32",
+                                                             False, 1, False))
+    if step:
+        TrainingCheckpointer(paths.checkpoints, pretrainer, pretrainer.optimizer,
+                             keep=1).restore_step(step)
+    out = PretrainPaths(out_dir)
+    ensure_writable_directory(out_dir, option="out_dir")
+    save_keras_atomically(pretrainer.standalone_discriminator(), out.discriminator)
+    for source, target in ((paths.vocab, out.vocab), (paths.config, out.config),
+                           (paths.run, out.run)):
+        shutil.copyfile(source, target)
+    return out.discriminator
 
 
 def weights_fingerprint(model) -> str:
