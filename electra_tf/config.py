@@ -139,6 +139,9 @@ class PretrainingConfig:
     # both losses train it) or "gradient_disentangled" (DeBERTaV3: the discriminator adds its own
     # residual to the shared table, whose only gradient is the generator's MLM loss).
     embedding_sharing: str = "tied"
+    # True: the generator *is* the discriminator's encoder with its own MLM head -- the paper's
+    # "tie all encoder weights" variant (section 3.2); needs model.generator_hidden_fraction 1.0.
+    share_encoder: bool = False
     pad_id: int = BERT_PAD_ID
     cls_id: int = BERT_CLS_ID
     sep_id: int = BERT_SEP_ID
@@ -214,6 +217,7 @@ class ElectraConfig(YamlConfig):
             raise ConfigError(
                 f"model.type_vocab_size={self.model.type_vocab_size}, but pretraining packs two "
                 "segments (segment ids 0 and 1) into each sequence; set it to 2.")
+        check_weight_sharing(self.model, self.pretraining)
         for name in ("pad_id", "cls_id", "sep_id", "mask_id"):
             token_id = getattr(self.pretraining, name)
             if not 0 <= token_id < self.model.vocab_size:
@@ -222,6 +226,20 @@ class ElectraConfig(YamlConfig):
                     f"(model.vocab_size={self.model.vocab_size}); set the special-token ids of "
                     "your vocabulary.")
         return self
+
+
+def check_weight_sharing(model: ModelConfig, pretraining: PretrainingConfig) -> None:
+    """`pretraining.share_encoder` needs a generator as large as the discriminator and plain
+    tied embeddings (one encoder has one embedding block)."""
+    if not (pretraining.share_encoder and pretraining.electra_objective):
+        return
+    if model.generator_hidden_fraction != 1.0:
+        raise ConfigError(
+            "pretraining.share_encoder needs a generator as large as the discriminator; set "
+            f"model.generator_hidden_fraction=1.0 (got {model.generator_hidden_fraction}).")
+    if pretraining.embedding_sharing != "tied":
+        raise ConfigError("pretraining.share_encoder shares the embeddings too; set "
+                          "pretraining.embedding_sharing=tied.")
 
 
 def load_config(path: str | os.PathLike, overrides: Optional[list[str]] = None) -> ElectraConfig:

@@ -60,6 +60,12 @@ def test_inconsistent_values_explain_the_fix():
         ElectraConfig.from_dict({"model": {"hidden_size": 100, "num_heads": 3}})
     with pytest.raises(ConfigError, match="cls_id=101 is outside the vocabulary"):
         ElectraConfig.from_dict({"model": {"vocab_size": 100}})
+    with pytest.raises(ConfigError, match="share_encoder needs a generator as large"):
+        ElectraConfig.from_dict({"pretraining": {"share_encoder": True}})
+    with pytest.raises(ConfigError, match="set pretraining.embedding_sharing=tied"):
+        ElectraConfig.from_dict({"model": {"generator_hidden_fraction": 1.0},
+                                 "pretraining": {"share_encoder": True,
+                                                 "embedding_sharing": "gradient_disentangled"}})
 
 
 def test_overrides_and_yaml_round_trip(tmp_path):

@@ -235,6 +235,27 @@ def test_disentangled_discriminator_saves_as_a_plain_one(token_batch, tmp_path):
         fresh.embeddings.embedding_matrix.numpy())
 
 
+def test_shared_encoder_is_one_encoder_with_two_heads(token_batch):
+    # The paper's "tie all encoder weights": both losses train the one encoder.
+    pretrainer = ElectraPretrainer(dict(TINY_MODEL_CONFIG, generator_hidden_fraction=1.0),
+                                   dict(TINY_PRETRAINING_CONFIG, share_encoder=True), seed=0)
+    pretrainer(token_batch)
+    encoder = pretrainer.discriminator.encoder
+    assert pretrainer.generator.encoder is encoder
+    assert pretrainer.count_params() == (pretrainer.discriminator.count_params()
+                                         + pretrainer.generator.mlm_head.count_params())
+    with tf.GradientTape(persistent=True) as tape:
+        out = pretrainer(token_batch, training=True)
+    for loss in ("mlm_loss", "disc_loss"):
+        grads = tape.gradient(out[loss], encoder.trainable_variables)
+        assert all(g is not None for g in grads), loss
+
+
+def test_shared_encoder_needs_a_full_size_generator():
+    with pytest.raises(ValueError, match="generator_hidden_fraction=1.0"):
+        ElectraPretrainer(TINY_MODEL_CONFIG, dict(TINY_PRETRAINING_CONFIG, share_encoder=True))
+
+
 def test_mlm_objective_has_no_discriminator(token_batch):
     pretrainer = _pretrainer(electra_objective=False)
     out = pretrainer(token_batch, training=False)

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from electra_tf.config import ModelConfig, PretrainingConfig
+from electra_tf.config import ModelConfig, PretrainingConfig, check_weight_sharing
 from electra_tf.distribute.precision import serialized_in_precision, with_precision
 from electra_tf.distribute.replicas import (
     DistributedFitFixes,
@@ -89,6 +89,7 @@ class ElectraPretrainer(DistributedFitFixes, keras.Model):
         self.pretraining_config = _as_config(PretrainingConfig, pretraining_config)
         self.model_config.validate()
         self.pretraining_config.validate()
+        check_weight_sharing(self.model_config, self.pretraining_config)
         self.seed = seed
         model_cfg, objective = self.model_config, self.pretraining_config
 
@@ -102,9 +103,12 @@ class ElectraPretrainer(DistributedFitFixes, keras.Model):
         self.embeddings = ElectraEmbeddings(
             model_cfg.vocab_size, model_cfg.embedding_size, **embedding_kwargs, name="embeddings")
         if objective.electra_objective:
-            generator_encoder = ElectraEncoder(
-                **model_cfg.generator_encoder_kwargs(), embeddings=self.embeddings,
-                dtype=self.dtype_policy, name="generator_encoder")
+            # Created in this order (generator first) so that variables, and so checkpoints,
+            # keep the order they have always had.
+            if not objective.share_encoder:
+                generator_encoder = ElectraEncoder(
+                    **model_cfg.generator_encoder_kwargs(), embeddings=self.embeddings,
+                    dtype=self.dtype_policy, name="generator_encoder")
             discriminator_embeddings = self.embeddings  # "tied"
             if objective.embedding_sharing == "gradient_disentangled":
                 discriminator_embeddings = DisentangledEmbeddings(
@@ -114,6 +118,8 @@ class ElectraPretrainer(DistributedFitFixes, keras.Model):
                 ElectraEncoder(**model_cfg.encoder_kwargs(), embeddings=discriminator_embeddings,
                                dtype=self.dtype_policy, name="discriminator_encoder"),
                 dtype=self.dtype_policy, name="discriminator")
+            if objective.share_encoder:  # one encoder, two heads (MLM and replaced-token)
+                generator_encoder = self.discriminator.encoder
         else:
             generator_encoder = ElectraEncoder(
                 **model_cfg.encoder_kwargs(), embeddings=self.embeddings,
