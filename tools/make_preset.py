@@ -32,9 +32,12 @@ DATA = ("IMDB movie reviews (Maas et al. 2011, aclImdb_v1): train/unsup, train/p
 
 def pretraining_command(args) -> list[str]:
     """The experiment's ELECTRA arm, as an `electra-tf` command line."""
-    return ["pretrain", "--out-dir", args.run_dir, "--steps", str(args.steps),
-            "--config", os.path.join(ROOT, "configs", "electra_cpu.yaml"), "--corpus",
-            args.corpus, "--save-every", "500", "--log-every", "100", "--quiet"]
+    command = ["pretrain", "--out-dir", args.run_dir, "--steps", str(args.steps),
+               "--config", os.path.join(ROOT, "configs", "electra_cpu.yaml"), "--corpus",
+               args.corpus, "--save-every", "500", "--log-every", "100", "--quiet"]
+    for override in args.set:
+        command += ["--set", override]
+    return command
 
 
 def main(argv=None) -> int:
@@ -44,6 +47,10 @@ def main(argv=None) -> int:
     parser.add_argument("--corpus", default=CORPUS, help="the aclImdb archive or folder")
     parser.add_argument("--steps", type=int, default=8000)
     parser.add_argument("--out-dir", default=os.path.join(ROOT, "electra_tf", "presets", NAME))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config override for the pretraining run (repeatable)")
+    parser.add_argument("--description", default=DESCRIPTION,
+                        help="what the preset is, for preset.json")
     args = parser.parse_args(argv)
 
     from electra_tf.presets import write_preset
@@ -56,7 +63,7 @@ def main(argv=None) -> int:
     # would type it.
     readable = [os.path.basename(a) if a == args.corpus else
                 os.path.relpath(a, ROOT) if os.path.isabs(a) else a for a in command]
-    manifest = write_preset(args.run_dir, args.out_dir, description=DESCRIPTION, data=DATA,
+    manifest = write_preset(args.run_dir, args.out_dir, description=args.description, data=DATA,
                             extra={"pretraining_command": "electra-tf " + " ".join(readable)})
     print(f"Wrote preset {manifest['name']!r} to {args.out_dir}: {manifest['steps']} steps, "
           f"{manifest['train_flops']:.2e} FLOPs, {manifest['discriminator_parameters']:,} "

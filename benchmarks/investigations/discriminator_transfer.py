@@ -1,0 +1,180 @@
+"""Why does the ELECTRA preset not beat from-scratch with 400 labelled reviews when an MLM encoder
+of equal FLOPs does? Encoders from along pretraining runs and from pretraining variants, each
+fine-tuned with the quickstart's chosen recipe on the 400 shipped reviews.
+
+    .venv/bin/python benchmarks/investigations/discriminator_transfer.py \\
+        [--work-dir runs/discriminator_transfer] [--rows NAME ...]
+
+Each row names a pretrained encoder: a finished run or installed preset, or checkpoint STEP of a
+run (written with `electra_tf.training.pretrain.export_checkpoint`; a checkpoint before a run's
+last step is mid-schedule, its learning rate not yet decayed). It is fine-tuned with setting 16
+of `benchmarks/sample_finetune.py` (mean head, 128 pieces, 10 epochs, lr 1e-3, no layer-wise
+decay, encoder dropout 0.1), or setting 26 (the same with every Transformer block re-initialised:
+only the embeddings and E->H projection kept) or 17 (from scratch), seeds 0 and 1, and scored on
+the first 1,000 reviews of the IMDB validation split; the test split is never read. The runs the
+rows read are made by the commands in RUNS (kill a run after the checkpoint a row needs, or let
+it finish). Finished fine-tunes are kept in `--work-dir` and skipped. Writes
+benchmarks/investigations/results/discriminator_transfer.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BENCHMARKS = os.path.dirname(HERE)
+ROOT = os.path.dirname(BENCHMARKS)
+sys.path.insert(0, ROOT)
+sys.path.insert(0, BENCHMARKS)
+RESULTS = os.path.join(HERE, "results")
+
+_PRETRAIN = ("electra-tf pretrain --config configs/electra_cpu.yaml --corpus "
+             "aclImdb_v1-text.tar.gz --vocab electra_tf/presets/electra_cpu_imdb/vocab.txt "
+             "--save-every 1000 --quiet")
+# The pretraining runs the rows read: the preset's recipe and vocabulary, one change each.
+RUNS = {
+    "runs/preset_long/pretrain_electra": f"{_PRETRAIN} --out-dir runs/preset_long/pretrain_electra "
+                                         "--steps 24000 --keep-checkpoints 30",
+    "runs/levers/gdes_8k": f"{_PRETRAIN} --out-dir runs/levers/gdes_8k --steps 8000 "
+                           "--set pretraining.embedding_sharing=gradient_disentangled",
+    "runs/levers/mask25_8k": f"{_PRETRAIN} --out-dir runs/levers/mask25_8k --steps 8000 "
+                             "--set pretraining.mask_prob=0.25",
+    "runs/levers/shared_enc": f"{_PRETRAIN} --out-dir runs/levers/shared_enc --steps 5425 "
+                              "--set model.generator_hidden_fraction=1.0 "
+                              "--set pretraining.share_encoder=true",
+    "runs/imdb_v2/pretrain_mlm": "the MLM arm of benchmarks/imdb_experiment.py (v2)",
+}
+FINETUNED, EMBEDDINGS_ONLY, FROM_SCRATCH = 16, 26, 17
+
+# (name, what it is, pretrained source, checkpoint step or None for the finished product, setting)
+ROWS = (
+    ("scratch", "from scratch (the preset's architecture and vocabulary)", "electra_cpu_imdb",
+     None, FROM_SCRATCH),
+    ("tied_0", "ELECTRA as the preset: the initialisation (step 0), no pretraining",
+     "runs/preset_long/pretrain_electra", 0, FINETUNED),
+    ("tied_2000", "ELECTRA as the preset: step 2,000 of a 24,000-step schedule",
+     "runs/preset_long/pretrain_electra", 2000, FINETUNED),
+    ("preset", "ELECTRA: the shipped preset (8,000 of 8,000 steps, 2.7e14 FLOPs)",
+     "electra_cpu_imdb", None, FINETUNED),
+    ("gdes_2000", "ELECTRA, gradient-disentangled embedding sharing: step 2,000 of 8,000",
+     "runs/levers/gdes_8k", 2000, FINETUNED),
+    ("mask25_2000", "ELECTRA, 25% masking: step 2,000 of 8,000",
+     "runs/levers/mask25_8k", 2000, FINETUNED),
+    ("shared_2000", "ELECTRA, one encoder for generator and discriminator (full-size "
+     "generator): step 2,000 of 5,425 (5,425 = the preset's FLOPs)",
+     "runs/levers/shared_enc", 2000, FINETUNED),
+    ("mlm", "MLM: the v2 arm, same architecture and FLOPs as the preset",
+     "runs/imdb_v2/pretrain_mlm", None, FINETUNED),
+    ("preset_embeddings", "the preset's embeddings only (all 4 blocks re-initialised)",
+     "electra_cpu_imdb", None, EMBEDDINGS_ONLY),
+    ("mlm_embeddings", "the MLM arm's embeddings only (all 4 blocks re-initialised)",
+     "runs/imdb_v2/pretrain_mlm", None, EMBEDDINGS_ONLY),
+)
+
+
+def pretraining_state(source: str, step: int | None) -> dict:
+    """The run's logged discriminator AUC and recall and MLM accuracy at `step` (the last logged
+    when None): from its history.jsonl, or a preset's final metrics; {} when not logged."""
+    from electra_tf.presets import resolve_pretrained
+
+    folder = resolve_pretrained(source) if step is None else os.path.join(ROOT, source)
+    history, manifest = (os.path.join(folder, name) for name in ("history.jsonl", "preset.json"))
+    if os.path.isfile(history):
+        with open(history, encoding="utf-8") as f:
+            records = [json.loads(line) for line in f if line.strip()]
+    elif os.path.isfile(manifest):
+        with open(manifest, encoding="utf-8") as f:
+            records = [json.load(f)["final_metrics"]]
+    else:
+        return {}
+    matching = [r for r in records if step is None or r["step"] == step]
+    if not matching:
+        return {}
+    record = matching[-1]
+    return {key: round(record[key], 3) for key in ("disc_auc", "disc_recall", "mlm_accuracy")
+            if key in record}
+
+
+def encoder_folder(work_dir: str, name: str, source: str, step: int | None) -> str:
+    """The folder fine-tuning loads: the source itself, or checkpoint `step` exported once."""
+    from electra_tf.presets import resolve_pretrained
+    from electra_tf.training.pretrain import export_checkpoint
+
+    if step is None:
+        return resolve_pretrained(source)
+    folder = os.path.join(work_dir, name, "encoder")
+    if not os.path.isfile(os.path.join(folder, "discriminator.keras")):
+        export_checkpoint(os.path.join(ROOT, source), step, folder)
+    return folder
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work-dir", default=os.path.join(ROOT, "runs", "discriminator_transfer"))
+    parser.add_argument("--corpus", default=os.path.join(os.path.dirname(ROOT), "shared", "data",
+                                                         "aclImdb_v1-text.tar.gz"))
+    parser.add_argument("--rows", nargs="+", default=[row[0] for row in ROWS])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    args = parser.parse_args()
+
+    from host_info import host_summary
+    from sample_finetune import BASE, SETTINGS, run_setting
+
+    from electra_tf.data.classification import load_labelled_texts, stratified_split
+
+    validation = stratified_split(load_labelled_texts("imdb", args.corpus, "train"), 0.1, 0)[1]
+    validation = validation.subset(range(1000))
+    rows = []
+    for name, what, source, step, setting in ROWS:
+        if name not in args.rows:
+            continue
+        folder = encoder_folder(args.work_dir, name, source, step)
+        from_scratch, epochs, overrides = SETTINGS[setting]
+        runs = [run_setting(os.path.join(args.work_dir, name), folder, validation, from_scratch,
+                            epochs, seed, (*BASE, *overrides)) for seed in args.seeds]
+        accuracies = [run["validation_accuracy"] for run in runs]
+        rows.append({"name": name, "encoder": what, "source": source, "step": step,
+                     "setting": setting, "validation_accuracy": accuracies,
+                     "median": statistics.median(accuracies),
+                     "pretraining": ({} if setting == FROM_SCRATCH
+                                     else pretraining_state(source, step))})
+        print(json.dumps(rows[-1]), flush=True)
+    host = host_summary()
+    result = {"command": "python benchmarks/investigations/discriminator_transfer.py",
+              "validation_examples": len(validation.labels), "seeds": args.seeds,
+              "runs": {source: command for source, command in RUNS.items()},
+              "rows": rows, "host": host}
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "discriminator_transfer.json"), "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=2)
+    lines = ["# Which pretrained encoders help with 400 labelled reviews?", "",
+             f"`{result['command']}` on {host['cpu_cores']} CPU cores ({host['cpu_model']}, "
+             f"{'/'.join(host['cpu_flags'])}). Each encoder fine-tuned on the 400 shipped "
+             "labelled reviews with the quickstart's recipe (setting "
+             f"{FINETUNED} of `benchmarks/sample_finetune.py`; embeddings-only rows: setting "
+             f"{EMBEDDINGS_ONLY}; from scratch: setting {FROM_SCRATCH}), seeds "
+             f"{', '.join(map(str, args.seeds))}, scored on {len(validation.labels)} IMDB "
+             "validation reviews. Detection AUC, recall and MLM accuracy: the pretraining run's "
+             "logged training metrics at that step.", "",
+             "| encoder | validation per seed | median | disc AUC | disc recall | MLM accuracy |",
+             "|---|---|---|---|---|---|"]
+    for row in rows:
+        state = row["pretraining"]
+        lines.append(f"| {row['encoder']} | "
+                     + ", ".join(f"{a:.3f}" for a in row["validation_accuracy"])
+                     + f" | **{row['median']:.3f}** | {state.get('disc_auc', '-')} | "
+                     f"{state.get('disc_recall', '-')} | {state.get('mlm_accuracy', '-')} |")
+    lines += ["", "Runs read (`runs/` is not committed; these commands remake them):", ""]
+    lines += [f"- `{source}`: `{command}`" for source, command in RUNS.items()]
+    with open(os.path.join(RESULTS, "discriminator_transfer.md"), "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
