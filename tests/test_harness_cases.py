@@ -130,6 +130,25 @@ def _layerwise_adamw(model):
 
 # ------------------------------------------------------------------ the cases
 
+def _electra_pretrainer_case(model: dict, pretraining: dict, trainable_weights: int,
+                             id: str = "") -> LayerCase:
+    """An ELECTRA-objective `ElectraPretrainer` case with `model` / `pretraining` changes."""
+    return LayerCase(
+        ElectraPretrainer,
+        lambda _: ElectraPretrainer(dict(MODEL_CONFIG, **model),
+                                    dict(TINY_PRETRAINING_CONFIG, **pretraining), seed=3),
+        TOKENS, {"masked_token_ids": (3, 8), "masked_positions": (3, 2),
+                 "mlm_logits": (3, 2, 50), "corrupted_token_ids": (3, 8),
+                 "disc_logits": (3, 8), "loss": ()},
+        trainable_weights=trainable_weights, non_trainable_weights=0,
+        call_kwargs={"training": False}, own_train_step=True,
+        mixed_output_dtype={"mlm_logits": "float32", "disc_logits": "float32",
+                            "loss": "float32", "corrupted_token_ids": "int32"},
+        shorter_inputs=SHORTER_TOKENS, id=id,
+        skip={"mixed_matches_float32": RANDOM_STREAM,
+              "bfloat16_matmul_matches_float32": RANDOM_STREAM})
+
+
 CASES = [
     LayerCase(ElectraEmbeddings, dict(vocab_size=50, embedding_size=16,
                                       max_position_embeddings=32),
@@ -188,51 +207,16 @@ CASES = [
               TOKENS, (3, 2), trainable_weights=25, non_trainable_weights=0,
               mixed_output_dtype="float32", shorter_inputs=SHORTER_TOKENS,
               id="SequenceClassifier-mean"),
-    LayerCase(ElectraPretrainer,
-              lambda _: ElectraPretrainer(MODEL_CONFIG, TINY_PRETRAINING_CONFIG, seed=3),
-              TOKENS, {"masked_token_ids": (3, 8), "masked_positions": (3, 2),
-                       "mlm_logits": (3, 2, 50), "corrupted_token_ids": (3, 8),
-                       "disc_logits": (3, 8), "loss": ()},
-              # shared embeddings 5, generator encoder 16 (E = H: no projection) + MLM head 5,
-              # discriminator encoder 2 + 16 + RTD head 4
-              trainable_weights=48, non_trainable_weights=0,
-              call_kwargs={"training": False}, own_train_step=True,
-              mixed_output_dtype={"mlm_logits": "float32", "disc_logits": "float32",
-                                  "loss": "float32", "corrupted_token_ids": "int32"},
-              shorter_inputs=SHORTER_TOKENS,
-              skip={"mixed_matches_float32": RANDOM_STREAM,
-                    "bfloat16_matmul_matches_float32": RANDOM_STREAM}),
-    LayerCase(ElectraPretrainer,
-              lambda _: ElectraPretrainer(
-                  MODEL_CONFIG, dict(TINY_PRETRAINING_CONFIG,
-                                     embedding_sharing="gradient_disentangled"), seed=3),
-              TOKENS, {"masked_token_ids": (3, 8), "masked_positions": (3, 2),
-                       "mlm_logits": (3, 2, 50), "corrupted_token_ids": (3, 8),
-                       "disc_logits": (3, 8), "loss": ()},
-              # as above + the discriminator's own embedding block (residual word table,
-              # positions, types, LayerNorm 2)
-              trainable_weights=53, non_trainable_weights=0,
-              call_kwargs={"training": False}, own_train_step=True,
-              mixed_output_dtype={"mlm_logits": "float32", "disc_logits": "float32",
-                                  "loss": "float32", "corrupted_token_ids": "int32"},
-              shorter_inputs=SHORTER_TOKENS, id="ElectraPretrainer-disentangled",
-              skip={"mixed_matches_float32": RANDOM_STREAM,
-                    "bfloat16_matmul_matches_float32": RANDOM_STREAM}),
-    LayerCase(ElectraPretrainer,
-              lambda _: ElectraPretrainer(
-                  dict(MODEL_CONFIG, generator_hidden_fraction=1.0),
-                  dict(TINY_PRETRAINING_CONFIG, share_encoder=True), seed=3),
-              TOKENS, {"masked_token_ids": (3, 8), "masked_positions": (3, 2),
-                       "mlm_logits": (3, 2, 50), "corrupted_token_ids": (3, 8),
-                       "disc_logits": (3, 8), "loss": ()},
-              # one encoder (embeddings 5 + E->H 2 + 16) + MLM head 5 + RTD head 4
-              trainable_weights=32, non_trainable_weights=0,
-              call_kwargs={"training": False}, own_train_step=True,
-              mixed_output_dtype={"mlm_logits": "float32", "disc_logits": "float32",
-                                  "loss": "float32", "corrupted_token_ids": "int32"},
-              shorter_inputs=SHORTER_TOKENS, id="ElectraPretrainer-shared-encoder",
-              skip={"mixed_matches_float32": RANDOM_STREAM,
-                    "bfloat16_matmul_matches_float32": RANDOM_STREAM}),
+    # shared embeddings 5, generator encoder 16 (E = H: no projection) + MLM head 5,
+    # discriminator encoder 2 + 16 + RTD head 4
+    _electra_pretrainer_case({}, {}, trainable_weights=48),
+    # as above + the discriminator's own embedding block (residual word table, positions,
+    # types, LayerNorm 2)
+    _electra_pretrainer_case({}, {"embedding_sharing": "gradient_disentangled"},
+                             trainable_weights=53, id="ElectraPretrainer-disentangled"),
+    # one encoder (embeddings 5 + E->H 2 + 16) + MLM head 5 + RTD head 4
+    _electra_pretrainer_case({"generator_hidden_fraction": 1.0}, {"share_encoder": True},
+                             trainable_weights=32, id="ElectraPretrainer-shared-encoder"),
     LayerCase(ElectraPretrainer,
               lambda _: ElectraPretrainer(MODEL_CONFIG, dict(TINY_PRETRAINING_CONFIG,
                                                              electra_objective=False), seed=3),
