@@ -67,6 +67,8 @@ ROWS = (
     ("shared_2000", "ELECTRA, one encoder for generator and discriminator (full-size "
      "generator): step 2,000 of 5,425 (5,425 = the preset's FLOPs)",
      "runs/levers/shared_enc", 2000, FINETUNED),
+    ("shared_3000", "ELECTRA, one encoder for generator and discriminator: step 3,000 of 5,425",
+     "runs/levers/shared_enc", 3000, FINETUNED),
     ("mlm", "MLM: the v2 arm, same architecture and FLOPs as the preset",
      "runs/imdb_v2/pretrain_mlm", None, FINETUNED),
     ("preset_embeddings", "the preset's embeddings only (all 4 blocks re-initialised)",
