@@ -31,7 +31,8 @@ DATA = ("IMDB movie reviews (Maas et al. 2011, aclImdb_v1): train/unsup, train/p
 
 
 def pretraining_command(args) -> list[str]:
-    """The experiment's ELECTRA arm, as an `electra-tf` command line."""
+    """The preset's pretraining run (the experiment's ELECTRA arm, plus any `--set`
+    overrides), as an `electra-tf` command line."""
     command = ["pretrain", "--out-dir", args.run_dir, "--steps", str(args.steps),
                "--config", os.path.join(ROOT, "configs", "electra_cpu.yaml"), "--corpus",
                args.corpus, "--save-every", "500", "--log-every", "100", "--quiet"]

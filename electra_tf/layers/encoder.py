@@ -179,16 +179,22 @@ class ElectraEncoder(ReloadsDTypePolicy, keras.layers.Layer):
             raise ValueError("Copying an encoder needs a built one (call it on inputs first).")
         copy = type(self).from_config(dict(self.get_config(), **config_changes))
         copy.build((None, None))
-        kept = self.num_layers - fresh_top_layers
-        pairs = [(self.embeddings, copy.embeddings),
-                 (self.embedding_projection, copy.embedding_projection),
-                 *zip(self.transformer_layers[:kept], copy.transformer_layers[:kept])]
-        if fresh_top_layers == 0:
-            pairs.append((self.final_layer_norm, copy.final_layer_norm))
+        # Blocks in order: embeddings, projection, Transformer blocks, final LayerNorm; the
+        # fresh ones are the last `fresh_top_layers` blocks and, when any are, the LayerNorm.
+        kept = 2 + self.num_layers - fresh_top_layers
+        pairs = list(zip(self.weight_blocks(), copy.weight_blocks()))
+        pairs = pairs if fresh_top_layers == 0 else pairs[:kept]
         for source, target in pairs:
             if source is not None:
                 target.set_weights(source.get_weights())
         return copy
+
+    def weight_blocks(self) -> list:
+        """The sub-layers that hold this encoder's weights, input to output: the embedding
+        block, the E->H projection (None when E = H), the Transformer blocks and the final
+        LayerNorm (None with post-LN). Two encoders of one config pair up block by block."""
+        return [self.embeddings, self.embedding_projection, *self.transformer_layers,
+                self.final_layer_norm]
 
     def compute_output_shape(self, inputs_shape):
         token_shape = inputs_shape["token_ids"] if isinstance(inputs_shape, dict) else inputs_shape

@@ -166,13 +166,10 @@ class ElectraPretrainer(DistributedFitFixes, keras.Model):
             serialized_in_precision(self.discriminator, "float32"))
         if not plain.built:
             plain.build((None, None))
-        source, target = self.discriminator.encoder, plain.encoder
-        pairs = [(embeddings.folded(), target.embeddings),
-                 (source.embedding_projection, target.embedding_projection),
-                 *zip(source.transformer_layers, target.transformer_layers),
-                 (source.final_layer_norm, target.final_layer_norm),
-                 (self.discriminator.rtd_head, plain.rtd_head)]
-        for layer, copy in pairs:
+        source = [embeddings.folded(), *self.discriminator.encoder.weight_blocks()[1:],
+                  self.discriminator.rtd_head]
+        target = [*plain.encoder.weight_blocks(), plain.rtd_head]
+        for layer, copy in zip(source, target, strict=True):
             if layer is not None:
                 copy.set_weights(layer.get_weights())
         return plain

@@ -114,7 +114,6 @@ class TrainingCheckpointer:
                 "start over.")
         return None
 
-
     def restore_step(self, step: int) -> None:
         """Restores the checkpoint written at `step` (not necessarily the newest).
 

@@ -292,8 +292,7 @@ def export_checkpoint(run_dir: str, step: int, out_dir: str) -> str:
     config = ElectraConfig.from_yaml(paths.config)
     if not config.pretraining.electra_objective:
         raise ConfigError(f"{run_dir} is an MLM run: it has no discriminator to export.")
-    pretrainer = _build_pretrainer(config, 0, Runtime.create("one_device", None, "float32",
-                                                             False, 1, False))
+    pretrainer = _build_pretrainer(config, 0, Runtime.create("one_device"))
     if step:
         TrainingCheckpointer(paths.checkpoints, pretrainer, pretrainer.optimizer,
                              keep=1).restore_step(step)
