@@ -35,6 +35,7 @@ RESULTS = os.path.join(HERE, "results")
 _PRETRAIN = ("electra-tf pretrain --config configs/electra_cpu.yaml --corpus "
              "aclImdb_v1-text.tar.gz --vocab electra_tf/presets/electra_cpu_imdb/vocab.txt "
              "--save-every 1000 --quiet")
+_SHARED_ENCODER = "--set model.generator_hidden_fraction=1.0 --set pretraining.share_encoder=true"
 # The pretraining runs the rows read: the preset's recipe and vocabulary, one change each.
 RUNS = {
     "runs/preset_long/pretrain_electra": f"{_PRETRAIN} --out-dir runs/preset_long/pretrain_electra "
@@ -44,12 +45,9 @@ RUNS = {
     "runs/levers/mask25_8k": f"{_PRETRAIN} --out-dir runs/levers/mask25_8k --steps 8000 "
                              "--set pretraining.mask_prob=0.25",
     "runs/levers/shared_enc": f"{_PRETRAIN} --out-dir runs/levers/shared_enc --steps 5425 "
-                              "--set model.generator_hidden_fraction=1.0 "
-                              "--set pretraining.share_encoder=true",
+                              f"{_SHARED_ENCODER}",
     "runs/levers/shared_dw10": f"{_PRETRAIN} --out-dir runs/levers/shared_dw10 --steps 5425 "
-                               "--set model.generator_hidden_fraction=1.0 "
-                               "--set pretraining.share_encoder=true "
-                               "--set pretraining.disc_weight=10",
+                               f"{_SHARED_ENCODER} --set pretraining.disc_weight=10",
     "runs/imdb_v2/pretrain_mlm": "the MLM arm of benchmarks/imdb_experiment.py (v2)",
 }
 FINETUNED, EMBEDDINGS_ONLY, FROM_SCRATCH = 16, 26, 17
@@ -91,15 +89,16 @@ ROWS = (
 def pretraining_state(source: str, step: int | None) -> dict:
     """The run's logged discriminator AUC and recall and MLM accuracy at `step` (the last logged
     when None): from its history.jsonl, or a preset's final metrics; {} when not logged."""
-    from electra_tf.presets import resolve_pretrained
+    from electra_tf.presets import MANIFEST, resolve_pretrained
+    from electra_tf.run_dir import PretrainPaths
 
-    folder = resolve_pretrained(source) if step is None else os.path.join(ROOT, source)
-    history, manifest = (os.path.join(folder, name) for name in ("history.jsonl", "preset.json"))
-    if os.path.isfile(history):
-        with open(history, encoding="utf-8") as f:
+    paths = PretrainPaths(resolve_pretrained(source) if step is None
+                          else os.path.join(ROOT, source))
+    if os.path.isfile(paths.history):
+        with open(paths.history, encoding="utf-8") as f:
             records = [json.loads(line) for line in f if line.strip()]
-    elif os.path.isfile(manifest):
-        with open(manifest, encoding="utf-8") as f:
+    elif os.path.isfile(paths.join(MANIFEST)):
+        with open(paths.join(MANIFEST), encoding="utf-8") as f:
             records = [json.load(f)["final_metrics"]]
     else:
         return {}
@@ -111,33 +110,27 @@ def pretraining_state(source: str, step: int | None) -> dict:
             if key in record}
 
 
-def encoder_available(work_dir: str, name: str, source: str, step: int | None) -> bool:
-    """Whether the row's encoder exists yet: a finished run or preset, checkpoint `step` (step 0,
-    the initialisation, needs only the run's config), or an earlier export of it."""
-    from electra_tf.presets import resolve_pretrained
-
-    if step is None:  # a finished run (metrics.json is written last) or an installed preset
-        folder = resolve_pretrained(source)
-        return any(os.path.isfile(os.path.join(folder, name))
-                   for name in ("metrics.json", "preset.json"))
-    run = os.path.join(ROOT, source)
-    needed = (os.path.join(run, "config.yaml") if step == 0 else
-              os.path.join(run, "checkpoints", f"ckpt-{step}.index"))
-    return (os.path.isfile(os.path.join(work_dir, name, "encoder", "discriminator.keras"))
-            or os.path.isfile(needed))
-
-
-def encoder_folder(work_dir: str, name: str, source: str, step: int | None) -> str:
-    """The folder fine-tuning loads: the source itself, or checkpoint `step` exported once."""
-    from electra_tf.presets import resolve_pretrained
+def encoder_folder(work_dir: str, name: str, source: str, step: int | None) -> str | None:
+    """The folder fine-tuning loads: the source itself (a finished run or an installed preset),
+    or checkpoint `step` exported once; None while the run has not got there yet."""
+    from electra_tf.errors import CheckpointError
+    from electra_tf.presets import is_preset_name, resolve_pretrained
+    from electra_tf.run_dir import PretrainPaths
     from electra_tf.training.pretrain import export_checkpoint
 
-    if step is None:
-        return resolve_pretrained(source)
-    folder = os.path.join(work_dir, name, "encoder")
-    if not os.path.isfile(os.path.join(folder, "discriminator.keras")):
-        export_checkpoint(os.path.join(ROOT, source), step, folder)
-    return folder
+    if step is None:  # metrics.json is a run's last file
+        finished = is_preset_name(source) or os.path.isfile(PretrainPaths(source).metrics)
+        return resolve_pretrained(source) if finished else None
+    exported = PretrainPaths(os.path.join(work_dir, name, "encoder"))
+    if not os.path.isfile(exported.discriminator):
+        run_dir = os.path.join(ROOT, source)
+        if not os.path.isfile(PretrainPaths(run_dir).config):
+            return None  # not started
+        try:
+            export_checkpoint(run_dir, step, exported.root)
+        except CheckpointError:  # no checkpoint of that step (yet)
+            return None
+    return exported.root
 
 
 def main() -> int:
@@ -162,11 +155,11 @@ def main() -> int:
     for name, what, source, step, setting in ROWS:
         if name not in args.rows:
             continue
-        if not encoder_available(args.work_dir, name, source, step):
+        folder = encoder_folder(args.work_dir, name, source, step)
+        if folder is None:
             unfinished.append(f"{what} (`{source}` has not got there yet)")
             print(f"skipped {name}: {source} is not finished", flush=True)
             continue
-        folder = encoder_folder(args.work_dir, name, source, step)
         from_scratch, epochs, overrides = SETTINGS[setting]
         seeds = args.decision_seeds if name in DECISION_ROWS else args.seeds
         runs = [run_setting(os.path.join(args.work_dir, name), folder, validation, from_scratch,
