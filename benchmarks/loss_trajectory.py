@@ -1,6 +1,7 @@
 """Do the speed changes leave training unchanged? Loss curves of a fixed-seed run, before and after.
 
     .venv/bin/python benchmarks/loss_trajectory.py [--baseline d20f30d] [--steps 300]
+        [--precisions float32 mixed_bfloat16 bfloat16_matmul]
 
 Speed work on the pretraining step (the two-level sampler, `HalfBitsDropout`, the hand-written
 GELU gradient) changes which random numbers are drawn and the order of float sums, so runs are no
@@ -11,7 +12,7 @@ runs the quickstart's recipe (electra_tiny with 2 layers, the embedded 400 revie
 - with the code at `--baseline` (a git revision from before the speed work, checked out into a
   temporary worktree), seed 0 and seed 1 -- the second run says how far two equally valid runs
   drift apart, the yardstick for "unchanged";
-- with this checkout, float32 and mixed_bfloat16, seed 0;
+- with this checkout, seed 0, in float32, mixed_bfloat16 and bfloat16_matmul;
 
 and compares the per-interval mean losses (`history.jsonl`, every 10 steps): total loss,
 mlm_loss and disc_loss. A change is within tolerance when its largest gap to the baseline stays
@@ -33,6 +34,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
 LOSSES = ("loss", "mlm_loss", "disc_loss")
+# This checkout's runs (seed 0); the baseline always runs in float32.
+PRECISIONS = ("float32", "mixed_bfloat16", "bfloat16_matmul")
 
 
 def pretrain(code_root, out_dir, steps, seed, precision):
@@ -72,6 +75,8 @@ def main():
     parser.add_argument("--baseline", default="d20f30d",
                         help="git revision from before the speed changes")
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--precisions", nargs="+", default=list(PRECISIONS),
+                        help="this checkout's precisions to compare with the baseline")
     args = parser.parse_args()
     sys.path.insert(0, ROOT)
 
@@ -89,10 +94,9 @@ def main():
         finally:
             subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", worktree],
                            check=False)
-        runs["this checkout, float32, seed 0"] = pretrain(
-            ROOT, os.path.join(scratch, "new32"), args.steps, 0, "float32")
-        runs["this checkout, mixed_bfloat16, seed 0"] = pretrain(
-            ROOT, os.path.join(scratch, "new16"), args.steps, 0, "mixed_bfloat16")
+        for precision in args.precisions:
+            runs[f"this checkout, {precision}, seed 0"] = pretrain(
+                ROOT, os.path.join(scratch, f"new_{precision}"), args.steps, 0, precision)
 
     reference = runs["baseline, seed 0"]
     yardstick = largest_gap(runs["baseline, seed 1"], reference)
@@ -108,7 +112,9 @@ def main():
                 or gaps[k]["relative"] <= 0.05 for k in LOSSES)
             if name != "baseline, seed 1" else None}
 
-    command = f"python benchmarks/loss_trajectory.py --baseline {args.baseline} --steps {args.steps}"
+    command = (f"python benchmarks/loss_trajectory.py --baseline {args.baseline} --steps {args.steps}"
+               + ("" if tuple(args.precisions) == PRECISIONS
+                  else " --precisions " + " ".join(args.precisions)))
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "loss_trajectory.json"), "w") as f:
         json.dump({"command": command, "date": time.strftime("%Y-%m-%d"),
