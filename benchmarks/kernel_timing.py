@@ -28,12 +28,17 @@ def median_ms(function, *args, calls=20):
 def write_timings(name, title, command, setting, rows, *, results_dir):
     """Writes RESULTS_DIR/NAME.{json,md}: `rows` maps operation -> median ms; `setting`
     (e.g. "medians of 20 calls.") follows the command line in the Markdown."""
+    from host_info import host_summary
+
+    host = host_summary()
     os.makedirs(results_dir, exist_ok=True)
     with open(os.path.join(results_dir, f"{name}.json"), "w") as f:
-        json.dump({"command": command, "cpu_cores": os.cpu_count(),
+        json.dump({"command": command, "cpu_cores": os.cpu_count(), "host": host,
                    "tensorflow": tf.__version__, "median_ms": rows}, f, indent=2)
+    flags = "/".join(host["cpu_flags"]) or "no listed vector flags"
     lines = [f"# {title}", "",
-             f"`{command}` on {os.cpu_count()} CPU cores, TensorFlow {tf.__version__}; {setting}",
+             f"`{command}` on {os.cpu_count()} CPU cores ({host['cpu_model']}, {flags}), "
+             f"TensorFlow {tf.__version__}; {setting}",
              "", "| operation | median ms |", "|---|---|"]
     lines += [f"| {operation} | {ms} |" for operation, ms in rows.items()]
     with open(os.path.join(results_dir, f"{name}.md"), "w") as f:

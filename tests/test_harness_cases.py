@@ -38,6 +38,7 @@ from electra_tf.layers import (
 )
 from electra_tf.layers.dropout import HalfBitsDropout
 from electra_tf.layers.matmul import BFloat16MatmulPolicy, MatmulDense, MatmulEinsumDense
+from electra_tf.layers.normalization import LayerNorm
 from electra_tf.models import Discriminator, ElectraPretrainer, Generator, SequenceClassifier
 from electra_tf.training import (
     NO_DECAY_NAME_PATTERNS,
@@ -186,6 +187,8 @@ CASES = [
                                       bias_axes="nh"),
               HIDDEN, (3, 8, 2, 8), trainable_weights=2, non_trainable_weights=0,
               shorter_inputs=HIDDEN[:, :5]),
+    LayerCase(LayerNorm, dict(epsilon=1e-12), HIDDEN, (3, 8, 16), trainable_weights=2,
+              non_trainable_weights=0, shorter_inputs=HIDDEN[:, :5]),  # gamma, beta
     LayerCase(HalfBitsDropout, dict(rate=0.5, seed=1), HIDDEN, (3, 8, 16),
               trainable_weights=0, non_trainable_weights=0, shorter_inputs=HIDDEN[:, :5],
               skip={"fit_step": NO_WEIGHTS_TO_FIT + " (its training-time masks are tested in "

@@ -1,6 +1,7 @@
 """Behaviour of the layers beyond the shared harness."""
 
 import numpy as np
+import pytest
 
 from conftest import TINY_ENCODER
 from electra_tf.layers import (
@@ -155,6 +156,58 @@ def test_exact_gelu_gradient_is_the_derivative_of_gelu():
         expected = tape.gradient(tf.reduce_sum(keras.activations.gelu(x_rounded, approximate=False)),
                                  x_rounded)
     np.testing.assert_allclose(tf.cast(gradient, tf.float32), expected, rtol=2 ** -8, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(3, 8, 16), (5, 12)])
+def test_layer_norm_matches_keras_values_and_gradients(shape):
+    """LayerNorm's outputs and its hand-written gradients (input, gamma, beta) equal autodiff
+    through Keras' LayerNormalization with the same weights, for 3-D and 2-D inputs whose rows
+    have a large mean (where a careless variance formula loses precision)."""
+    import keras
+    import tensorflow as tf
+
+    from electra_tf.layers.normalization import LayerNorm
+
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=shape) * 3 + 20, tf.float32)
+    upstream = tf.constant(rng.normal(size=shape), tf.float32)
+    ours, reference = LayerNorm(epsilon=1e-12), keras.layers.LayerNormalization(epsilon=1e-12)
+    for layer in (ours, reference):
+        layer.build(shape)
+        layer.gamma.assign(np.linspace(0.5, 2, shape[-1]).astype("float32"))
+        layer.beta.assign(np.linspace(-1, 1, shape[-1]).astype("float32"))
+    results = []
+    for layer in (ours, reference):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(y * upstream)
+        results.append([y, *tape.gradient(loss, [x, layer.gamma, layer.beta])])
+    for name, a, b in zip(("output", "d_input", "d_gamma", "d_beta"), *results):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5, err_msg=name)
+    assert float(tf.reduce_max(tf.abs(results[0][1]))) > 0.1  # the gradient is not trivially 0
+
+
+def test_layer_norm_computes_in_float32_and_returns_the_compute_dtype():
+    """Under mixed_bfloat16 a bfloat16 input is normalised in float32 (as Keras does) and the
+    result, rounded once, comes back in bfloat16, with a bfloat16 input gradient."""
+    import keras
+    import tensorflow as tf
+
+    from electra_tf.layers.normalization import LayerNorm
+
+    x = tf.constant(np.random.default_rng(1).normal(size=(4, 32)), tf.bfloat16)
+    layer = LayerNorm(dtype="mixed_bfloat16")
+    reference = keras.layers.LayerNormalization()
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x)
+        total = tf.reduce_sum(tf.cast(y, tf.float32) * tf.range(32, dtype=tf.float32))
+    assert y.dtype == tf.bfloat16
+    assert tape.gradient(total, x).dtype == tf.bfloat16
+    expected = tf.cast(reference(tf.cast(x, tf.float32)), tf.bfloat16)
+    np.testing.assert_allclose(tf.cast(y, tf.float32), tf.cast(expected, tf.float32),
+                               atol=2 ** -7)
 
 
 def test_half_bits_dropout_drops_at_the_rate_and_scales_like_keras():

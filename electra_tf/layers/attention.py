@@ -146,14 +146,21 @@ class MultiHeadSelfAttention(ReloadsDTypePolicy, keras.layers.Layer):
             return self.output_dense(context)
 
         # Q K^T and probs @ V are matmuls: bfloat16 under bfloat16_matmul, the rest float32.
+        # The scale goes on the queries, [B, T, N, d_k], a quarter of the size of the logits
+        # [B, N, T, S] at ELECTRA's shapes (T = S = 128, N * d_k = 256): one smaller pass
+        # forward and backward.
+        query = query * ops.cast(self.scale, query.dtype)
         logits = einsum("btnh,bsnh->bnts", query, key, self.dtype_policy)
-        logits = logits * ops.cast(self.scale, logits.dtype)
         # Softmax in float32 so the masked logits stay finite under float16 mixed precision.
         logits = ops.cast(logits, "float32")
+        if mask is not None:
+            # Padding keys as a -1e9 bias [B, 1, 1, S] rather than a select over the logits:
+            # the same probabilities (exp underflows to 0 either way), and the add's gradient
+            # needs no pass over [B, N, T, S] as the select's does.
+            mask_bias = (1.0 - ops.cast(mask, "float32")) * -1e9
+            bias = mask_bias if bias is None else bias + mask_bias
         if bias is not None:
             logits = logits + bias
-        if mask is not None:
-            logits = ops.where(mask, logits, ops.cast(-1e9, "float32"))
         probs = ops.cast(ops.softmax(logits, axis=-1), self.compute_dtype)
         dropped = self.dropout_layer(probs, training=training)
         context = einsum("bnts,bsnh->btnh", dropped, value, self.dtype_policy)

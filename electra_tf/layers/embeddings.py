@@ -8,6 +8,7 @@ from keras import ops
 
 from electra_tf.layers.dropout import HalfBitsDropout
 from electra_tf.layers.matmul import ReloadsDTypePolicy
+from electra_tf.layers.normalization import LayerNorm
 
 POSITION_EMBEDDINGS = ("learned", "sinusoidal", "none")
 
@@ -92,7 +93,7 @@ class ElectraEmbeddings(ReloadsDTypePolicy, keras.layers.Layer):
         self.token_type_embeddings = keras.layers.Embedding(
             type_vocab_size, embedding_size, embeddings_initializer=init,
             dtype=self.dtype_policy, name="token_type_embeddings")
-        self.layer_norm = keras.layers.LayerNormalization(
+        self.layer_norm = LayerNorm(
             epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="layer_norm")
         self.dropout_layer = HalfBitsDropout(dropout, dtype=self.dtype_policy)
 

@@ -8,6 +8,7 @@ from keras import ops
 
 from electra_tf.layers.embeddings import ElectraEmbeddings
 from electra_tf.layers.matmul import MatmulDense, ReloadsDTypePolicy
+from electra_tf.layers.normalization import LayerNorm
 from electra_tf.layers.transformer import TransformerEncoderBlock
 
 INPUT_KEYS = ("token_ids", "segment_ids", "padding_mask")
@@ -124,7 +125,7 @@ class ElectraEncoder(ReloadsDTypePolicy, keras.layers.Layer):
         ]
         self.final_layer_norm = None
         if layer_norm_position == "pre":
-            self.final_layer_norm = keras.layers.LayerNormalization(
+            self.final_layer_norm = LayerNorm(
                 epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="final_layer_norm")
 
     def build(self, inputs_shape):

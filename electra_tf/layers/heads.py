@@ -7,6 +7,7 @@ from keras import ops
 
 from electra_tf.layers.activations import exact_gelu
 from electra_tf.layers.matmul import MatmulDense, ReloadsDTypePolicy, matmul
+from electra_tf.layers.normalization import LayerNorm
 
 
 @keras.saving.register_keras_serializable(package="electra_tf")
@@ -39,7 +40,7 @@ class MaskedLMHead(ReloadsDTypePolicy, keras.layers.Layer):
             embedding_size,
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=initializer_range),
             dtype=self.dtype_policy, name="transform")
-        self.layer_norm = keras.layers.LayerNormalization(
+        self.layer_norm = LayerNorm(
             epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="layer_norm")
 
     def build(self, hidden_shape, embedding_matrix_shape=None):

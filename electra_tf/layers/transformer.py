@@ -9,6 +9,7 @@ from electra_tf.layers.activations import exact_gelu
 from electra_tf.layers.attention import MultiHeadSelfAttention
 from electra_tf.layers.dropout import HalfBitsDropout
 from electra_tf.layers.matmul import MatmulDense, ReloadsDTypePolicy
+from electra_tf.layers.normalization import LayerNorm
 
 LAYER_NORM_POSITIONS = ("post", "pre")
 
@@ -86,7 +87,7 @@ class TransformerEncoderBlock(ReloadsDTypePolicy, keras.layers.Layer):
             name="attention")
         self.attention.build(x_shape)
         self.attention_dropout_layer = HalfBitsDropout(self.dropout, dtype=policy)
-        self.attention_layer_norm = keras.layers.LayerNormalization(
+        self.attention_layer_norm = LayerNorm(
             epsilon=self.layer_norm_epsilon, dtype=policy, name="attention_layer_norm")
         self.attention_layer_norm.build(x_shape)
         # The activation (exact GELU, as in ELECTRA) is applied in `call`, in float32.
@@ -104,7 +105,7 @@ class TransformerEncoderBlock(ReloadsDTypePolicy, keras.layers.Layer):
             hidden, kernel_initializer=init, dtype=policy, name="output")
         self.output_dense.build(tuple(x_shape[:-1]) + (self.intermediate_size,))
         self.output_dropout_layer = HalfBitsDropout(self.dropout, dtype=policy)
-        self.output_layer_norm = keras.layers.LayerNormalization(
+        self.output_layer_norm = LayerNorm(
             epsilon=self.layer_norm_epsilon, dtype=policy, name="output_layer_norm")
         self.output_layer_norm.build(x_shape)
         self.built = True
