@@ -146,7 +146,7 @@ def compile_options(jit_compile: bool = False, steps_per_execution: int = 1) -> 
 
     Args:
         jit_compile: compile the step with XLA. Off by default: on the 2-core CPU we measure on,
-            XLA made the pretraining step 4x slower (9.6 vs 2.3 s/step).
+            XLA made the pretraining step 4-5x slower (11.7 vs 2.5 s/step).
             On GPUs and TPUs it usually pays; TPUs always use XLA.
         steps_per_execution: run this many steps inside one `tf.function` call (fewer Python
             round trips; on TPUs worth 10-100s). Callbacks then see every N-th batch, so the
