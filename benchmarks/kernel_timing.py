@@ -1,6 +1,6 @@
 """Shared by the kernel micro-benchmarks (investigations/gelu_precision.py,
-investigations/step_kernels.py): median wall time of a compiled function, and the JSON + Markdown
-table they write to their results folder."""
+investigations/step_kernels.py): median wall time of a compiled function (alone, or alternating
+with the one it replaced), and the JSON + Markdown table they write to their results folder."""
 
 from __future__ import annotations
 
@@ -23,6 +23,23 @@ def median_ms(function, *args, calls=20):
         fetch()
         times.append(time.perf_counter() - start)
     return round(statistics.median(times) * 1000, 1)
+
+
+def paired_median_ms(old, new, *args, calls=100):
+    """Median milliseconds of `old(*args)` and of `new(*args)`, timed in alternation (old, new,
+    new, old, ...) after one warm-up call each, so that a slow spell of the host falls on both:
+    on a shared 2-core host, timing one after the other moved single medians by 20-30%.
+    Returns `(old ms, new ms)`."""
+    fetch = lambda f: tf.nest.map_structure(lambda t: t.numpy(), f(*args))  # noqa: E731
+    fetch(old)
+    fetch(new)
+    times = {old: [], new: []}
+    for call in range(calls):
+        for function in ((old, new) if call % 2 == 0 else (new, old)):
+            start = time.perf_counter()
+            fetch(function)
+            times[function].append(time.perf_counter() - start)
+    return tuple(round(statistics.median(times[f]) * 1000, 1) for f in (old, new))
 
 
 def write_timings(name, title, command, setting, rows, *, results_dir):

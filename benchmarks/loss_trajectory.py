@@ -13,6 +13,7 @@ runs the quickstart's recipe (electra_tiny with 2 layers, the embedded 400 revie
   temporary worktree), seed 0 and seed 1 -- the second run says how far two equally valid runs
   drift apart, the yardstick for "unchanged";
 - with this checkout, seed 0, in float32, mixed_bfloat16 and bfloat16_matmul;
+- all with one vocabulary, the one this checkout learns in its first run;
 
 and compares the per-interval mean losses (`history.jsonl`, every 10 steps): total loss,
 mlm_loss and disc_loss. A change is within tolerance when its largest gap to the baseline stays
@@ -38,8 +39,9 @@ LOSSES = ("loss", "mlm_loss", "disc_loss")
 PRECISIONS = ("float32", "mixed_bfloat16", "bfloat16_matmul")
 
 
-def pretrain(code_root, out_dir, steps, seed, precision):
-    """Runs the quickstart recipe with the `electra_tf` found in `code_root`; returns its history."""
+def pretrain(code_root, out_dir, steps, seed, precision, vocab=None):
+    """Runs the quickstart recipe with the `electra_tf` found in `code_root` (with `vocab`, a
+    vocab.txt, or learning one from the corpus); returns its history."""
     from electra_tf.data import SAMPLE_CORPUS
     from electra_tf.quickstart import sample_pretraining_overrides
 
@@ -48,6 +50,7 @@ def pretrain(code_root, out_dir, steps, seed, precision):
                "--corpus", SAMPLE_CORPUS, "--out-dir", out_dir, "--steps", str(steps),
                "--batch-size", "16", "--log-every", "10", "--save-every", str(steps),
                "--seed", str(seed), "--precision", precision, "--quiet",
+               *(["--vocab", vocab] if vocab else []),
                *(arg for override in sample_pretraining_overrides(steps)
                  for arg in ("--set", override))]
     began = time.time()
@@ -84,19 +87,25 @@ def main():
         worktree = os.path.join(scratch, "baseline")
         subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach", worktree,
                         args.baseline], check=True, capture_output=True)
+        # Every run reads one vocabulary, the one this checkout learns in its first run: the
+        # learner changed after older baselines (d20f30d learned another vocabulary from the
+        # same reviews), and MLM losses over different vocabularies are not comparable.
+        vocab = os.path.join(scratch, f"new_{args.precisions[0]}", "vocab.txt")
+        runs = {}
         try:
-            runs = {
-                "baseline, seed 0": pretrain(worktree, os.path.join(scratch, "base0"),
-                                             args.steps, 0, "float32"),
-                "baseline, seed 1": pretrain(worktree, os.path.join(scratch, "base1"),
-                                             args.steps, 1, "float32"),
-            }
+            for precision in args.precisions:
+                runs[f"this checkout, {precision}, seed 0"] = pretrain(
+                    ROOT, os.path.join(scratch, f"new_{precision}"), args.steps, 0, precision,
+                    vocab if runs else None)
+            for seed in (0, 1):
+                runs[f"baseline, seed {seed}"] = pretrain(
+                    worktree, os.path.join(scratch, f"base{seed}"), args.steps, seed, "float32",
+                    vocab)
         finally:
             subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", worktree],
                            check=False)
-        for precision in args.precisions:
-            runs[f"this checkout, {precision}, seed 0"] = pretrain(
-                ROOT, os.path.join(scratch, f"new_{precision}"), args.steps, 0, precision)
+        # The baseline first in the tables.
+        runs = {name: runs[name] for name in sorted(runs, key=lambda n: not n.startswith("base"))}
 
     reference = runs["baseline, seed 0"]
     yardstick = largest_gap(runs["baseline, seed 1"], reference)

@@ -15,7 +15,8 @@
   padding as a select (the old `MultiHeadSelfAttention`) vs scale on the queries and padding as a
   bias, with `Q K^T` in float32 and in bfloat16 (the bfloat16_matmul precision).
 
-Medians of 20 calls of compiled `tf.function`s, in float32 and bfloat16 where it applies.
+Compiled `tf.function`s, each new one alternating call by call with the old one (medians of 100
+calls each), in float32 and bfloat16 where it applies.
 Writes benchmarks/investigations/results/step_kernels.{json,md}.
 """
 
@@ -31,7 +32,7 @@ sys.path.insert(0, os.path.dirname(HERE))  # kernel_timing
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from kernel_timing import median_ms, write_timings  # noqa: E402
+from kernel_timing import paired_median_ms, write_timings  # noqa: E402
 
 from electra_tf.layers.activations import exact_gelu  # noqa: E402
 from electra_tf.layers.dropout import HalfBitsDropout  # noqa: E402
@@ -50,31 +51,22 @@ def cumsum_sampler(logits, uniform):
     return tf.reshape(tf.minimum(index, vocab - 1), tf.shape(uniform))
 
 
-def gelu_forward_backward(gelu):
+def forward_backward(function, weights=()):
+    """A compiled forward + backward of `function(x)`: the output and the gradients of its sum
+    with respect to `x` and `weights`."""
     @tf.function
     def run(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            y = gelu(x)
+            y = function(x)
             loss = tf.reduce_sum(tf.cast(y, tf.float32))
-        return y, tape.gradient(loss, x)
+        return y, tape.gradient(loss, [x, *weights])
     return run
 
 
 def old_exact_gelu(x):
     """The replaced exact_gelu: Keras' GELU on a float32 copy, differentiated by autodiff."""
     return tf.cast(keras.activations.gelu(tf.cast(x, tf.float32), approximate=False), x.dtype)
-
-
-def layer_norm_forward_backward(layer):
-    @tf.function
-    def run(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = layer(x)
-            loss = tf.reduce_sum(tf.cast(y, tf.float32))
-        return y, tape.gradient(loss, [x, layer.gamma, layer.beta])
-    return run
 
 
 def attention_probabilities(scale_queries_mask_as_bias, policy):
@@ -96,52 +88,53 @@ def attention_probabilities(scale_queries_mask_as_bias, policy):
     return run
 
 
-def main():
+def pairs():
+    """(operation, old label, new label, old function, new function, args) of every change."""
     logits = tf.random.normal([32, 20, 30522]) * 3.0
     uniform = tf.random.uniform([32, 20])
     seed = keras.random.SeedGenerator(0)
-    rows = {
-        "sampling [32,20,30522]: Cumsum over the vocabulary": median_ms(
-            tf.function(cumsum_sampler), logits, uniform),
-        "sampling [32,20,30522]: two-level sample_tokens": median_ms(
-            tf.function(lambda x: sample_tokens(x, 1.0, seed)), logits),
-    }
+    yield ("sampling [32,20,30522]", "Cumsum over the vocabulary", "two-level sample_tokens",
+           tf.function(cumsum_sampler), tf.function(lambda x, u: sample_tokens(x, 1.0, seed)),
+           (logits, uniform))
     probabilities = tf.nn.softmax(tf.random.normal([32, 4, 128, 128]))
     activations = tf.random.normal([4096, 1024])
-    for dtype in ("float32", "bfloat16"):
-        probs, acts = tf.cast(probabilities, dtype), tf.cast(activations, dtype)
-        keras_dropout, ours = keras.layers.Dropout(0.1, seed=0), HalfBitsDropout(0.1, seed=0)
-        rows[f"dropout [32,4,128,128] {dtype}: keras.layers.Dropout"] = median_ms(
-            tf.function(lambda x, layer=keras_dropout: layer(x, training=True)), probs)
-        rows[f"dropout [32,4,128,128] {dtype}: HalfBitsDropout"] = median_ms(
-            tf.function(lambda x, layer=ours: layer(x, training=True)), probs)
-        rows[f"GELU fwd+bwd [4096,1024] {dtype}: autodiff (old exact_gelu)"] = median_ms(
-            gelu_forward_backward(old_exact_gelu), acts)
-        rows[f"GELU fwd+bwd [4096,1024] {dtype}: exact_gelu, written gradient"] = median_ms(
-            gelu_forward_backward(exact_gelu), acts)
     hidden = tf.random.normal([32, 128, 256])
     for dtype in ("float32", "bfloat16"):
-        x = tf.cast(hidden, dtype)
-        keras_norm = keras.layers.LayerNormalization(epsilon=1e-12, dtype=f"mixed_{dtype}"
-                                                     if dtype == "bfloat16" else dtype)
-        ours = LayerNorm(epsilon=1e-12, dtype=keras_norm.dtype_policy)
+        keras_dropout, ours = keras.layers.Dropout(0.1, seed=0), HalfBitsDropout(0.1, seed=0)
+        yield (f"dropout [32,4,128,128] {dtype}", "keras.layers.Dropout", "HalfBitsDropout",
+               tf.function(lambda x, layer=keras_dropout: layer(x, training=True)),
+               tf.function(lambda x, layer=ours: layer(x, training=True)),
+               (tf.cast(probabilities, dtype),))
+        yield (f"GELU fwd+bwd [4096,1024] {dtype}", "autodiff (old exact_gelu)",
+               "exact_gelu, written gradient", forward_backward(old_exact_gelu),
+               forward_backward(exact_gelu), (tf.cast(activations, dtype),))
+        policy = "mixed_bfloat16" if dtype == "bfloat16" else dtype
+        keras_norm = keras.layers.LayerNormalization(epsilon=1e-12, dtype=policy)
+        ours = LayerNorm(epsilon=1e-12, dtype=policy)
         for layer in (keras_norm, ours):
-            layer.build(x.shape)
-        rows[f"LayerNorm fwd+bwd [32,128,256] {dtype}: keras.layers.LayerNormalization"] = (
-            median_ms(layer_norm_forward_backward(keras_norm), x))
-        rows[f"LayerNorm fwd+bwd [32,128,256] {dtype}: LayerNorm, written gradient"] = (
-            median_ms(layer_norm_forward_backward(ours), x))
+            layer.build(hidden.shape)
+        yield (f"LayerNorm fwd+bwd [32,128,256] {dtype}", "keras.layers.LayerNormalization",
+               "LayerNorm, written gradient",
+               forward_backward(keras_norm, [keras_norm.gamma, keras_norm.beta]),
+               forward_backward(ours, [ours.gamma, ours.beta]), (tf.cast(hidden, dtype),))
     query, key = tf.random.normal([32, 128, 4, 64]), tf.random.normal([32, 128, 4, 64])
     mask = tf.sequence_mask(tf.fill([32], 112), 128)[:, None, None, :]
     for name, policy in (("float32", keras.DTypePolicy("float32")),
                          ("bfloat16_matmul", BFloat16MatmulPolicy())):
-        rows[f"attention probs fwd+bwd [32,4,128,128] {name}: scaled logits, select mask"] = (
-            median_ms(attention_probabilities(False, policy), query, key, mask))
-        rows[f"attention probs fwd+bwd [32,4,128,128] {name}: scaled queries, mask bias"] = (
-            median_ms(attention_probabilities(True, policy), query, key, mask))
+        yield (f"attention probs fwd+bwd [32,4,128,128] {name}", "scaled logits, select mask",
+               "scaled queries, mask bias", attention_probabilities(False, policy),
+               attention_probabilities(True, policy), (query, key, mask))
+
+
+def main():
+    rows = {}
+    for operation, old_label, new_label, old, new, args in pairs():
+        rows[f"{operation}: {old_label}"], rows[f"{operation}: {new_label}"] = paired_median_ms(
+            old, new, *args)
     write_timings("step_kernels",
                   "Pretraining-step kernels: each change against what it replaced",
-                  "python benchmarks/investigations/step_kernels.py", "medians of 20 calls.", rows,
+                  "python benchmarks/investigations/step_kernels.py",
+                  "medians of 100 calls each, the old and the new function alternating.", rows,
                   results_dir=RESULTS)
 
 

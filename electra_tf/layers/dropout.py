@@ -17,7 +17,7 @@ class HalfBitsDropout(ReloadsDTypePolicy, keras.layers.Dropout):
     32-bit word serves two elements (its two 16-bit halves): an element is kept when its half is
     >= round(rate * 65536), so the drop probability is the rate to within 1/131072 (0.1 becomes
     0.100006), and kept values are scaled by 1 / (1 - rate) as in Keras. Why: `[32, 4, 128, 128]`
-    bfloat16 attention probabilities take 6.9 ms against 9.2 ms (docs/devices_and_precision.md).
+    bfloat16 attention probabilities take 7.7 ms against 10.3 ms (docs/devices_and_precision.md).
 
     Same arguments and config, seed handling (the layer's `SeedGenerator`) and inference
     behaviour as `keras.layers.Dropout` (no weights, so `.keras` files are unaffected); with a

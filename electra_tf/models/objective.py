@@ -122,7 +122,7 @@ def sample_tokens(logits, temperature, seed):
 
     The search is two-level: the vocabulary is cut into blocks of 128, the target is located
     among the blocks' cumulative sums, then inside its one block. It is the same draw as one
-    cumulative sum over the whole vocabulary, but TensorFlow's CPU `Cumsum` is slow (112 vs 27 ms
+    cumulative sum over the whole vocabulary, but TensorFlow's CPU `Cumsum` is slow (124 vs 29 ms
     per ELECTRA-Small step; docs/devices_and_precision.md), and summing in short runs is closer
     to exact in float32.
 
