@@ -61,13 +61,15 @@ def _layer_norm(x, gamma, beta, epsilon):
         x_hat = centred * inv_std
 
         def gradient(upstream):
-            dy = tf.cast(upstream, tf.float32)
-            outer_axes = tf.range(tf.rank(dy) - 1)  # every axis but the normalised one
-            g = dy * gamma
-            dx = inv_std * (g - tf.reduce_mean(g, axis=-1, keepdims=True)
-                            - x_hat * tf.reduce_mean(g * x_hat, axis=-1, keepdims=True))
-            return (tf.cast(dx, x.dtype), tf.reduce_sum(dy * x_hat, axis=outer_axes),
-                    tf.reduce_sum(dy, axis=outer_axes))
+            # The backward pass runs outside the layer's scope: name its kernels for profiles.
+            with tf.name_scope("layer_norm_gradient"):
+                dy = tf.cast(upstream, tf.float32)
+                outer_axes = tf.range(tf.rank(dy) - 1)  # every axis but the normalised one
+                g = dy * gamma
+                dx = inv_std * (g - tf.reduce_mean(g, axis=-1, keepdims=True)
+                                - x_hat * tf.reduce_mean(g * x_hat, axis=-1, keepdims=True))
+                return (tf.cast(dx, x.dtype), tf.reduce_sum(dy * x_hat, axis=outer_axes),
+                        tf.reduce_sum(dy, axis=outer_axes))
 
         return x_hat * gamma + beta, gradient
 
