@@ -46,6 +46,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from verdicts import target_row, verdict_table  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
@@ -246,8 +247,7 @@ def targets(results) -> list:
                  best_bf16["x_hf_same_precision"], 1.0),
                 (f"ours {best_bf16['precision']} vs HF bfloat16_autocast, goal ({where})",
                  best_bf16["x_hf_same_precision"], 1.5)]:
-            rows.append({"name": name, "measured": measured, "target": target,
-                         "reached": measured >= target})
+            rows.append(target_row(name, measured, target))
     return rows
 
 
@@ -283,9 +283,6 @@ def write_markdown(result, path):
         f"| {c['workload']} {c['batching']} | {c['a']} vs {c['b']} | "
         f"{c['labels_agree']}/{c['reviews']} | {c['max_probability_diff']:.2e} |"
         for c in result["comparisons"])
-    verdicts = "\n".join(
-        f"| {t['name']} | {t['measured']:.2f}x | {t['target']:.1f}x | "
-        f"{'yes' if t['reached'] else '**no**'} |" for t in result["targets"])
     with open(path, "w") as f:
         f.write(f"""# Exported classifier throughput vs HuggingFace transformers
 
@@ -299,9 +296,7 @@ through every contender in turn. HF bfloat16 is `torch.autocast("cpu", dtype=tor
 |---|---|---|---|---|---|---|---|
 {rows}
 
-| target | measured | target | reached |
-|---|---|---|---|
-{verdicts}
+{verdict_table(result["targets"])}
 
 Predictions (labels that agree, largest probability difference):
 

@@ -12,15 +12,20 @@ import time
 import tensorflow as tf
 
 
+def _run_and_fetch(function, args):
+    """Calls `function(*args)` and fetches every output with `.numpy()`, so a timing covers the
+    whole computation."""
+    return tf.nest.map_structure(lambda t: t.numpy(), function(*args))
+
+
 def median_ms(function, *args, calls=20):
     """Median milliseconds of `function(*args)` over `calls` calls, after one warm-up call that
-    traces it; each output is fetched with `.numpy()` so the timing covers the whole computation."""
-    fetch = lambda: tf.nest.map_structure(lambda t: t.numpy(), function(*args))  # noqa: E731
-    fetch()
+    traces it."""
+    _run_and_fetch(function, args)
     times = []
     for _ in range(calls):
         start = time.perf_counter()
-        fetch()
+        _run_and_fetch(function, args)
         times.append(time.perf_counter() - start)
     return round(statistics.median(times) * 1000, 1)
 
@@ -30,14 +35,13 @@ def paired_median_ms(old, new, *args, calls=100):
     new, old, ...) after one warm-up call each, so that a slow spell of the host falls on both:
     on a shared 2-core host, timing one after the other moved single medians by 20-30%.
     Returns `(old ms, new ms)`."""
-    fetch = lambda f: tf.nest.map_structure(lambda t: t.numpy(), f(*args))  # noqa: E731
-    fetch(old)
-    fetch(new)
+    _run_and_fetch(old, args)
+    _run_and_fetch(new, args)
     times = {old: [], new: []}
     for call in range(calls):
         for function in ((old, new) if call % 2 == 0 else (new, old)):
             start = time.perf_counter()
-            fetch(function)
+            _run_and_fetch(function, args)
             times[function].append(time.perf_counter() - start)
     return tuple(round(statistics.median(times[f]) * 1000, 1) for f in (old, new))
 

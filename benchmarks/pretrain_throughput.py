@@ -28,6 +28,8 @@ import subprocess
 import sys
 import time
 
+from verdicts import target_row, verdict_table
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS = os.path.join(ROOT, "benchmarks", "peers")
 VENVS = os.path.join(ROOT, "benchmarks", ".venvs")
@@ -114,8 +116,8 @@ def step_flops() -> float:
 FLOAT32_BEFORE_X_MODEL_GARDEN = 1.43
 
 
-def ours(results, precision):
-    """Our plain contender (no XLA, one step per execution) at `precision`, or None."""
+def plain_contender(results, precision):
+    """Our contender without XLA and with one step per execution at `precision`, or None."""
     return next((r for r in results if r["library"] == "electra_tf"
                  and r["precision"] == precision and not r["jit_compile"]
                  and r["steps_per_execution"] == 1), None)
@@ -126,9 +128,9 @@ def targets(results):
     the faster of our bfloat16 modes)."""
     keras_hub_bf16 = next(r for r in results
                           if r["library"] == "keras-hub" and r["precision"] == "mixed_bfloat16")
-    best_bf16 = max((ours(results, p) for p in ("mixed_bfloat16", "bfloat16_matmul")),
+    best_bf16 = max((plain_contender(results, p) for p in ("mixed_bfloat16", "bfloat16_matmul")),
                     key=lambda r: r["tokens_per_s"])
-    fp32 = ours(results, "float32")["x_model_garden_fp32"]
+    fp32 = plain_contender(results, "float32")["x_model_garden_fp32"]
     rows = [
         (f"electra_tf {best_bf16['precision']} vs KerasHub mixed_bfloat16 (tokens/s)",
          best_bf16["tokens_per_s"] / keras_hub_bf16["tokens_per_s"], 1.2),
@@ -138,9 +140,7 @@ def targets(results):
         ("electra_tf float32 vs Model Garden float32, not below the run before issue 24",
          fp32, FLOAT32_BEFORE_X_MODEL_GARDEN),
     ]
-    return ([{"name": name, "measured": round(measured, 3), "target": target,
-              "reached": measured >= target} for name, measured, target in rows],
-            best_bf16["precision"])
+    return [target_row(*row) for row in rows], best_bf16["precision"]
 
 
 def main(argv=None):
@@ -172,8 +172,7 @@ def main(argv=None):
     processes = [[] for _ in contenders]
     for round_ in range(args.repeats):
         for runs, (python, script, *rest) in zip(processes, contenders):
-            is_xla = script == "ours_step.py" and rest[3] == 1
-            if round_ == 0 or not is_xla:
+            if round_ == 0 or not runs[0]["jit_compile"]:
                 runs.append(run_contender(python, script, *rest))
     results = [median_of_processes(runs) for runs in processes]
     flops = step_flops()
@@ -207,9 +206,6 @@ def main(argv=None):
         f"| {r['name']} | {r['median_step_s']:.3f} | {r['tokens_per_s']:,.0f} | "
         f"{r['model_tflops_per_s'] * 1000:.0f} | {100 * r['fraction_of_matmul_rate']:.0f}% | "
         f"{r['x_model_garden_fp32']:.2f}x |" for r in results)
-    verdicts = "\n".join(
-        f"| {t['name']} | {t['measured']:.2f}x | {t['target']:.2f}x | "
-        f"{'yes' if t['reached'] else '**no**'} |" for t in target_rows)
     repeats = "" if args.repeats == 1 else (
         f" (in {args.repeats} processes taking turns, XLA in one: the median of their medians;"
         " each process's s/step is in the JSON)")
@@ -228,9 +224,7 @@ Median of {steps} timed steps after {warmup} warm-up steps, each contender in a 
 bfloat16_matmul multiplies matrices in bfloat16 and keeps every other op in float32; the faster
 of our two bfloat16 modes in this run is **{recommended}**.
 
-| target | measured | target | reached |
-|---|---|---|---|
-{verdicts}
+{verdict_table(target_rows)}
 
 Host:
 {report['host']['cpu_model']}, {'/'.join(report['host']['cpu_flags']) or 'no listed vector flags'}.
