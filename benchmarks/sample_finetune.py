@@ -81,6 +81,10 @@ SETTINGS = (
     # The chosen recipe keeping only the embeddings (and E->H projection): all 4 blocks fresh.
     (False, 10, ("training.layerwise_decay=1.0", "training.learning_rate=1e-3", MEAN, EDROP,
                  "training.reinitialise_top_layers=4")),
+    # The chosen recipe as LP-FT (Kumar et al. 2022): the first 3 of 10 epochs train only the
+    # head on the frozen pretrained features.
+    (False, 10, ("training.layerwise_decay=1.0", "training.learning_rate=1e-3", MEAN, EDROP,
+                 "training.frozen_encoder_epochs=3")),
 )
 
 
@@ -96,6 +100,7 @@ def effective_training(from_scratch: bool, epochs: int, seed: int, overrides) ->
             "pooling": config.training.pooling,
             "encoder_dropout": config.training.encoder_dropout,
             "reinitialise_top_layers": config.training.reinitialise_top_layers,
+            "frozen_encoder_epochs": config.training.frozen_encoder_epochs,
             "max_seq_length": config.preprocessing.max_seq_length}
 
 
@@ -109,13 +114,14 @@ def run_setting(work_dir, pretrained, validation, from_scratch, epochs, seed, ov
     training = effective_training(from_scratch, epochs, seed, overrides)
     arm = "scratch" if from_scratch else "pretrained"
     length, edrop = training["max_seq_length"], training["encoder_dropout"]
-    reinit = training["reinitialise_top_layers"]
+    reinit, frozen = training["reinitialise_top_layers"], training["frozen_encoder_epochs"]
     out = os.path.join(work_dir, f"{arm}_e{training['epochs']}_lr{training['learning_rate']:g}"
                                  f"_d{training['layerwise_decay']:g}"
                                  f"{'_mean' * (training['pooling'] == 'mean')}"
                                  f"{f'_len{length}' * (length != 128)}"
                                  f"{'' if edrop is None else f'_edrop{edrop:g}'}"
-                                 f"{f'_reinit{reinit}' * (reinit > 0)}_seed{seed}")
+                                 f"{f'_reinit{reinit}' * (reinit > 0)}"
+                                 f"{f'_frozen{frozen:g}' * (frozen > 0)}_seed{seed}")
     score_path = os.path.join(out, "sample_validation.json")
     if not os.path.exists(score_path):
         if not has_classifier(out):
@@ -140,15 +146,16 @@ def summarize(runs) -> list[dict]:
     for run in runs:
         key = (run["arm"], run["pooling"], run.get("max_seq_length", 128), run["epochs"],
                run["learning_rate"], run["layerwise_decay"], run.get("encoder_dropout"),
-               run.get("reinitialise_top_layers", 0))
+               run.get("reinitialise_top_layers", 0), run.get("frozen_encoder_epochs", 0))
         rows.setdefault(key, []).append(run)
     return [{"arm": arm, "pooling": pooling, "max_seq_length": length, "epochs": epochs,
              "learning_rate": lr, "layerwise_decay": decay, "encoder_dropout": edrop,
-             "reinitialise_top_layers": reinit,
+             "reinitialise_top_layers": reinit, "frozen_encoder_epochs": frozen,
              "validation_accuracy": [r["validation_accuracy"] for r in group],
              "median": statistics.median(r["validation_accuracy"] for r in group),
              "median_train_time_s": statistics.median(r["train_time_s"] for r in group)}
-            for (arm, pooling, length, epochs, lr, decay, edrop, reinit), group in rows.items()]
+            for (arm, pooling, length, epochs, lr, decay, edrop, reinit, frozen), group
+            in rows.items()]
 
 
 def markdown(result) -> str:
@@ -170,6 +177,8 @@ def markdown(result) -> str:
     for row in result["settings"]:
         reinit = row.get("reinitialise_top_layers", 0)
         encoder = row["arm"] + (f" (top {reinit} re-initialised)" if reinit else "")
+        frozen = row.get("frozen_encoder_epochs", 0)
+        encoder += f" (LP-FT: frozen for {frozen:g} epochs)" if frozen else ""
         lines.append(f"| {encoder} | {row['pooling']} | {row.get('max_seq_length', 128)} | "
                      f"{row['epochs']} | "
                      f"{row['learning_rate']:g} | "
@@ -186,7 +195,9 @@ def markdown(result) -> str:
         + ("" if row.get("encoder_dropout") is None
            else f", encoder dropout {row['encoder_dropout']}")
         + (f", top layers re-initialised: {row['reinitialise_top_layers']}"
-           if row.get("reinitialise_top_layers") else "") + ")"
+           if row.get("reinitialise_top_layers") else "")
+        + (f", encoder frozen for the first {row['frozen_encoder_epochs']:g} epochs"
+           if row.get("frozen_encoder_epochs") else "") + ")"
         for arm, row in best.items()) + "."]
     return "\n".join(lines) + "\n"
 

@@ -89,6 +89,9 @@ class TrainingConfig:
     dropout: float = 0.1
     encoder_dropout: Optional[float] = None
     reinitialise_top_layers: int = 0  # top Transformer blocks of a pretrained encoder started afresh
+    # LP-FT (Kumar et al. 2022): the first epochs train only the head, the encoder frozen
+    # (all epochs: a linear probe of the pretrained features)
+    frozen_encoder_epochs: float = 0.0
     pooling: Pooling = "cls"
     evaluations_per_epoch: int = 1
     early_stopping_patience: Optional[int] = None  # evaluations without improvement; None: off
@@ -106,6 +109,9 @@ class TrainingConfig:
             raise ConfigError("training.warmup_fraction must be in [0, 1).")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError("training.dropout must be in [0, 1).")
+        if not 0.0 <= self.frozen_encoder_epochs <= self.epochs:
+            raise ConfigError("training.frozen_encoder_epochs must be in [0, training.epochs] "
+                              "(= epochs: only the head trains, a linear probe).")
         if self.reinitialise_top_layers < 0:
             raise ConfigError("training.reinitialise_top_layers must be >= 0.")
         if self.encoder_dropout is not None and not 0.0 <= self.encoder_dropout < 1.0:
@@ -139,12 +145,13 @@ class FinetuneConfig(YamlConfig):
     from_scratch: ScratchConfig = field(default_factory=ScratchConfig)
 
     def for_scratch_training(self) -> "FinetuneConfig":
-        """This config with the `from_scratch` overrides applied to `training`."""
+        """This config with the `from_scratch` overrides applied to `training`; the encoder is
+        never frozen (a random encoder has no features for the head to learn on first)."""
         scratch = self.from_scratch
         training = dataclasses.replace(
             self.training, learning_rate=scratch.learning_rate,
             layerwise_decay=scratch.layerwise_decay,
-            epochs=scratch.epochs or self.training.epochs)
+            epochs=scratch.epochs or self.training.epochs, frozen_encoder_epochs=0.0)
         return dataclasses.replace(self, training=training)
 
 

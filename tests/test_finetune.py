@@ -20,7 +20,8 @@ from electra_tf.data.preprocessor import (
     truncate_pieces,
 )
 from electra_tf.data.tokenizer import WordPieceTokenizer
-from electra_tf.errors import DataError
+from electra_tf.errors import ConfigError, DataError
+from electra_tf.finetune_config import load_finetune_config
 from electra_tf.layers import ElectraEncoder
 from electra_tf.models.classifier import SequenceClassifier
 from electra_tf.training.evaluation import classification_metrics, predict_metrics
@@ -105,10 +106,48 @@ def test_weight_decay_uses_the_scaled_rate_and_skips_layer_norm():
                                        rtol=1e-5, err_msg=var.path)
 
 
+def test_frozen_encoder_keeps_its_weights_for_the_frozen_steps_then_trains():
+    """LP-FT: for the first `frozen_encoder_steps` only the head moves (weight decay included);
+    afterwards the encoder moves too."""
+    model = tiny_classifier(num_layers=1)
+    optimizer = create_finetuning_optimizer(model, 1e-2, train_steps=10, warmup_fraction=0.0,
+                                            weight_decay=0.1, frozen_encoder_steps=2)
+    inputs = {"token_ids": np.array([[2, 5, 6, 7, 3], [2, 8, 9, 3, 0]])}
+    encoder_paths = {v.path for v in model.encoder.trainable_variables}
+    head = [v for v in model.trainable_variables if v.path not in encoder_paths]
+    assert head and len(encoder_paths) > 10
+
+    def step():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(model(inputs, training=False) ** 2)
+        variables = model.trainable_variables
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+
+    encoder_start = [v.numpy().copy() for v in model.encoder.trainable_variables]
+    head_start = [v.numpy().copy() for v in head]
+    for _ in range(2):
+        step()
+    for var, old in zip(model.encoder.trainable_variables, encoder_start):
+        np.testing.assert_array_equal(var.numpy(), old, err_msg=var.path)
+    assert all(not np.array_equal(v.numpy(), old) for v, old in zip(head, head_start))
+    step()
+    moved = [not np.array_equal(v.numpy(), old)
+             for v, old in zip(model.encoder.trainable_variables, encoder_start)]
+    assert sum(moved) >= len(moved) - 2  # all but variables whose gradient is exactly zero
+
+
+def test_frozen_encoder_epochs_cannot_exceed_the_epochs():
+    with pytest.raises(ConfigError, match="frozen_encoder_epochs"):
+        load_finetune_config("finetune/imdb", ["training.epochs=3",
+                                               "training.frozen_encoder_epochs=3.5"])
+
+
 def test_layerwise_optimizer_survives_serialisation():
-    optimizer = LayerwiseAdamW(lr_multipliers={"a/b": 0.5}, learning_rate=1e-3)
+    optimizer = LayerwiseAdamW(lr_multipliers={"a/b": 0.5}, frozen_variables=["a/c"],
+                               frozen_steps=4, learning_rate=1e-3)
     clone = LayerwiseAdamW.from_config(optimizer.get_config())
     assert clone.lr_multipliers == {"a/b": 0.5}
+    assert (clone.frozen_variables, clone.frozen_steps) == (["a/c"], 4)
 
 
 # ------------------------------------------------------------------ truncation and encoding
@@ -308,6 +347,21 @@ def test_finetune_then_evaluate_on_a_handful_of_reviews(tiny_pretrained_run, tmp
     test = json.loads((out / "metrics.json").read_text())["test"]
     assert test["examples"] == 200 and os.path.exists(out / "confusion_test.png")
     assert "accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.slow(seconds=20)
+def test_encoder_frozen_for_every_epoch_is_a_linear_probe(tiny_pretrained_run, tmp_path):
+    """`training.frozen_encoder_epochs` reaches the optimizer: frozen for the whole run, the
+    fine-tuned encoder is the pretrained one, weight for weight, and only the head learned."""
+    out = tmp_path / "probe"
+    assert main(["finetune", "--task", "csv", "--data", SAMPLE_LABELLED, "--pretrained",
+                 tiny_pretrained_run, "--out-dir", str(out)]
+                + FAST + ["--set", "training.frozen_encoder_epochs=2"]) == 0  # FAST: 2 epochs
+    tuned = keras.saving.load_model(str(out / "classifier.keras"))
+    pretrained = keras.saving.load_model(os.path.join(tiny_pretrained_run, "discriminator.keras"))
+    for mine, theirs in zip(tuned.encoder.weights, pretrained.encoder.weights):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy(), err_msg=mine.path)
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 8  # 64 reviews, batch 16
 
 
 @pytest.mark.slow(seconds=25)

@@ -263,3 +263,21 @@ def test_reinitialising_the_top_layers_keeps_the_rest():
     assert not same(fresh.transformer_layers[1], encoder.transformer_layers[1])
     assert len(fresh.weights) == len(encoder.weights)
     assert same(encoder.with_reinitialised_top_layers(0), encoder)
+
+
+@pytest.mark.parametrize("layer_norm_position", ["post", "pre"])
+def test_hidden_states_are_each_layers_output_and_end_with_the_call_output(layer_norm_position):
+    encoder = ElectraEncoder(**dict(TINY_ENCODER, layer_norm_position=layer_norm_position))
+    inputs = {"token_ids": np.array([[2, 7, 8, 9, 3, 0]])}
+    states = encoder.hidden_states(inputs)
+    assert len(states) == encoder.num_layers + 1
+    assert all(tuple(s.shape) == (1, 6, encoder.hidden_size) for s in states)
+    np.testing.assert_allclose(np.asarray(states[-1]), np.asarray(encoder(inputs)), atol=1e-6)
+    # Each block's output is the next block's input: re-running block 1 on state 1 gives state 2
+    # (before the final LayerNorm, which only the last state has with pre-LN).
+    if layer_norm_position == "post":
+        mask = np.array([[1, 1, 1, 1, 1, 0]])
+        np.testing.assert_allclose(
+            np.asarray(encoder.transformer_layers[1](states[1], padding_mask=mask)),
+            np.asarray(states[2]), atol=1e-6)
+    assert not np.allclose(np.asarray(states[0]), np.asarray(states[1]), atol=1e-3)

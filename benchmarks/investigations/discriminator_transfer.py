@@ -50,9 +50,10 @@ RUNS = {
                                f"{_SHARED_ENCODER} --set pretraining.disc_weight=10",
     "runs/imdb_v2/pretrain_mlm": "the MLM arm of benchmarks/imdb_experiment.py (v2)",
 }
-FINETUNED, EMBEDDINGS_ONLY, FROM_SCRATCH = 16, 26, 17
+FINETUNED, EMBEDDINGS_ONLY, FROM_SCRATCH, LP_FT = 16, 26, 17, 27
 # The rows a shipping decision rests on get more seeds: two seeds differ by up to 0.05.
-DECISION_ROWS = ("scratch", "preset", "mlm", "shared_5425", "shared_dw10_5425")
+DECISION_ROWS = ("scratch", "preset", "mlm", "shared_5425", "shared_dw10_5425", "preset_lpft",
+                 "tied_8000", "tied_16000", "tied_24000")
 
 # (name, what it is, pretrained source, checkpoint step or None for the finished product, setting)
 ROWS = (
@@ -62,8 +63,16 @@ ROWS = (
      "runs/preset_long/pretrain_electra", 0, FINETUNED),
     ("tied_2000", "ELECTRA as the preset: step 2,000 of a 24,000-step schedule",
      "runs/preset_long/pretrain_electra", 2000, FINETUNED),
+    ("tied_8000", "ELECTRA as the preset: step 8,000 of a 24,000-step schedule",
+     "runs/preset_long/pretrain_electra", 8000, FINETUNED),
+    ("tied_16000", "ELECTRA as the preset: step 16,000 of a 24,000-step schedule",
+     "runs/preset_long/pretrain_electra", 16000, FINETUNED),
+    ("tied_24000", "ELECTRA as the preset, 3x its compute: finished (24,000 steps, 8.1e14 "
+     "FLOPs)", "runs/preset_long/pretrain_electra", None, FINETUNED),
     ("preset", "ELECTRA: the shipped preset (8,000 of 8,000 steps, 2.7e14 FLOPs)",
      "electra_cpu_imdb", None, FINETUNED),
+    ("preset_lpft", "ELECTRA: the shipped preset, fine-tuned as LP-FT (the encoder frozen for "
+     "the first 3 of 10 epochs)", "electra_cpu_imdb", None, LP_FT),
     ("gdes_2000", "ELECTRA, gradient-disentangled embedding sharing: step 2,000 of 8,000",
      "runs/levers/gdes_8k", 2000, FINETUNED),
     ("mask25_2000", "ELECTRA, 25% masking: step 2,000 of 8,000",
@@ -133,6 +142,21 @@ def encoder_folder(work_dir: str, name: str, source: str, step: int | None) -> s
     return exported.root
 
 
+def with_earlier_rows(rows: list[dict]) -> list[dict]:
+    """`rows` plus the rows of the previous result file that this run did not measure (marked
+    `earlier_run`), in ROWS' order: re-running where an old pretraining run is gone, or for a
+    few `--rows`, keeps the measurements already made."""
+    path = os.path.join(RESULTS, "discriminator_transfer.json")
+    measured = {row["name"] for row in rows}
+    earlier = []
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            earlier = [dict(row, earlier_run=True) for row in json.load(f)["rows"]
+                       if row["name"] not in measured]
+    order = {row[0]: i for i, row in enumerate(ROWS)}
+    return sorted(rows + earlier, key=lambda row: order.get(row["name"], len(order)))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work-dir", default=os.path.join(ROOT, "runs", "discriminator_transfer"))
@@ -157,7 +181,7 @@ def main() -> int:
             continue
         folder = encoder_folder(args.work_dir, name, source, step)
         if folder is None:
-            unfinished.append(f"{what} (`{source}` has not got there yet)")
+            unfinished.append((name, f"{what} (`{source}` has not got there yet)"))
             print(f"skipped {name}: {source} is not finished", flush=True)
             continue
         from_scratch, epochs, overrides = SETTINGS[setting]
@@ -171,6 +195,8 @@ def main() -> int:
                      "pretraining": ({} if setting == FROM_SCRATCH
                                      else pretraining_state(source, step))})
         print(json.dumps(rows[-1]), flush=True)
+    rows = with_earlier_rows(rows)
+    unfinished = [text for name, text in unfinished if name not in {row["name"] for row in rows}]
     host = host_summary()
     result = {"command": "python benchmarks/investigations/discriminator_transfer.py",
               "validation_examples": len(validation.labels), "seeds": args.seeds,
@@ -194,10 +220,15 @@ def main() -> int:
              "|---|---|---|---|---|---|"]
     for row in rows:
         state = row["pretraining"]
-        lines.append(f"| {row['encoder']} | "
+        lines.append(f"| {row['encoder']}{' (earlier run)' * row.get('earlier_run', False)} | "
                      + ", ".join(f"{a:.3f}" for a in row["validation_accuracy"])
                      + f" | **{row['median']:.3f}** | {state.get('disc_auc', '-')} | "
                      f"{state.get('disc_recall', '-')} | {state.get('mlm_accuracy', '-')} |")
+    if any(row.get("earlier_run") for row in rows):
+        lines += ["", "(earlier run): measured by an earlier run of this script whose "
+                  "pretraining run or fine-tunes were not there this time (`runs/` is not "
+                  "committed and did not move with the machine); kept from the previous result "
+                  "file."]
     if unfinished:
         lines += ["", "Not measured yet: " + "; ".join(unfinished) + "."]
     lines += ["", "Runs read (`runs/` is not committed; these commands remake them):", ""]

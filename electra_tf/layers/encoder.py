@@ -142,22 +142,38 @@ class ElectraEncoder(ReloadsDTypePolicy, keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, training=None, return_attention_scores=False):
+        states, all_scores = self._forward(inputs, training, return_attention_scores)
+        if return_attention_scores:
+            return states[-1], all_scores
+        return states[-1]
+
+    def hidden_states(self, inputs, training=None) -> list:
+        """Every layer's output, for feature extraction and probing (HF's
+        `output_hidden_states`): `num_layers + 1` tensors `[batch, seq_len, hidden_size]`, the
+        embeddings (after the E->H projection) and then each Transformer block's output; with
+        pre-LN the last one has the final LayerNorm applied, so it equals `call`'s output."""
+        if not self.built:  # building goes through Keras' __call__, which this method skips
+            self(inputs)
+        return self._forward(inputs, training, False)[0]
+
+    def _forward(self, inputs, training, return_attention_scores):
+        """(list of the layers' outputs as `hidden_states` returns it, list of attention
+        probabilities per layer: empty unless `return_attention_scores`)."""
         token_ids, segment_ids, padding_mask = standardize_inputs(inputs)
         x = self.embeddings(token_ids, segment_ids, training=training)
         if self.embedding_projection is not None:
             x = self.embedding_projection(x)
-        all_scores = []
+        states, all_scores = [x], []
         for layer in self.transformer_layers:
             x = layer(x, padding_mask=padding_mask, training=training,
                       return_attention_scores=return_attention_scores)
             if return_attention_scores:
                 x, scores = x
                 all_scores.append(scores)
+            states.append(x)
         if self.final_layer_norm is not None:
-            x = self.final_layer_norm(x)
-        if return_attention_scores:
-            return x, all_scores
-        return x
+            states[-1] = self.final_layer_norm(x)
+        return states, all_scores
 
     def with_dropout(self, dropout: float, attention_dropout: float) -> "ElectraEncoder":
         """A copy of this (built) encoder with other dropout rates and the same weights: a model

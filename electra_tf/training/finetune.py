@@ -197,7 +197,9 @@ def _compile(classifier, training: TrainingConfig, schedule: _Schedule, runtime:
             optimizer=create_finetuning_optimizer(
                 classifier, training.learning_rate, schedule.total_steps,
                 warmup_fraction=training.warmup_fraction,
-                layerwise_decay=training.layerwise_decay, weight_decay=training.weight_decay),
+                layerwise_decay=training.layerwise_decay, weight_decay=training.weight_decay,
+                frozen_encoder_steps=round(training.frozen_encoder_epochs
+                                           * schedule.steps_per_pass)),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
             **runtime.compile_options())

@@ -189,43 +189,63 @@ class LayerwiseAdamW(ElectraAdamW):
     Args:
         lr_multipliers: {variable.path: multiplier}, e.g. from `layerwise_lr_multipliers`;
             variables not listed get 1.
+        frozen_variables, frozen_steps: the variables (by `variable.path`) that keep their
+            values for the first `frozen_steps` steps: their rate is 0 until then (LP-FT,
+            Kumar et al. 2022: the head learns on the pretrained features before fine-tuning
+            can distort them). Their Adam moments still accumulate, so they start moving with
+            warmed-up moments rather than from Adam's first, largest steps.
         **kwargs: `keras.optimizers.AdamW` arguments.
     """
 
-    def __init__(self, lr_multipliers=None, **kwargs):
+    def __init__(self, lr_multipliers=None, frozen_variables=(), frozen_steps: int = 0,
+                 **kwargs):
         super().__init__(**kwargs)
         self.lr_multipliers = dict(lr_multipliers or {})
+        self.frozen_variables = sorted(frozen_variables)
+        self.frozen_steps = int(frozen_steps)
         self._lr_scales = []
+        self._frozen = []
 
     def build(self, var_list):
         super().build(var_list)
         # Index-aligned with the optimizer's own slot lists, so `update_step` can look a
         # variable's scale up the same way Adam looks up its moments.
         self._lr_scales = [float(self.lr_multipliers.get(v.path, 1.0)) for v in var_list]
+        frozen = set(self.frozen_variables) if self.frozen_steps > 0 else set()
+        self._frozen = [v.path in frozen for v in var_list]
 
     def lr_multiplier(self, variable) -> float:
         return self._lr_scales[self.variable_index(variable)]
 
     def update_step(self, gradient, variable, learning_rate):
-        super().update_step(gradient, variable, learning_rate * self.lr_multiplier(variable))
+        rate = learning_rate * self.lr_multiplier(variable)
+        if self._frozen[self.variable_index(variable)]:
+            rate = tf.where(self.iterations >= self.frozen_steps, rate, tf.zeros_like(rate))
+        super().update_step(gradient, variable, rate)
 
     def get_config(self):
         config = super().get_config()
-        config["lr_multipliers"] = dict(self.lr_multipliers)
+        config.update(lr_multipliers=dict(self.lr_multipliers),
+                      frozen_variables=list(self.frozen_variables),
+                      frozen_steps=self.frozen_steps)
         return config
 
 
 def create_finetuning_optimizer(model, learning_rate: float, train_steps: int, *,
                                 warmup_fraction: float = 0.1, layerwise_decay: float = 0.8,
                                 weight_decay: float = 0.01, epsilon: float = 1e-6,
-                                clipnorm: float = 1.0) -> LayerwiseAdamW:
+                                clipnorm: float = 1.0,
+                                frozen_encoder_steps: int = 0) -> LayerwiseAdamW:
     """ELECTRA's fine-tuning optimiser for `model` (built): AdamW, `warmup_fraction` of
     `train_steps` of linear warm-up then linear decay to 0, layer-wise LR decay, global-norm
-    clipping, no weight decay on LayerNorm and bias variables."""
+    clipping, no weight decay on LayerNorm and bias variables; the encoder (`model.encoder`)
+    frozen for the first `frozen_encoder_steps` steps (LP-FT; 0: never)."""
     schedule = WarmupLinearDecay(learning_rate, int(round(warmup_fraction * train_steps)),
                                  max(1, train_steps))
     optimizer = LayerwiseAdamW(
         lr_multipliers=layerwise_lr_multipliers(model, layerwise_decay),
+        frozen_variables=[v.path for v in model.encoder.trainable_variables],
+        frozen_steps=frozen_encoder_steps,
         learning_rate=schedule, weight_decay=weight_decay, epsilon=epsilon,
         global_clipnorm=clipnorm if clipnorm > 0 else None)
     optimizer.exclude_from_weight_decay(var_names=list(NO_DECAY_NAME_PATTERNS))
