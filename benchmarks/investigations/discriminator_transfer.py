@@ -225,10 +225,9 @@ def main() -> int:
                      + f" | **{row['median']:.3f}** | {state.get('disc_auc', '-')} | "
                      f"{state.get('disc_recall', '-')} | {state.get('mlm_accuracy', '-')} |")
     if any(row.get("earlier_run") for row in rows):
-        lines += ["", "(earlier run): measured by an earlier run of this script whose "
-                  "pretraining run or fine-tunes were not there this time (`runs/` is not "
-                  "committed and did not move with the machine); kept from the previous result "
-                  "file."]
+        lines += ["", "(earlier run): kept from the previous result file, not measured this "
+                  "time (not among `--rows`, or its pretraining run is gone: `runs/` is not "
+                  "committed and does not move with the machine)."]
     if unfinished:
         lines += ["", "Not measured yet: " + "; ".join(unfinished) + "."]
     lines += ["", "Runs read (`runs/` is not committed; these commands remake them):", ""]
