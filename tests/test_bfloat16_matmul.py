@@ -73,15 +73,19 @@ def test_outputs_are_close_to_float32_and_closer_than_mixed_bfloat16(token_batch
     digits): each operand of a product is rounded by up to 0.2%, and the vocabulary logits of
     this untrained generator reach 0.2, so 0.01 (5% of the largest logit) is a generous bound.
     Measured maximum differences from float32: bfloat16_matmul 0.0021, mixed_bfloat16 0.0028
-    (its elementwise ops round too)."""
+    (its elementwise ops round too). "Closer" compares the mean difference: the maximum is one
+    logit's luck and reversed the order for 1 of 6 random initialisations (mean: 6 of 6, by
+    ~20%)."""
+    keras.utils.set_random_seed(0)
     generator = _generator("float32")
     expected = np.asarray(generator(token_batch))
-    difference = {}
+    largest, mean = {}, {}
     for precision in ("bfloat16_matmul", "mixed_bfloat16"):
-        actual = np.asarray(with_precision(generator, precision)(token_batch))
-        difference[precision] = np.abs(actual - expected).max()
-    assert 0 < difference["bfloat16_matmul"] < 0.01, difference  # > 0: really bfloat16
-    assert difference["bfloat16_matmul"] <= difference["mixed_bfloat16"], difference
+        difference = np.abs(np.asarray(with_precision(generator, precision)(token_batch))
+                            - expected)
+        largest[precision], mean[precision] = difference.max(), difference.mean()
+    assert 0 < largest["bfloat16_matmul"] < 0.01, largest  # > 0: really bfloat16
+    assert mean["bfloat16_matmul"] < mean["mixed_bfloat16"], mean
 
 
 def test_a_keras_file_saved_under_bfloat16_matmul_reloads_in_it(token_batch, tmp_path):
