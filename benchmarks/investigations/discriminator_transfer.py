@@ -196,7 +196,8 @@ def main() -> int:
                                      else pretraining_state(source, step))})
         print(json.dumps(rows[-1]), flush=True)
     rows = with_earlier_rows(rows)
-    unfinished = [text for name, text in unfinished if name not in {row["name"] for row in rows}]
+    shown = {row["name"] for row in rows}
+    unfinished = [text for name, text in unfinished if name not in shown]
     host = host_summary()
     result = {"command": "python benchmarks/investigations/discriminator_transfer.py",
               "validation_examples": len(validation.labels), "seeds": args.seeds,

@@ -56,7 +56,7 @@ TEMPLATES = (("it", "was", None, "."), ("this", "movie", "is", None, "."))
 LABEL_WORDS = (("terrible", "great"), ("bad", "good"), ("awful", "excellent"))
 
 
-def load_rows(names, work_dir: str):
+def load_rows(names, work_dir: str, vocab_size: int):
     """Yields (name, what, discriminator or None, encoder) for the rows that exist yet."""
     from discriminator_transfer import encoder_folder
     from encoder_proxies import random_encoder
@@ -69,8 +69,6 @@ def load_rows(names, work_dir: str):
         if name not in names:
             continue
         if source == "random":
-            vocab_size = len(open(os.path.join(preset, "vocab.txt"), encoding="utf-8")
-                             .read().splitlines())
             yield name, what, None, random_encoder(os.path.join(preset, "config.yaml"),
                                                    vocab_size)
             continue
@@ -188,7 +186,8 @@ def main() -> int:
     train_labels, val_labels = np.array(train.labels), np.array(validation.labels)
 
     rows = []
-    for name, what, discriminator, encoder in load_rows(args.rows, args.work_dir):
+    for name, what, discriminator, encoder in load_rows(args.rows, args.work_dir,
+                                                         tokenizer.vocabulary_size):
         row = {"name": name, "encoder": what,
                "linear_probe": linear_probes(encoder, train_pieces, train_labels, val_pieces,
                                              val_labels, special),

@@ -244,7 +244,9 @@ def create_finetuning_optimizer(model, learning_rate: float, train_steps: int, *
                                  max(1, train_steps))
     optimizer = LayerwiseAdamW(
         lr_multipliers=layerwise_lr_multipliers(model, layerwise_decay),
-        frozen_variables=[v.path for v in model.encoder.trainable_variables],
+        # Listed only when freezing, so an ordinary optimizer's config does not carry every path.
+        frozen_variables=([v.path for v in model.encoder.trainable_variables]
+                          if frozen_encoder_steps > 0 else ()),
         frozen_steps=frozen_encoder_steps,
         learning_rate=schedule, weight_decay=weight_decay, epsilon=epsilon,
         global_clipnorm=clipnorm if clipnorm > 0 else None)
