@@ -53,7 +53,7 @@ RUNS = {
 FINETUNED, EMBEDDINGS_ONLY, FROM_SCRATCH, LP_FT = 16, 26, 17, 27
 # The rows a shipping decision rests on get more seeds: two seeds differ by up to 0.05.
 DECISION_ROWS = ("scratch", "preset", "mlm", "shared_5425", "shared_dw10_5425", "preset_lpft",
-                 "tied_8000", "tied_16000", "tied_24000")
+                 "tied_8000", "tied_16000", "tied_24000", "tied_24000_lpft")
 
 # (name, what it is, pretrained source, checkpoint step or None for the finished product, setting)
 ROWS = (
@@ -69,6 +69,8 @@ ROWS = (
      "runs/preset_long/pretrain_electra", 16000, FINETUNED),
     ("tied_24000", "ELECTRA as the preset, 3x its compute: finished (24,000 steps, 8.1e14 "
      "FLOPs)", "runs/preset_long/pretrain_electra", None, FINETUNED),
+    ("tied_24000_lpft", "ELECTRA as the preset, 3x its compute, fine-tuned as LP-FT (the encoder "
+     "frozen for the first 3 of 10 epochs)", "runs/preset_long/pretrain_electra", None, LP_FT),
     ("preset", "ELECTRA: the shipped preset (8,000 of 8,000 steps, 2.7e14 FLOPs)",
      "electra_cpu_imdb", None, FINETUNED),
     ("preset_lpft", "ELECTRA: the shipped preset, fine-tuned as LP-FT (the encoder frozen for "
