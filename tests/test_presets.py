@@ -106,13 +106,18 @@ def test_the_preset_tool_packages_a_finished_run_with_its_command(tiny_pretraine
     spec.loader.exec_module(make_preset)
     out = tmp_path / "electra_cpu_imdb"
     before = os.path.getmtime(os.path.join(tiny_pretrained_run, "metrics.json"))
+    vocab = os.path.join(ROOT, "electra_tf", "presets", "electra_cpu_imdb", "vocab.txt")
     assert make_preset.main(["--run-dir", tiny_pretrained_run, "--out-dir", str(out),
-                             "--corpus", "/data/aclImdb_v1.tar.gz"]) == 0
+                             "--corpus", "/data/aclImdb_v1.tar.gz", "--vocab", vocab,
+                             "--save-every", "1000", "--keep-checkpoints", "30"]) == 0
     assert os.path.getmtime(os.path.join(tiny_pretrained_run, "metrics.json")) == before
     manifest = json.loads((out / "preset.json").read_text())
     assert manifest["pretraining_command"].startswith("electra-tf pretrain --out-dir ")
     assert "--config configs/electra_cpu.yaml --corpus aclImdb_v1.tar.gz" in \
         manifest["pretraining_command"]
+    assert manifest["pretraining_command"].endswith(
+        "--save-every 1000 --log-every 100 --quiet --vocab "
+        "electra_tf/presets/electra_cpu_imdb/vocab.txt --keep-checkpoints 30")
     assert manifest["steps"] == 30 and "never test/" in manifest["data"]
 
 

@@ -1,11 +1,17 @@
-"""Makes the `electra_cpu_imdb` preset installed with the package: pretrains the ELECTRA arm of
+"""Makes a preset installed with the package: by default `electra_cpu_imdb`, the ELECTRA arm of
 the IMDB experiment (`benchmarks/imdb_experiment.py`: `configs/electra_cpu.yaml`, 8,000 steps of
-32 x 128 tokens on IMDB's train/unsup + train/pos + train/neg, never test/) and copies its
-discriminator, vocabulary and settings into `electra_tf/presets/electra_cpu_imdb/` with
-`preset.json` saying how it was made.
+32 x 128 tokens on IMDB's train/unsup + train/pos + train/neg, never test/). It pretrains (or
+finds finished) the run and copies its discriminator, vocabulary and settings into
+`electra_tf/presets/NAME/` with `preset.json` saying how it was made, including the exact
+`electra-tf pretrain` command of the run.
 
     .venv/bin/python tools/make_preset.py [--run-dir runs/preset/pretrain_electra] \\
-        [--corpus ../shared/data/aclImdb_v1-text.tar.gz] [--steps 8000]
+        [--corpus ../shared/data/aclImdb_v1-text.tar.gz] [--steps 8000] [--name NAME] \\
+        [--vocab VOCAB] [--save-every 500] [--keep-checkpoints N] [--set KEY=VALUE ...]
+
+A run packaged when already finished must have been made with the same options, since they are
+what `preset.json` records (the vocabulary, for instance: `--vocab` reuses an existing preset's
+instead of learning one from the corpus).
 
 The pretraining is an ordinary `electra-tf pretrain` run in `--run-dir`: it resumes from its
 last checkpoint when interrupted (about 70 min on 2 idle AMD EPYC cores), and a finished run is
@@ -31,11 +37,16 @@ DATA = ("IMDB movie reviews (Maas et al. 2011, aclImdb_v1): train/unsup, train/p
 
 
 def pretraining_command(args) -> list[str]:
-    """The preset's pretraining run (the experiment's ELECTRA arm, plus any `--set`
-    overrides), as an `electra-tf` command line."""
+    """The preset's pretraining run (the experiment's ELECTRA arm, plus any `--vocab`,
+    `--keep-checkpoints` and `--set` options), as an `electra-tf` command line."""
     command = ["pretrain", "--out-dir", args.run_dir, "--steps", str(args.steps),
                "--config", os.path.join(ROOT, "configs", "electra_cpu.yaml"), "--corpus",
-               args.corpus, "--save-every", "500", "--log-every", "100", "--quiet"]
+               args.corpus, "--save-every", str(args.save_every), "--log-every", "100",
+               "--quiet"]
+    if args.vocab:
+        command += ["--vocab", os.path.abspath(args.vocab)]
+    if args.keep_checkpoints:
+        command += ["--keep-checkpoints", str(args.keep_checkpoints)]
     for override in args.set:
         command += ["--set", override]
     return command
@@ -47,12 +58,21 @@ def main(argv=None) -> int:
                                                           "pretrain_electra"))
     parser.add_argument("--corpus", default=CORPUS, help="the aclImdb archive or folder")
     parser.add_argument("--steps", type=int, default=8000)
-    parser.add_argument("--out-dir", default=os.path.join(ROOT, "electra_tf", "presets", NAME))
+    parser.add_argument("--name", default=NAME,
+                        help="the preset's name: its folder under electra_tf/presets/ (unless "
+                             "--out-dir)")
+    parser.add_argument("--out-dir", help="default: electra_tf/presets/NAME")
+    parser.add_argument("--vocab", help="a WordPiece vocabulary to pretrain with instead of "
+                                        "learning one from the corpus")
+    parser.add_argument("--save-every", type=int, default=500, help="checkpoint every N steps")
+    parser.add_argument("--keep-checkpoints", type=int, help="checkpoints kept (default: the "
+                                                             "pretrain command's)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a config override for the pretraining run (repeatable)")
     parser.add_argument("--description", default=DESCRIPTION,
                         help="what the preset is, for preset.json")
     args = parser.parse_args(argv)
+    args.out_dir = args.out_dir or os.path.join(ROOT, "electra_tf", "presets", args.name)
 
     from electra_tf.presets import write_preset
 
