@@ -215,8 +215,9 @@ def main() -> int:
              "labelled reviews with the quickstart's recipe (setting "
              f"{FINETUNED} of `benchmarks/sample_finetune.py`; embeddings-only rows: setting "
              f"{EMBEDDINGS_ONLY}; from scratch: setting {FROM_SCRATCH}), seeds "
-             f"{', '.join(map(str, args.seeds))} (the rows a shipping decision rests on: "
-             f"{', '.join(map(str, args.decision_seeds))}), scored on "
+             f"{', '.join(map(str, args.seeds))} (the rows a shipping decision rests on: 4 or "
+             f"more, this time {', '.join(map(str, args.decision_seeds))}; each row lists its "
+             "accuracies from seed 0 up), scored on "
              f"{len(validation.labels)} IMDB validation reviews. Detection AUC, recall and MLM "
              "accuracy: the pretraining run's logged training metrics at that step.", "",
              "| encoder | validation per seed | median | disc AUC | disc recall | MLM accuracy |",
