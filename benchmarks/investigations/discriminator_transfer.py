@@ -159,6 +159,20 @@ def with_earlier_rows(rows: list[dict]) -> list[dict]:
     return sorted(rows + earlier, key=lambda row: order.get(row["name"], len(order)))
 
 
+def against_scratch(row: dict, scratch: dict | None) -> str:
+    """The row's median minus from scratch's and, over the seeds both have, on how many the row
+    is above (the shipping decision's two numbers), e.g. "+0.016, 5 of 8"; "-" for from scratch
+    itself or when there is nothing to compare."""
+    if scratch is None or row["name"] == scratch["name"]:
+        return "-"
+    scratch_by_seed = dict(zip(scratch["seeds"], scratch["validation_accuracy"]))
+    paired = [(accuracy, scratch_by_seed[seed])
+              for seed, accuracy in zip(row["seeds"], row["validation_accuracy"])
+              if seed in scratch_by_seed]
+    above = sum(accuracy > baseline for accuracy, baseline in paired)
+    return f"{row['median'] - scratch['median']:+.3f}, {above} of {len(paired)}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work-dir", default=os.path.join(ROOT, "runs", "discriminator_transfer"))
@@ -220,14 +234,19 @@ def main() -> int:
              "accuracies from seed 0 up), scored on "
              f"{len(validation.labels)} IMDB validation reviews. Detection AUC, recall and MLM "
              "accuracy: the pretraining run's logged training metrics at that step.", "",
-             "| encoder | validation per seed | median | disc AUC | disc recall | MLM accuracy |",
-             "|---|---|---|---|---|---|"]
+             "vs from scratch: the median's difference, and on how many of the seeds both "
+             "have the row is above from scratch.", "",
+             "| encoder | validation per seed | median | vs from scratch | disc AUC | "
+             "disc recall | MLM accuracy |",
+             "|---|---|---|---|---|---|---|"]
+    scratch = next((row for row in rows if row["name"] == "scratch"), None)
     for row in rows:
         state = row["pretraining"]
         lines.append(f"| {row['encoder']}{' (earlier run)' * row.get('earlier_run', False)} | "
                      + ", ".join(f"{a:.3f}" for a in row["validation_accuracy"])
-                     + f" | **{row['median']:.3f}** | {state.get('disc_auc', '-')} | "
-                     f"{state.get('disc_recall', '-')} | {state.get('mlm_accuracy', '-')} |")
+                     + f" | **{row['median']:.3f}** | {against_scratch(row, scratch)} | "
+                     f"{state.get('disc_auc', '-')} | {state.get('disc_recall', '-')} | "
+                     f"{state.get('mlm_accuracy', '-')} |")
     if any(row.get("earlier_run") for row in rows):
         lines += ["", "(earlier run): kept from the previous result file, not measured this "
                   "time (not among `--rows`, or its pretraining run is gone: `runs/` is not "
