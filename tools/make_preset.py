@@ -1,12 +1,12 @@
 """Makes a preset installed with the package: by default `electra_cpu_imdb`, the ELECTRA arm of
 the IMDB experiment (`benchmarks/imdb_experiment.py`: `configs/electra_cpu.yaml`, 8,000 steps of
 32 x 128 tokens on IMDB's train/unsup + train/pos + train/neg, never test/). It pretrains (or
-finds finished) the run and copies its discriminator, vocabulary and settings into
-`electra_tf/presets/NAME/` with `preset.json` saying how it was made, including the exact
-`electra-tf pretrain` command of the run.
+finds finished) the run and copies its discriminator, vocabulary and settings into `--out-dir`
+(default `electra_tf/presets/electra_cpu_imdb/`; the folder's name is the preset's) with
+`preset.json` saying how it was made, including the exact `electra-tf pretrain` command.
 
     .venv/bin/python tools/make_preset.py [--run-dir runs/preset/pretrain_electra] \\
-        [--corpus ../shared/data/aclImdb_v1-text.tar.gz] [--steps 8000] [--name NAME] \\
+        [--corpus ../shared/data/aclImdb_v1-text.tar.gz] [--steps 8000] [--out-dir DIR] \\
         [--vocab VOCAB] [--save-every 500] [--keep-checkpoints N] [--set KEY=VALUE ...]
 
 A run packaged when already finished must have been made with the same options, since they are
@@ -58,10 +58,8 @@ def main(argv=None) -> int:
                                                           "pretrain_electra"))
     parser.add_argument("--corpus", default=CORPUS, help="the aclImdb archive or folder")
     parser.add_argument("--steps", type=int, default=8000)
-    parser.add_argument("--name", default=NAME,
-                        help="the preset's name: its folder under electra_tf/presets/ (unless "
-                             "--out-dir)")
-    parser.add_argument("--out-dir", help="default: electra_tf/presets/NAME")
+    parser.add_argument("--out-dir", default=os.path.join(ROOT, "electra_tf", "presets", NAME),
+                        help="the preset's folder; its name is the preset's name")
     parser.add_argument("--vocab", help="a WordPiece vocabulary to pretrain with instead of "
                                         "learning one from the corpus")
     parser.add_argument("--save-every", type=int, default=500, help="checkpoint every N steps")
@@ -72,7 +70,6 @@ def main(argv=None) -> int:
     parser.add_argument("--description", default=DESCRIPTION,
                         help="what the preset is, for preset.json")
     args = parser.parse_args(argv)
-    args.out_dir = args.out_dir or os.path.join(ROOT, "electra_tf", "presets", args.name)
 
     from electra_tf.presets import write_preset
 
