@@ -97,28 +97,53 @@ def test_finetune_takes_a_preset_name(installed_preset, tmp_path):
     assert run["pretrained"] == os.path.join(presets.PRESETS_DIR, "tiny_test")
 
 
-def test_the_preset_tool_packages_a_finished_run_with_its_command(tiny_pretrained_run, tmp_path):
-    """tools/make_preset.py on a finished run: no retraining, and the manifest says how to
-    reproduce the preset with repository-relative paths."""
+def _make_preset_tool():
     spec = importlib.util.spec_from_file_location(
         "make_preset", os.path.join(ROOT, "tools", "make_preset.py"))
     make_preset = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(make_preset)
+    return make_preset
+
+
+def test_the_preset_tool_packages_a_finished_run_with_its_command(tiny_pretrained_run, tmp_path):
+    """tools/make_preset.py on a finished run: no retraining, and the manifest says how to
+    reproduce the preset with repository-relative paths."""
+    make_preset = _make_preset_tool()
     out = tmp_path / "electra_cpu_imdb"
     before = os.path.getmtime(os.path.join(tiny_pretrained_run, "metrics.json"))
-    vocab = os.path.join(ROOT, "electra_tf", "presets", "electra_cpu_imdb", "vocab.txt")
+    vocab = os.path.join(os.path.dirname(tiny_pretrained_run), "vocab.txt")  # the run's own
     assert make_preset.main(["--run-dir", tiny_pretrained_run, "--out-dir", str(out),
                              "--corpus", "/data/aclImdb_v1.tar.gz", "--vocab", vocab,
-                             "--save-every", "1000", "--keep-checkpoints", "30"]) == 0
+                             "--save-every", "30", "--keep-checkpoints", "30"]) == 0
     assert os.path.getmtime(os.path.join(tiny_pretrained_run, "metrics.json")) == before
     manifest = json.loads((out / "preset.json").read_text())
     assert manifest["pretraining_command"].startswith("electra-tf pretrain --out-dir ")
     assert "--config configs/electra_cpu.yaml --corpus aclImdb_v1.tar.gz" in \
         manifest["pretraining_command"]
     assert manifest["pretraining_command"].endswith(
-        "--save-every 1000 --log-every 100 --quiet --vocab "
-        "electra_tf/presets/electra_cpu_imdb/vocab.txt --keep-checkpoints 30")
+        f"--save-every 30 --log-every 100 --quiet --vocab {os.path.relpath(vocab, ROOT)} "
+        "--keep-checkpoints 30")
     assert manifest["steps"] == 30 and "never test/" in manifest["data"]
+
+
+@pytest.mark.parametrize("options, says", [
+    (["--vocab", os.path.join(ROOT, "electra_tf", "presets", "electra_cpu_imdb", "vocab.txt"),
+      "--save-every", "30"], "another vocabulary"),
+    (["--save-every", "30"], "pass it with --vocab"),
+    (["--vocab", "RUN_VOCAB", "--save-every", "1000"], "--save-every 30"),
+])
+def test_the_preset_tool_refuses_options_the_finished_run_was_not_made_with(
+        tiny_pretrained_run, tmp_path, capsys, options, says):
+    """The manifest would misstate the run's command: one line saying which option to fix,
+    nothing written."""
+    run_vocab = os.path.join(os.path.dirname(tiny_pretrained_run), "vocab.txt")
+    options = [run_vocab if option == "RUN_VOCAB" else option for option in options]
+    out = tmp_path / "electra_cpu_imdb"
+    assert _make_preset_tool().main(["--run-dir", tiny_pretrained_run, "--out-dir", str(out),
+                                     *options]) == 2
+    error = capsys.readouterr().err.strip()
+    assert says in error and "\n" not in error
+    assert not out.exists()
 
 
 def test_the_shipped_preset_says_how_it_was_trained_and_loads():

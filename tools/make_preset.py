@@ -11,7 +11,8 @@ finds finished) the run and copies its discriminator, vocabulary and settings in
 
 A run packaged when already finished must have been made with the same options, since they are
 what `preset.json` records (the vocabulary, for instance: `--vocab` reuses an existing preset's
-instead of learning one from the corpus).
+instead of learning one from the corpus); the vocabulary and `--save-every` are checked against
+the run's `run.json`, and a mismatch stops with a one-line message before anything is written.
 
 The pretraining is an ordinary `electra-tf pretrain` run in `--run-dir`: it resumes from its
 last checkpoint when interrupted (about 70 min on 2 idle AMD EPYC cores), and a finished run is
@@ -52,6 +53,32 @@ def pretraining_command(args) -> list[str]:
     return command
 
 
+def options_mismatch(args) -> str | None:
+    """Why the options would misstate how the existing run in `args.run_dir` was made (its
+    `run.json`: vocabulary fingerprint, learned or given, and checkpoint interval), or None."""
+    path = os.path.join(args.run_dir, "run.json")
+    if not os.path.isfile(path):
+        return None
+    import json
+
+    from electra_tf.data.vocab import load_vocabulary, vocabulary_fingerprint
+
+    with open(path, encoding="utf-8") as f:
+        run = json.load(f)
+    if args.vocab:
+        if run.get("vocab_learned", False):
+            return ("it learned its vocabulary from the corpus; drop --vocab")
+        given = vocabulary_fingerprint(load_vocabulary(args.vocab))
+        if given != run.get("vocab_fingerprint", given):
+            return (f"it was made with another vocabulary than {args.vocab}; pass the one it "
+                    "was made with (its vocab.txt)")
+    elif run.get("vocab_learned") is False:
+        return "it was made with a given vocabulary; pass it with --vocab"
+    if run.get("save_every", args.save_every) != args.save_every:
+        return f"it saved every {run['save_every']} steps; pass --save-every {run['save_every']}"
+    return None
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run-dir", default=os.path.join(ROOT, "runs", "preset",
@@ -73,6 +100,11 @@ def main(argv=None) -> int:
 
     from electra_tf.presets import write_preset
 
+    mismatch = options_mismatch(args)
+    if mismatch:
+        print(f"make_preset: the run in {args.run_dir} does not match these options: {mismatch}.",
+              file=sys.stderr)
+        return 2
     command = pretraining_command(args)
     if not os.path.isfile(os.path.join(args.run_dir, "metrics.json")):
         print("+ electra-tf", " ".join(command), flush=True)
