@@ -147,7 +147,8 @@ def encoder_folder(work_dir: str, name: str, source: str, step: int | None) -> s
 def with_earlier_rows(rows: list[dict]) -> list[dict]:
     """`rows` plus the rows of the previous result file that this run did not measure (marked
     `earlier_run`), in ROWS' order: re-running where an old pretraining run is gone, or for a
-    few `--rows`, keeps the measurements already made."""
+    few `--rows`, keeps the measurements already made. Rows not in ROWS are history (an earlier
+    run of a remade pretraining run, say) and are kept after their `of_row`."""
     path = os.path.join(RESULTS, "discriminator_transfer.json")
     measured = {row["name"] for row in rows}
     earlier = []
@@ -156,7 +157,15 @@ def with_earlier_rows(rows: list[dict]) -> list[dict]:
             earlier = [dict(row, earlier_run=True) for row in json.load(f)["rows"]
                        if row["name"] not in measured]
     order = {row[0]: i for i, row in enumerate(ROWS)}
-    return sorted(rows + earlier, key=lambda row: order.get(row["name"], len(order)))
+
+    def position(row: dict) -> float:
+        # A row kept as history (e.g. from an earlier pretraining run whose run was remade)
+        # names the row it belongs after in `of_row`.
+        if row["name"] in order:
+            return order[row["name"]]
+        return order.get(row.get("of_row"), len(order)) + 0.5
+
+    return sorted(rows + earlier, key=position)
 
 
 def against_scratch(row: dict, scratch: dict | None) -> str:
