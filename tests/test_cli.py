@@ -47,13 +47,18 @@ def test_quickstart_pretrains_finetunes_and_evaluates_the_embedded_sample(tmp_pa
     summary = json.loads((out_dir / "summary.json").read_text())
     assert summary == {"test_accuracy": {"pretrained": metrics["test"]["accuracy"],
                                          "scratch": scratch["test"]["accuracy"]},
-                       "test_examples": 200, "preset": "electra_cpu_imdb"}
+                       "test_examples": 200, "preset": "electra_cpu_imdb_long"}
     # The installed preset is what gets fine-tuned; the tour's own pretraining only shows the
-    # losses fall. Both arms train with the sample recipe (dropout inside the encoder too).
+    # losses fall. Both arms train with the sample recipe (dropout inside the encoder too); the
+    # preset as LP-FT (its encoder frozen for the first 30% of the epochs), from scratch not.
     tuned = json.loads((out_dir / "sentiment" / "run.json").read_text())
-    assert tuned["pretrained"] == preset_path("electra_cpu_imdb") and not tuned["from_scratch"]
+    assert tuned["pretrained"] == preset_path("electra_cpu_imdb_long")
+    assert not tuned["from_scratch"]
+    tuned_yaml = (out_dir / "sentiment" / "finetune.yaml").read_text()
+    assert "frozen_encoder_epochs: 0.3" in tuned_yaml
     finetune_yaml = (out_dir / "sentiment_scratch" / "finetune.yaml").read_text()
     assert "encoder_dropout: 0.1" in finetune_yaml
+    assert "frozen_encoder_epochs: 0.0" in finetune_yaml
     assert f"{summary['test_accuracy']['scratch']:.3f} from random initialisation" in printed
     # Step 5: the export answers for both example reviews with a label and a probability.
     assert (out_dir / "export" / "saved_model.pb").exists()
@@ -69,3 +74,4 @@ def test_quickstart_pretrains_finetunes_and_evaluates_the_embedded_sample(tmp_pa
     assert summary["preset"] == "none: pretrained 50 steps on the sample"
     tuned = json.loads((out_dir / "sentiment" / "run.json").read_text())
     assert tuned["pretrained"] == str(out_dir / "pretrained")
+    assert "frozen_encoder_epochs: 0.0" in (out_dir / "sentiment" / "finetune.yaml").read_text()

@@ -146,16 +146,20 @@ def test_the_preset_tool_refuses_options_the_finished_run_was_not_made_with(
     assert not out.exists()
 
 
-def test_the_shipped_preset_says_how_it_was_trained_and_loads():
-    """electra_cpu_imdb, installed with the package: its files, a manifest that says how to
-    reproduce it, and an encoder of the size the manifest states."""
-    manifest = presets.available_presets()["electra_cpu_imdb"]
-    folder = presets.preset_path("electra_cpu_imdb")
+@pytest.mark.parametrize("name, steps", [("electra_cpu_imdb", 8000),
+                                         ("electra_cpu_imdb_long", 24000)])
+def test_the_shipped_presets_say_how_they_were_trained_and_load(name, steps):
+    """The presets installed with the package: their files, a manifest that says how to
+    reproduce each, and an encoder of the size the manifest states."""
+    manifest = presets.available_presets()[name]
+    folder = presets.preset_path(name)
+    assert manifest["name"] == name and manifest["steps"] == steps
+    assert f"--steps {steps} " in manifest["pretraining_command"]
     assert sorted(os.listdir(folder)) == sorted([*presets.PRESET_FILES, presets.MANIFEST])
     assert manifest["pretraining_command"].startswith("electra-tf pretrain ")
     assert "never test/" in manifest["data"] and len(manifest["commit"]) == 40
     assert manifest["steps"] * manifest["batch_size"] > 0 and manifest["train_flops"] > 1e14
-    classifier = SequenceClassifier.from_preset("electra_cpu_imdb", pooling="mean")
+    classifier = SequenceClassifier.from_preset(name, pooling="mean")
     discriminator = load_keras_model(os.path.join(folder, "discriminator.keras"))
     assert discriminator.count_params() == manifest["discriminator_parameters"]
     assert classifier.encoder.vocab_size == len(open(os.path.join(folder, "vocab.txt")).read()

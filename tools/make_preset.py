@@ -9,6 +9,11 @@ finds finished) the run and copies its discriminator, vocabulary and settings in
         [--corpus ../shared/data/aclImdb_v1-text.tar.gz] [--steps 8000] [--out-dir DIR] \\
         [--vocab VOCAB] [--save-every 500] [--keep-checkpoints N] [--set KEY=VALUE ...]
 
+`electra_cpu_imdb_long` (the quickstart's) is the same recipe and vocabulary on a 24,000-step
+schedule: `--run-dir runs/preset_long/pretrain_electra --steps 24000 --out-dir
+electra_tf/presets/electra_cpu_imdb_long --vocab electra_tf/presets/electra_cpu_imdb/vocab.txt
+--save-every 1000 --keep-checkpoints 30 --description ...` (about 3 h).
+
 A run packaged when already finished must have been made with the same options, since they are
 what `preset.json` records (the vocabulary, for instance: `--vocab` reuses an existing preset's
 instead of learning one from the corpus); the vocabulary and `--save-every` are checked against
