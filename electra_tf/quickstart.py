@@ -184,6 +184,7 @@ def _finetune_and_test(out: str, pretrained: str, from_scratch: bool, epochs: in
 
     what = "from scratch" if from_scratch else "from the pretrained encoder"
     if has_classifier(out):
+        _check_finished_from(out, pretrained, from_scratch)
         print(f"{out} is already fine-tuned ({what}); evaluating it again.")
     else:
         print(f"\nFine-tuning {what}:")
@@ -194,6 +195,23 @@ def _finetune_and_test(out: str, pretrained: str, from_scratch: bool, epochs: in
     print(f"\nTest, {what} ({test['examples']} reviews never seen in training):")
     print(format_metrics(test))
     return test
+
+
+def _check_finished_from(out: str, pretrained: str, from_scratch: bool) -> None:
+    """Raises CheckpointError when the finished fine-tune in `out` started from another encoder
+    than `pretrained` (an earlier quickstart's preset, or `--preset` changed): evaluating it
+    again would report that encoder's accuracy under this one's name. Compared by folder name
+    (the preset's name), so a reinstalled package still resumes."""
+    from electra_tf.errors import CheckpointError
+
+    if from_scratch:  # same architecture either way: nothing pretrained to mismatch
+        return
+    started_from = read_json(FinetunePaths(out).run).get("pretrained") or ""
+    if os.path.basename(os.path.normpath(started_from)) != os.path.basename(
+            os.path.normpath(pretrained)):
+        raise CheckpointError(
+            f"{out} was fine-tuned from {started_from}, not {pretrained}: pass another "
+            "--out-dir (or delete that folder) to fine-tune this encoder.")
 
 
 def _better_on_validation(folders: dict) -> str:

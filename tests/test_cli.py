@@ -65,6 +65,15 @@ def test_quickstart_pretrains_finetunes_and_evaluates_the_embedded_sample(tmp_pa
     answers = printed.split("5. exported")[1].strip().splitlines()[1:3]
     assert all(line.split()[0] in ("neg", "pos") for line in answers), answers
 
+    # Re-run with another encoder into the same folder: the finished fine-tune is not evaluated
+    # under the wrong name, nor overwritten; one line says what to do.
+    capsys.readouterr()
+    assert main(["quickstart", "--out-dir", str(out_dir), "--steps", "50",
+                 "--finetune-epochs", "1", "--preset", "none"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "was fine-tuned from" in error and "--out-dir" in error and "\n" not in error
+    assert json.loads((out_dir / "sentiment" / "metrics.json").read_text()) == metrics
+
     # --preset none fine-tunes the tour's own discriminator (resuming its finished pretraining).
     for folder in ("sentiment", "sentiment_scratch", "export"):
         shutil.rmtree(out_dir / folder)
