@@ -61,18 +61,15 @@ def pretraining_command(args) -> list[str]:
 def options_mismatch(args) -> str | None:
     """Why the options would misstate how the existing run in `args.run_dir` was made (its
     `run.json`: vocabulary fingerprint, learned or given, and checkpoint interval), or None."""
-    path = os.path.join(args.run_dir, "run.json")
-    if not os.path.isfile(path):
-        return None
-    import json
-
     from electra_tf.data.vocab import load_vocabulary, vocabulary_fingerprint
+    from electra_tf.run_dir import PretrainPaths, read_json
 
-    with open(path, encoding="utf-8") as f:
-        run = json.load(f)
+    run = read_json(PretrainPaths(args.run_dir).run)  # {} before the run starts
+    if not run:
+        return None
     if args.vocab:
         if run.get("vocab_learned", False):
-            return ("it learned its vocabulary from the corpus; drop --vocab")
+            return "it learned its vocabulary from the corpus; drop --vocab"
         given = vocabulary_fingerprint(load_vocabulary(args.vocab))
         if given != run.get("vocab_fingerprint", given):
             return (f"it was made with another vocabulary than {args.vocab}; pass the one it "
