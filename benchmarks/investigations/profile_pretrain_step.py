@@ -1,7 +1,7 @@
 """Where the ELECTRA-Small pretraining step spends its time, by kind of work.
 
-    .venv/bin/python benchmarks/investigations/profile_pretrain_step.py [--steps 3] \\
-        [--precisions float32 mixed_bfloat16]
+    .venv/bin/python benchmarks/investigations/profile_pretrain_step.py [--steps 5] \\
+        [--precisions float32 mixed_bfloat16 bfloat16_matmul] [--name pretrain_step_profile]
 
 Runs the exact step that benchmarks/pretrain_throughput.py times (`peers/ours_step.build`:
 batch 32 x 128, vocabulary 30,522, 20 predictions per sequence), traces a few steps with the
@@ -12,7 +12,10 @@ TensorFlow's compute threads (2 here), so they exceed the wall time; the shares 
 The matmul share bounds what any non-matmul work could still buy: a step that did nothing but
 its matmuls would take `share x wall`.
 
-Writes benchmarks/investigations/results/pretrain_step_profile.{json,md}.
+Writes benchmarks/investigations/results/NAME.{json,md} (default pretrain_step_profile; the
+profile taken before the fused kernels of issue 57 is pretrain_step_profile_before_fusion).
+Kernels that XLA compiled (`electra_tf.layers.fused`) run outside TensorFlow's executor
+threads and are counted apart, as "XLA-fused elementwise kernels".
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))  # benchmarks/investigations
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks", "peers"))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))  # host_info
 RESULTS = os.path.join(HERE, "results")
 
 MATMUL_OPS = {"MatMul", "_MklMatMul", "_MklFusedMatMul", "_MklNativeFusedMatMul",
@@ -47,7 +51,12 @@ NAME_CATEGORIES = (
 )
 
 
+XLA_KERNELS = "XLA-fused elementwise kernels"
+
+
 def categorize(name: str, op_type: str) -> str:
+    if op_type == XLA_KERNELS:
+        return "XLA-fused kernels (bias, GELU, softmax, dropout, residual, LayerNorm)"
     if op_type in MATMUL_OPS:
         return "matmuls (dense layers, attention, MLM output)"
     lowered = name.lower()
@@ -75,6 +84,8 @@ def kernel_times(logdir: str, steps: int):
                 if ":" in name and "::" not in name:  # "scope/op_name:OpType", not wrappers
                     full_name, op_type = name.rsplit(":", 1)
                     times[(full_name, op_type)] += event.duration_ps / 1e9 / steps
+                elif name == "CpuExecutable::ExecuteAsyncOnStream":  # one XLA kernel's run
+                    times[("xla", XLA_KERNELS)] += event.duration_ps / 1e9 / steps
     return times
 
 
@@ -110,7 +121,10 @@ def profile(precision: str, steps: int) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--precisions", nargs="+", default=["float32", "mixed_bfloat16"])
+    parser.add_argument("--precisions", nargs="+",
+                        default=["float32", "mixed_bfloat16", "bfloat16_matmul"])
+    parser.add_argument("--name", default="pretrain_step_profile",
+                        help="results file name (without extension)")
     parser.add_argument("--json-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     # Each precision in a fresh process: the dtype policy is global.
@@ -120,7 +134,8 @@ def main():
         runs = []
         for precision in args.precisions:
             out = subprocess.run([sys.executable, __file__, "--steps", str(args.steps),
-                                  "--precisions", precision, "--json-only"],
+                                  "--precisions", precision, "--name", args.name,
+                                  "--json-only"],
                                  capture_output=True, text=True, check=True).stdout
             runs.append(json.loads(out.strip().splitlines()[-1]))
         write(runs, args)
@@ -133,13 +148,19 @@ def main():
 
 
 def write(runs, args):
-    command = f"python benchmarks/investigations/profile_pretrain_step.py --steps {args.steps}"
+    from host_info import host_summary
+
+    host = host_summary()
+    command = (f"python benchmarks/investigations/profile_pretrain_step.py --steps {args.steps}"
+               f" --precisions {' '.join(args.precisions)} --name {args.name}")
     os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "pretrain_step_profile.json"), "w") as f:
-        json.dump({"command": command, "date": time.strftime("%Y-%m-%d"), "runs": runs}, f,
-                  indent=2)
+    with open(os.path.join(RESULTS, f"{args.name}.json"), "w") as f:
+        json.dump({"command": command, "date": time.strftime("%Y-%m-%d"), "host": host,
+                   "runs": runs}, f, indent=2)
+    flags = "/".join(host["cpu_flags"]) or "no listed vector flags"
     lines = ["# Where the ELECTRA-Small pretraining step spends its time", "",
-             f"`{command}` on {os.cpu_count()} CPU cores ({time.strftime('%Y-%m-%d')}): the "
+             f"`{command}` on {os.cpu_count()} CPU cores ({host['cpu_model']}, {flags}; "
+             f"{time.strftime('%Y-%m-%d')}): the "
              "step of `pretrain_throughput.py` (batch 32 x 128, vocabulary 30,522, 20 "
              "predictions), traced with the TensorFlow profiler. Kernel time is summed over the "
              "compute threads, so it exceeds the wall time; read the shares.", ""]
@@ -155,7 +176,7 @@ def write(runs, args):
                   f"{matmul['share'] * run['wall_s_per_step']:.2f} s.", "",
                   "Top op types: " + ", ".join(
                       f"{t['op_type']} {100 * t['share']:.0f}%" for t in run["top_op_types"]), ""]
-    with open(os.path.join(RESULTS, "pretrain_step_profile.md"), "w") as f:
+    with open(os.path.join(RESULTS, f"{args.name}.md"), "w") as f:
         f.write("\n".join(lines))
     print("\n".join(lines))
 

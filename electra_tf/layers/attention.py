@@ -8,11 +8,13 @@ import keras
 import numpy as np
 from keras import ops
 
+from electra_tf.layers import fused
 from electra_tf.layers.dropout import HalfBitsDropout
 from electra_tf.layers.matmul import (
     MatmulEinsumDense,
     ReloadsDTypePolicy,
     einsum,
+    einsum_product,
     matmul_dtype,
 )
 
@@ -125,6 +127,23 @@ class MultiHeadSelfAttention(ReloadsDTypePolicy, keras.layers.Layer):
         self.built = True
 
     def call(self, x, padding_mask=None, training=None, return_attention_scores=False):
+        if return_attention_scores:
+            context, probs = self._context(x, padding_mask, training, return_probs=True)
+            return self.output_dense(context), probs
+        return self.output_dense(self._context(x, padding_mask, training))
+
+    def output_product(self, x, padding_mask=None, training=None):
+        """The output projection's product without its bias, in the matmul dtype: for a block
+        that adds the bias in its fused residual LayerNorm (`electra_tf.layers.fused`).
+
+        Returns:
+            `[batch, seq_len, hidden]` in the matmul dtype (`matmul_dtype`).
+        """
+        return self.output_dense.product(self._context(x, padding_mask, training))
+
+    def _context(self, x, padding_mask, training, return_probs=False):
+        """The heads' outputs `[B, T, N, d_k]` before the output projection (and, with
+        `return_probs`, the probabilities `[B, N, T, S]` in the compute dtype)."""
         query = self.query_dense(x)  # [B, T, N, d_k]
         key = self.key_dense(x)
         value = self.value_dense(x)
@@ -139,35 +158,39 @@ class MultiHeadSelfAttention(ReloadsDTypePolicy, keras.layers.Layer):
 
         use_dropout = bool(training) and self.attention_dropout > 0
         matmuls_in_compute_dtype = matmul_dtype(self.dtype_policy) == self.compute_dtype
-        if not use_dropout and not return_attention_scores and matmuls_in_compute_dtype:
-            context = ops.dot_product_attention(
+        if not use_dropout and not return_probs and matmuls_in_compute_dtype:
+            return ops.dot_product_attention(
                 query, key, value, mask=mask, scale=self.scale,
                 bias=None if bias is None else ops.cast(bias, query.dtype))
-            return self.output_dense(context)
 
         # Q K^T and probs @ V are matmuls: bfloat16 under bfloat16_matmul, the rest float32.
         # The scale goes on the queries, [B, T, N, d_k], a quarter of the size of the logits
         # [B, N, T, S] at ELECTRA's shapes (T = S = 128, N * d_k = 256): one smaller pass
         # forward and backward.
         query = query * ops.cast(self.scale, query.dtype)
-        logits = einsum("btnh,bsnh->bnts", query, key, self.dtype_policy)
-        # Softmax in float32 so the masked logits stay finite under float16 mixed precision.
-        logits = ops.cast(logits, "float32")
         if mask is not None:
             # Padding keys as a -1e9 bias [B, 1, 1, S] rather than a select over the logits:
             # the same probabilities (exp underflows to 0 either way), and the add's gradient
             # needs no pass over [B, N, T, S] as the select's does.
             mask_bias = (1.0 - ops.cast(mask, "float32")) * -1e9
             bias = mask_bias if bias is None else bias + mask_bias
+        if not return_probs and matmul_dtype(self.dtype_policy) in ("bfloat16", "float16"):
+            # Mask, softmax (in float32, so masked logits stay finite under float16) and
+            # dropout in one XLA kernel that reads and writes the matmul dtype.
+            logits = einsum_product("btnh,bsnh->bnts", query, key, self.dtype_policy)
+            seed = self.dropout_layer.seed_generator.next() if use_dropout else [0, 0]
+            dropped = fused.masked_softmax_dropout(
+                logits, bias, seed, self.attention_dropout if use_dropout else 0.0,
+                matmul_dtype(self.dtype_policy))
+            return einsum_product("bnts,bsnh->btnh", dropped, value, self.dtype_policy)
+
+        logits = ops.cast(einsum("btnh,bsnh->bnts", query, key, self.dtype_policy), "float32")
         if bias is not None:
             logits = logits + bias
         probs = ops.cast(ops.softmax(logits, axis=-1), self.compute_dtype)
         dropped = self.dropout_layer(probs, training=training)
         context = einsum("bnts,bsnh->btnh", dropped, value, self.dtype_policy)
-        output = self.output_dense(context)
-        if return_attention_scores:
-            return output, probs
-        return output
+        return (context, probs) if return_probs else context
 
     def compute_output_shape(self, x_shape, padding_mask_shape=None):
         return tuple(x_shape)

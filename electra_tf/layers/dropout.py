@@ -27,12 +27,21 @@ class HalfBitsDropout(ReloadsDTypePolicy, keras.layers.Dropout):
     def call(self, inputs, training=False):
         if not training or self.rate <= 0 or self.noise_shape is not None:
             return super().call(inputs, training=training)
-        seed = tf.cast(self.seed_generator.next(), tf.int32)
-        count = tf.size(inputs)
-        words = tf.random.stateless_uniform([(count + 1) // 2], seed, minval=None, maxval=None,
-                                            dtype=tf.uint32)
-        halves = tf.reshape(tf.bitcast(words, tf.uint16), [-1])[:count]
-        threshold = tf.constant(min(65535, round(self.rate * 65536)), tf.uint16)
-        keep = tf.reshape(halves >= threshold, tf.shape(inputs))
+        keep = random_halves(self.seed_generator.next(), tf.shape(inputs)) >= keep_threshold(
+            self.rate)
         scale = tf.cast(1.0 / (1.0 - self.rate), inputs.dtype)
         return tf.where(keep, inputs * scale, tf.zeros_like(inputs))
+
+
+def random_halves(seed, shape):
+    """Uniform 16-bit random numbers `shape` (uint16) from a stateless seed (int `[2]`): the
+    two halves of each 32-bit Philox word, so half the words of one draw per element."""
+    count = tf.reduce_prod(shape)
+    words = tf.random.stateless_uniform([(count + 1) // 2], tf.cast(seed, tf.int32), minval=None,
+                                        maxval=None, dtype=tf.uint32)
+    return tf.reshape(tf.reshape(tf.bitcast(words, tf.uint16), [-1])[:count], shape)
+
+
+def keep_threshold(rate: float):
+    """The uint16 an element's `random_halves` value must reach to be kept at dropout `rate`."""
+    return tf.constant(min(65535, round(rate * 65536)), tf.uint16)

@@ -87,6 +87,19 @@ def einsum(equation: str, a, b, policy: keras.DTypePolicy):
     return ops.cast(product, policy.compute_dtype)
 
 
+def matmul_product(a, b, policy: keras.DTypePolicy):
+    """`a @ b` in `policy`'s matmul dtype, left in that dtype: for a fused kernel
+    (`electra_tf.layers.fused`) that reads the product and does the cast itself."""
+    dtype = matmul_dtype(policy)
+    return ops.matmul(ops.cast(a, dtype), ops.cast(b, dtype))
+
+
+def einsum_product(equation: str, a, b, policy: keras.DTypePolicy):
+    """`ops.einsum(equation, a, b)` in `policy`'s matmul dtype, left in that dtype."""
+    dtype = matmul_dtype(policy)
+    return ops.einsum(equation, ops.cast(a, dtype), ops.cast(b, dtype))
+
+
 def _bias_and_activation(layer, x):
     """What Keras' Dense and EinsumDense do after their product: `+ bias`, then the activation
     (each when the layer has one), in the compute dtype."""
@@ -113,6 +126,11 @@ class MatmulDense(ReloadsDTypePolicy, keras.layers.Dense):
     def call(self, inputs, training=None):
         return _bias_and_activation(self, matmul(inputs, self.kernel, self.dtype_policy))
 
+    def product(self, inputs):
+        """`inputs @ kernel` without bias or activation, in the matmul dtype (`matmul_product`),
+        for a fused kernel that applies the bias itself."""
+        return matmul_product(inputs, self.kernel, self.dtype_policy)
+
 
 @keras.saving.register_keras_serializable(package="electra_tf")
 class MatmulEinsumDense(ReloadsDTypePolicy, keras.layers.EinsumDense):
@@ -129,3 +147,7 @@ class MatmulEinsumDense(ReloadsDTypePolicy, keras.layers.EinsumDense):
     def call(self, inputs, training=None):
         return _bias_and_activation(
             self, einsum(self.equation, inputs, self.kernel, self.dtype_policy))
+
+    def product(self, inputs):
+        """The einsum without bias or activation, in the matmul dtype (`einsum_product`)."""
+        return einsum_product(self.equation, inputs, self.kernel, self.dtype_policy)

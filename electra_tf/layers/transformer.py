@@ -5,10 +5,11 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from electra_tf.layers import fused
 from electra_tf.layers.activations import exact_gelu
 from electra_tf.layers.attention import MultiHeadSelfAttention
 from electra_tf.layers.dropout import HalfBitsDropout
-from electra_tf.layers.matmul import MatmulDense, ReloadsDTypePolicy
+from electra_tf.layers.matmul import MatmulDense, ReloadsDTypePolicy, matmul_dtype
 from electra_tf.layers.normalization import LayerNorm
 
 LAYER_NORM_POSITIONS = ("post", "pre")
@@ -111,6 +112,8 @@ class TransformerEncoderBlock(ReloadsDTypePolicy, keras.layers.Layer):
         self.built = True
 
     def call(self, x, padding_mask=None, training=None, return_attention_scores=False):
+        if self._fuses_elementwise_work(return_attention_scores):
+            return self._fused_post_layer_norm(x, padding_mask, training)
         # Pre-LN reuses the two LayerNorms (same names, same weights layout): attention_layer_norm
         # then normalises the attention's input and output_layer_norm the FFN's input.
         pre = self.layer_norm_position == "pre"
@@ -134,6 +137,38 @@ class TransformerEncoderBlock(ReloadsDTypePolicy, keras.layers.Layer):
         if return_attention_scores:
             return x, scores
         return x
+
+    def _fuses_elementwise_work(self, return_attention_scores) -> bool:
+        """Whether `call` takes the fused path: a post-LN block without the FFN convolution,
+        not asked for its attention probabilities, whose matmuls run in 16 bits. In float32
+        the unfused kernels are as fast (measured in `benchmarks/investigations/results/
+        fused_kernels.md`), so float32 keeps them, and its numbers, unchanged."""
+        return (self.layer_norm_position == "post" and self.ffn_convolution is None
+                and not return_attention_scores
+                and matmul_dtype(self.dtype_policy) in ("bfloat16", "float16"))
+
+    def _fused_post_layer_norm(self, x, padding_mask, training):
+        """The post-LN block with its elementwise work in three XLA kernels
+        (`electra_tf.layers.fused`): attention-output bias + dropout + residual + LayerNorm,
+        FFN bias + GELU, and FFN-output bias + dropout + residual + LayerNorm; the attention's
+        mask + softmax + dropout is the fourth. Same weights and the same function as the
+        unfused path (to float rounding; tested); the dropout masks are drawn differently."""
+        attended = self.attention.output_product(x, padding_mask=padding_mask, training=training)
+        x = self._bias_dropout_residual_norm(attended, self.attention.output_dense.bias, x,
+                                             self.attention_dropout_layer,
+                                             self.attention_layer_norm, training)
+        inner = fused.bias_gelu(self.intermediate_dense.product(x), self.intermediate_dense.bias,
+                                matmul_dtype(self.dtype_policy))
+        return self._bias_dropout_residual_norm(
+            self.output_dense.product(inner), self.output_dense.bias, x,
+            self.output_dropout_layer, self.output_layer_norm, training)
+
+    def _bias_dropout_residual_norm(self, product, bias, residual, dropout, norm, training):
+        use_dropout = bool(training) and dropout.rate > 0
+        return fused.bias_dropout_residual_layer_norm(
+            product, bias, residual, norm.gamma, norm.beta,
+            dropout.seed_generator.next() if use_dropout else [0, 0],
+            dropout.rate if use_dropout else 0.0, norm.epsilon, self.compute_dtype)
 
     def compute_output_shape(self, x_shape, padding_mask_shape=None):
         return tuple(x_shape)
