@@ -84,16 +84,63 @@ def save_weights_atomically(model, path: str) -> None:
     write_atomically(path, model.save_weights, suffix=".weights.h5")
 
 
-def ensure_writable_directory(path: str, option: str = "--out-dir") -> None:
-    """Creates `path` if needed and proves it takes a file, *before* any work whose results
-    would go there (minutes of training must not end in a PermissionError).
+_WITH_ARTICLE = {"pretraining": "a pretraining", "fine-tuning": "a fine-tuning",
+                 "import": "an import", "export": "an export"}
+
+
+def run_kind(path: str) -> str | None:
+    """What the folder `path` holds: "pretraining", "fine-tuning", "import" (`electra-tf
+    import`) or "export" (a SavedModel), by the files each command writes first; None for a
+    missing, empty or other folder."""
+    def has(name):
+        return os.path.exists(os.path.join(path, name))
+
+    if not os.path.isdir(path):
+        return None
+    if has("saved_model.pb"):
+        return "export"
+    if has("finetune.yaml") or has("classifier.keras"):
+        return "fine-tuning"
+    try:
+        run = read_json(os.path.join(path, "run.json"))
+    except CheckpointError:  # damaged: the other files still tell
+        run = {}
+    if "imported_from" in run:
+        return "import"
+    if has("config.yaml") or "corpus" in run:
+        return "pretraining"
+    return None
+
+
+def refuse_another_kind_of_run(path: str, kind: str, option: str = "--out-dir") -> None:
+    """Refuses, touching nothing, a folder that holds another kind of run than `kind` (the
+    caller's: "pretraining", "fine-tuning", "import"), whose files the caller would overwrite.
 
     Raises:
-        CheckpointError: `path` is a file, or the directory cannot be created or written.
+        CheckpointError: `path` holds another kind of run (`run_kind`).
+    """
+    held = run_kind(path)
+    if held and held != kind:
+        raise CheckpointError(f"{option} {path} holds {_WITH_ARTICLE[held]} run, whose files "
+                              f"this command would overwrite: choose a new {option}.")
+
+
+def ensure_writable_directory(path: str, option: str = "--out-dir",
+                              kind: str | None = None) -> None:
+    """Creates `path` if needed and proves it takes a file, *before* any work whose results
+    would go there (minutes of training must not end in a PermissionError). With `kind` (what
+    the caller writes: "pretraining", "fine-tuning", "import"), a folder holding another kind
+    of run (`run_kind`) is refused untouched: writing there would overwrite that run's files.
+
+    Raises:
+        CheckpointError: `path` is a file, holds another kind of run, or cannot be created or
+            written.
     """
     if os.path.exists(path) and not os.path.isdir(path):
         raise CheckpointError(f"{option} {path} is an existing file, not a directory; give a "
                               "directory path.")
+    if kind:
+        refuse_another_kind_of_run(path, kind, option)
     try:
         os.makedirs(path, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):

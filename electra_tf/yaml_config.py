@@ -147,9 +147,10 @@ def _coerce(hint, value, key: str):
         return value
     if hint is float:
         if isinstance(value, str):
-            # PyYAML reads `1e-12` (no dot) as a string; accept any text Python parses as a number.
+            # PyYAML reads `1e-12` (no dot) as a string; accept any text Python parses as a
+            # number (and check it below: `nan` and `inf` parse too).
             try:
-                return float(value)
+                value = float(value)
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):

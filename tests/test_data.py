@@ -1,5 +1,6 @@
 """Corpora, vocabulary, tokenizer and the packing pipeline."""
 
+import csv
 import io
 import os
 import tarfile
@@ -372,3 +373,24 @@ def test_pipeline_batches_are_deterministic_and_skippable(sample_setup):
     assert (batch["token_ids"][:, 0] == 2).all()  # every sequence starts with [CLS]
     sep_counts = (batch["token_ids"] == 3).sum(axis=1)
     np.testing.assert_array_equal(sep_counts, 1 + (batch["segment_ids"].max(axis=1) == 1))
+
+
+def test_csv_edge_cases_of_real_files(tmp_path):
+    """Issue 55, defect 7: a review longer than the csv module's 131,072-character field limit
+    loads (it was a traceback), a UTF-8 byte-order mark (Excel's "CSV UTF-8") is not part of
+    the first column's name (the file was refused), and an empty label is a one-line error that
+    names its row (it became a class '')."""
+    from electra_tf.data.classification import load_labelled_texts
+
+    long_review = "a very long review " * 10_000  # 190,000 characters
+    path = tmp_path / "reviews.csv"
+    path.write_bytes(("label,text\n1,\"" + long_review + "\"\n0,short and dull\n")
+                     .encode("utf-8-sig"))
+    data = load_labelled_texts("csv", str(path), "train")
+    assert data.texts == [long_review.strip(), "short and dull"]
+    assert list(data.labels) == [1, 0] and data.label_names == ["0", "1"]
+    assert csv.field_size_limit() == 131072  # the process-wide limit is restored
+
+    path.write_text("label,text\n1,fine\n,no label here\n0,dull\n")
+    with pytest.raises(DataError, match=r"reviews.csv:3: the 'label' column is empty"):
+        load_labelled_texts("csv", str(path), "train")

@@ -19,6 +19,9 @@ TRAIN_CSV = SAMPLE_LABELLED.replace("{split}", "train")
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("mistakes")
     (root / "a_file").write_text("not a directory\n")
+    # Issue 55, defect 8: read as UTF-8, this became a vocabulary of single characters.
+    (root / "utf16.txt").write_text("A fine film, well acted.\nDull and far too long.\n" * 50,
+                                    encoding="utf-16")
     (root / "notes.keras").write_text("these are notes, not a model\n")
     keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)]).save(root / "model.keras")
     data = (root / "model.keras").read_bytes()
@@ -62,6 +65,10 @@ CASES = {
         "maskable positions"),
     "NaN learning rate": (lambda f: pretrain(f, "--set", "optimizer.learning_rate=.nan"),
                           "finite number"),
+    # Issue 55, defect 4: `nan` (YAML reads it as text) passed, and pretraining failed only
+    # after writing the learned vocabulary.
+    "NaN learning rate as text": (lambda f: pretrain(f, "--set", "optimizer.learning_rate=nan"),
+                                  "finite number"),
     "infinite learning rate": (lambda f: pretrain(f, "--set", "optimizer.learning_rate=.inf"),
                                "finite number"),
     "one segment type for two-segment packing": (
@@ -101,6 +108,12 @@ CASES = {
     "train-tokenizer into a directory": (
         lambda f: ["train-tokenizer", "--corpus", SAMPLE_CORPUS, "--out", str(f),
                    "--vocab-size", "100"], "directory"),
+    "train-tokenizer on a UTF-16 corpus": (
+        lambda f: ["train-tokenizer", "--corpus", str(f / "utf16.txt"), "--out",
+                   str(f / "v16.txt"), "--vocab-size", "100"], "not UTF-8 text"),
+    "pretrain on a UTF-16 corpus": (
+        lambda f: ["pretrain", "--corpus", str(f / "utf16.txt"), "--out-dir", str(f / "r16"),
+                   "--steps", "2", "--batch-size", "2", "--quiet"], "re-save it as UTF-8"),
     "train-tokenizer empty corpus": (
         lambda f: ["train-tokenizer", "--corpus", str(f / "empty.txt"), "--out",
                    str(f / "v.txt")], "empty"),
@@ -148,3 +161,59 @@ def test_a_real_process_prints_one_error_line(files):
     ours = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith(
         ("I0000", "W0000", "E0000", "WARNING: All log messages", "To enable the following"))]
     assert len(ours) == 1 and ours[0].startswith("electra-tf pretrain:"), result.stderr
+
+
+def _snapshot(folder):
+    """{relative path: bytes} of every file under `folder`."""
+    return {os.path.relpath(os.path.join(root, name), folder):
+            open(os.path.join(root, name), "rb").read()
+            for root, _, names in os.walk(folder) for name in names}
+
+
+def _fine_tuning_folder(path):
+    """The files `finetune` writes first into its --out-dir (what marks the folder's kind)."""
+    path.mkdir()
+    (path / "finetune.yaml").write_text("task:\n  name: csv\n")
+    (path / "run.json").write_text(json.dumps({"task": "csv", "seed": 0}))
+    return path
+
+
+@pytest.mark.parametrize("command", ["finetune", "pretrain", "import"])
+def test_a_folder_holding_another_kind_of_run_is_refused_untouched(command, tiny_pretrained_run,
+                                                                    tmp_path, capsys):
+    """Issue 55, defect 2: `finetune --out-dir` on a pretraining run used to overwrite its
+    run.json, metrics and history and delete its checkpoints, exiting 0; `pretrain` into a
+    fine-tuning folder said "holds a run with seed None". Each command now refuses a folder of
+    another kind in one line, before writing anything."""
+    import shutil
+
+    pretraining = tmp_path / "pretraining"
+    shutil.copytree(tiny_pretrained_run, pretraining)
+    if command == "finetune":
+        target, kind = pretraining, "a pretraining"
+        args = ["finetune", "--task", "csv", "--data", TRAIN_CSV, "--pretrained",
+                str(pretraining), "--out-dir", str(target), "--quiet"]
+    elif command == "pretrain":
+        target, kind = _fine_tuning_folder(tmp_path / "tuned"), "a fine-tuning"
+        args = ["pretrain", "--corpus", SAMPLE_CORPUS, "--out-dir", str(target), "--steps", "2",
+                "--batch-size", "2", "--quiet"]
+    else:
+        target, kind = _fine_tuning_folder(tmp_path / "tuned"), "a fine-tuning"
+        args = ["import", "--source", str(pretraining / "discriminator.keras"), "--out-dir",
+                str(target)]
+    before = _snapshot(target)
+    assert run_cli(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"holds {kind} run" in err[0] and "--out-dir" in err[0], err
+    assert _snapshot(target) == before
+
+
+def test_a_bad_setting_is_refused_before_anything_is_written(tmp_path, capsys):
+    """Issue 55, defect 4: `--set optimizer.learning_rate=nan` (text to YAML) was refused only
+    after the vocabulary had been learned and written, and the corrected command was then
+    refused because its vocabulary differed."""
+    out = tmp_path / "run"
+    assert run_cli(["pretrain", "--corpus", SAMPLE_CORPUS, "--out-dir", str(out), "--steps", "2",
+                    "--batch-size", "2", "--quiet", "--set", "optimizer.learning_rate=nan"]) == 2
+    assert "finite number" in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir()), sorted(os.listdir(out))

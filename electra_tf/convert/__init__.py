@@ -24,8 +24,14 @@ def import_pretrained(source: str, out_dir: str, vocab: str | None = None,
     from electra_tf.data.vocab import load_vocabulary
     from electra_tf.errors import CheckpointError
     from electra_tf.models.generator import Generator
-    from electra_tf.run_dir import ensure_writable_directory, read_json, write_json
+    from electra_tf.run_dir import (
+        ensure_writable_directory,
+        read_json,
+        refuse_another_kind_of_run,
+        write_json,
+    )
 
+    refuse_another_kind_of_run(out_dir, "import")
     if os.path.exists(os.path.join(out_dir, "discriminator.keras")):
         raise CheckpointError(f"{out_dir} already holds a discriminator.keras; choose a new "
                               "--out-dir so nothing is overwritten.")

@@ -4,6 +4,7 @@ stratified train/validation split. The in-graph text -> [CLS] ... [SEP] preproce
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import logging
@@ -156,23 +157,42 @@ def _load_csv(path, text_column, label_column) -> LabelledTexts:
     stats = CorpusStats()
     text = "".join(_decode_line(line, stats) for line in raw.splitlines(keepends=True))
     _report_invalid_utf8(path, stats, "line(s)")
+    # Excel's "CSV UTF-8" starts with a byte-order mark, which would become part of the first
+    # column's name.
+    text = text.removeprefix("\ufeff")
     delimiter = "\t" if path.endswith((".tsv", ".tab")) else ","
-    rows = csv.DictReader(text.splitlines(keepends=True), delimiter=delimiter)
-    if rows.fieldnames is None or text_column not in rows.fieldnames \
-            or label_column not in rows.fieldnames:
-        raise DataError(f"{path}: the header {rows.fieldnames} must name the text column "
-                        f"{text_column!r} and the label column {label_column!r} "
-                        "(set task.text_column / task.label_column).")
-    texts, raw_labels = [], []
-    for line_number, row in enumerate(rows, start=2):
-        if row[text_column] is None or row[label_column] is None:
-            raise DataError(f"{path}:{line_number}: missing text or label column.")
-        texts.append(row[text_column].strip())
-        raw_labels.append(row[label_column].strip())
+    with _any_field_size():
+        rows = csv.DictReader(text.splitlines(keepends=True), delimiter=delimiter)
+        if rows.fieldnames is None or text_column not in rows.fieldnames \
+                or label_column not in rows.fieldnames:
+            raise DataError(f"{path}: the header {rows.fieldnames} must name the text column "
+                            f"{text_column!r} and the label column {label_column!r} "
+                            "(set task.text_column / task.label_column).")
+        texts, raw_labels = [], []
+        for row in rows:
+            if row[text_column] is None or row[label_column] is None:
+                raise DataError(f"{path}:{rows.line_num}: missing text or label column.")
+            if not row[label_column].strip():
+                raise DataError(f"{path}:{rows.line_num}: the {label_column!r} column is "
+                                "empty; give the row its label or remove it.")
+            texts.append(row[text_column].strip())
+            raw_labels.append(row[label_column].strip())
     names = sorted(set(raw_labels), key=lambda v: (not v.lstrip("-").isdigit(),
                                                    int(v) if v.lstrip("-").isdigit() else 0, v))
     labels = [names.index(v) for v in raw_labels]
     return LabelledTexts(texts, labels, names, path)
+
+
+@contextlib.contextmanager
+def _any_field_size():
+    """Lifts the csv module's 131,072-character field limit (a long review is a valid field)
+    while a file is read, then restores the caller's limit (it is process-wide)."""
+    previous = csv.field_size_limit()
+    csv.field_size_limit(2 ** 31 - 1)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
 
 
 def _report_invalid_utf8(source: str, stats: CorpusStats, unit: str) -> None:

@@ -169,6 +169,8 @@ class TextFileCorpus(Corpus):
             raise DataError(f"doc_format must be one of {DOC_FORMATS}, got {doc_format!r}.")
         self.doc_format = doc_format
         self.files = _expand_paths(paths)
+        for path in self.files:
+            _refuse_wide_encodings(path)
         self.stats.files = len(self.files)
         self.name = paths[0] if len(paths) == 1 else f"{len(self.files)} files"
 
@@ -212,6 +214,20 @@ def _expand_paths(paths: Sequence[str]) -> list[str]:
             raise DataError(f"Corpus path not found: {spec!r}. Give a text file, a folder, a glob "
                             f"such as 'data/*.txt', the IMDB archive, or tfds:NAME.")
     return files
+
+
+def _refuse_wide_encodings(path: str, probe_bytes: int = 4096) -> None:
+    """Refuses a UTF-16 or UTF-32 file (a byte-order mark, or NUL bytes in a tenth of its start;
+    UTF-8 text has none): read as UTF-8 it would become a corpus of single characters.
+
+    Raises:
+        DataError: the file is in a wide encoding, or is binary.
+    """
+    with open(path, "rb") as f:
+        start = f.read(probe_bytes)
+    if start.startswith((b"\xff\xfe", b"\xfe\xff")) or start.count(0) > len(start) // 10:
+        raise DataError(f"{path} is not UTF-8 text (it looks like UTF-16/UTF-32 or a binary "
+                        "file); re-save it as UTF-8, e.g. iconv -f UTF-16 -t UTF-8.")
 
 
 def _detect_format(path: str, probe_lines: int = 10_000) -> str:

@@ -174,7 +174,7 @@ class MultiHeadSelfAttention(ReloadsDTypePolicy, keras.layers.Layer):
             # needs no pass over [B, N, T, S] as the select's does.
             mask_bias = (1.0 - ops.cast(mask, "float32")) * -1e9
             bias = mask_bias if bias is None else bias + mask_bias
-        if not return_probs and matmul_dtype(self.dtype_policy) in ("bfloat16", "float16"):
+        if not return_probs and fused.applies_to(self.dtype_policy):
             # Mask, softmax (in float32, so masked logits stay finite under float16) and
             # dropout in one XLA kernel that reads and writes the matmul dtype.
             logits = einsum_product("btnh,bsnh->bnts", query, key, self.dtype_policy)

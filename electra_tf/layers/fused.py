@@ -9,11 +9,15 @@ Each function here compiles such a chain with XLA (`tf.function(jit_compile=True
 kernel forward and one backward that read their inputs in whatever dtype the matmul produced,
 compute in float32 and write the dtype the next op wants, so casts cost no pass of their own.
 
-Three things stay outside XLA, because XLA's CPU kernels for them are slower than
-TensorFlow's (measured: `benchmarks/investigations/results/fused_kernels.md`): the matmuls
-(oneDNN), the random bits of dropout (XLA's Philox is ~70x slower than TensorFlow's kernel; the
-bits come from `random_halves`, exactly as `HalfBitsDropout` draws them, so a seed gives the
-same mask fused or not), and the column sums of bias, gamma and beta gradients (`BiasAddGrad`).
+Three things stay outside the kernels (measured: `benchmarks/investigations/results/
+fused_kernels.md`): the matmuls (oneDNN's, faster than XLA's on CPU); the random bits of dropout
+(XLA's Philox is ~50x slower than TensorFlow's kernel; the bits come from `random_halves`,
+exactly as `HalfBitsDropout` draws them, so a seed gives the same mask fused or not); and the
+column sums of the bias, gamma and beta gradients, which XLA would fuse into the elementwise
+loop and then run several times slower than the loop alone (`BiasAddGrad` beside it).
+
+The kernels are used where they pay: under 16-bit matmuls (`applies_to`). In float32 the
+unfused TensorFlow kernels are as fast, and the models keep them and their exact numbers.
 
 Every function computes what the unfused layers compute, to float rounding (tested in
 `tests/test_fused.py`).
@@ -26,9 +30,16 @@ import math
 import tensorflow as tf
 
 from electra_tf.layers.dropout import keep_threshold, random_halves
+from electra_tf.layers.matmul import matmul_dtype
 
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+def applies_to(policy) -> bool:
+    """Whether layers under the dtype `policy` use these kernels: when their matmuls run in
+    bfloat16 or float16 (mixed_bfloat16, mixed_float16, bfloat16_matmul)."""
+    return matmul_dtype(policy) in ("bfloat16", "float16")
 
 
 def _dropout_bits(seed, shape, rate: float):

@@ -140,12 +140,10 @@ class TransformerEncoderBlock(ReloadsDTypePolicy, keras.layers.Layer):
 
     def _fuses_elementwise_work(self, return_attention_scores) -> bool:
         """Whether `call` takes the fused path: a post-LN block without the FFN convolution,
-        not asked for its attention probabilities, whose matmuls run in 16 bits. In float32
-        the unfused kernels are as fast (measured in `benchmarks/investigations/results/
-        fused_kernels.md`), so float32 keeps them, and its numbers, unchanged."""
+        not asked for its attention probabilities, under a 16-bit policy (`fused.applies_to`:
+        in float32 the unfused kernels are as fast, so float32 keeps them and its numbers)."""
         return (self.layer_norm_position == "post" and self.ffn_convolution is None
-                and not return_attention_scores
-                and matmul_dtype(self.dtype_policy) in ("bfloat16", "float16"))
+                and not return_attention_scores and fused.applies_to(self.dtype_policy))
 
     def _fused_post_layer_norm(self, x, padding_mask, training):
         """The post-LN block with its elementwise work in three XLA kernels

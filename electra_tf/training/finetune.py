@@ -40,6 +40,7 @@ from electra_tf.run_dir import (
     check_resumable_finetuning,
     ensure_writable_directory,
     load_finetuned,
+    refuse_another_kind_of_run,
     resumed_best,
     save_keras_atomically,
     write_json,
@@ -102,6 +103,8 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
     runtime = Runtime.create(strategy, tpu, precision, jit_compile, steps_per_execution,
                              deterministic)
     paths = FinetunePaths(out_dir)
+    # First: nothing below may read or write another kind of run's folder as its own.
+    refuse_another_kind_of_run(out_dir, "fine-tuning")
     pretrained, config = checked_arguments(config, pretrained, from_scratch, model_config,
                                            runtime)
     identity = {"task": config.task.name, "data": config.task.data or "tfds:imdb_reviews",

@@ -130,7 +130,7 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
     log_every = logging_interval(steps, batch_size, log_every, save_every, keep_checkpoints,
                                  steps_per_execution)
     if runtime.chief:
-        ensure_writable_directory(out_dir)
+        ensure_writable_directory(out_dir, kind="pretraining")
     run = resumed_pretraining_settings(paths, dict(
         seed=seed, lower_case=lower_case, doc_format=doc_format, log_every=log_every,
         save_every=save_every, corpus=corpus if isinstance(corpus, str) else repr(corpus)))
