@@ -8,7 +8,9 @@ against the unfused TensorFlow kernels, and the three pieces left outside XLA.
   for its attention probabilities) vs the fused one, in bfloat16_matmul, mixed_bfloat16 and
   float32 (where the library keeps the unfused kernels: the fused one is forced here, to show
   why);
-- why the random bits and the bias-gradient column sums stay outside the kernels: 2M uint32
+- why the softmax, the random bits and the bias-gradient column sums stay outside the kernels:
+  mask + softmax of bfloat16 attention logits (training's `[32, 4, 128, 128]`, serving's
+  `[32, 4, 256, 256]`) by XLA vs by oneDNN's softmax in float32; 2M uint32
   Philox words drawn by TensorFlow's kernel vs inside an XLA function; and GELU's backward on a
   bfloat16 `[32, 128, 1024]` FFN activation with its bias gradient summed over the batch and
   sequence axes inside the XLA kernel vs beside it by `BiasAddGrad` (what
@@ -102,6 +104,19 @@ def main():
                                     block_step(precision, True, x), x, calls=args.calls)
         rows[f"encoder block fwd+bwd, {precision}: unfused"] = old
         rows[f"encoder block fwd+bwd, {precision}: fused (XLA elementwise kernels)"] = new
+
+    for shape in ([32, 4, 128, 128], [32, 4, 256, 256]):
+        logits = tf.cast(tf.random.stateless_normal(shape, [0, 3]), tf.bfloat16)
+        mask_bias = tf.zeros([shape[0], 1, 1, shape[-1]])
+
+        def masked_softmax(logits, mask_bias):
+            return tf.nn.softmax(tf.cast(logits, tf.float32) + mask_bias, axis=-1)
+
+        old, new = paired_median_ms(tf.function(masked_softmax, jit_compile=True),
+                                    tf.function(masked_softmax), logits, mask_bias,
+                                    calls=args.calls)
+        rows[f"mask + softmax of {shape} bf16 logits: XLA"] = old
+        rows[f"mask + softmax of {shape} bf16 logits: oneDNN (float32)"] = new
 
     seed = tf.constant([1, 2])
 
