@@ -363,3 +363,28 @@ def test_a_pickle_holding_more_than_tensors_is_refused(tmp_path):
                folder / "pytorch_model.bin")
     with pytest.raises(CheckpointError, match="refused"):
         load_huggingface(str(folder))
+
+
+@pytest.mark.parametrize("damage", ["truncated data", "garbage index", "flipped bits"])
+def test_a_damaged_tf1_checkpoint_is_one_clear_error(tmp_path, damage):
+    """Issue 55, defect 6: a truncated data file ("Read less bytes than requested"), a garbage
+    index ("not an sstable") and flipped bits ("Checksum does not match") were tracebacks."""
+    from electra_tf.convert.tf1 import load_tf1_checkpoint
+
+    disc = hf_model(transformers.ElectraForPreTraining)
+    prefix = write_tf1_checkpoint(tf1_names(disc.state_dict(), "electra"), str(tmp_path))
+    data, index = prefix + ".data-00000-of-00001", prefix + ".index"
+    if damage == "truncated data":
+        with open(data, "r+b") as f:
+            f.truncate(os.path.getsize(data) // 2)
+    elif damage == "garbage index":
+        with open(index, "wb") as f:
+            f.write(b"this is not a checkpoint index" * 10)
+    else:
+        raw = bytearray(open(data, "rb").read())
+        for position in range(100, len(raw), 997):
+            raw[position] ^= 0xFF
+        with open(data, "wb") as f:
+            f.write(raw)
+    with pytest.raises(CheckpointError, match="is damaged"):
+        load_tf1_checkpoint(str(tmp_path), num_heads=2)

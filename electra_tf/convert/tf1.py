@@ -61,9 +61,19 @@ def _checkpoint_reader(path: str):
         path = latest
     try:
         return tf.train.load_checkpoint(path), path
-    except (tf.errors.NotFoundError, tf.errors.DataLossError, ValueError) as err:
+    except tf.errors.NotFoundError as err:
         raise CheckpointError(f"Cannot read TF checkpoint {path!r}: {err}. Give the "
                               "model.ckpt-N prefix or its folder.") from err
+    except (tf.errors.OpError, RuntimeError, ValueError, IndexError) as err:
+        raise _damaged(f"The TF checkpoint {path!r}", err) from err
+
+
+def _damaged(what: str, err: Exception) -> CheckpointError:
+    """The one-line error for a checkpoint whose files are cut short or corrupted (TensorFlow
+    says "not an sstable", "Checksum does not match", or "Read less bytes than requested")."""
+    reason = str(getattr(err, "message", err)).strip().splitlines()[0][:120]
+    return CheckpointError(f"{what} is damaged ({reason}); download or copy the checkpoint "
+                           "again (its .index and .data-* files together).")
 
 
 def _encoder_kwargs(shapes: dict, scope: str, num_heads: int | None, embeddings="electra"):
@@ -91,7 +101,10 @@ def _assign(model, pairs, reader, prefix) -> set:
         var = by_path.get(prefix + ours)
         if var is None:
             raise CheckpointError(f"internal: no variable {prefix + ours} in {model.name}")
-        value = reader.get_tensor(theirs).astype(np.float32)
+        try:
+            value = reader.get_tensor(theirs).astype(np.float32)
+        except (tf.errors.OpError, RuntimeError, ValueError, IndexError) as err:
+            raise _damaged(f"variable {theirs} of the checkpoint", err) from err
         if value.size != np.prod(var.shape):
             raise CheckpointError(f"{theirs} has shape {value.shape}, {var.path} needs "
                                   f"{tuple(var.shape)}: num_heads or the config disagree.")
