@@ -18,6 +18,7 @@ check paths before TensorFlow's slow start-up.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -123,6 +124,49 @@ def refuse_another_kind_of_run(path: str, kind: str, option: str = "--out-dir") 
     if held and held != kind:
         raise CheckpointError(f"{option} {path} holds {_WITH_ARTICLE[held]} run, whose files "
                               f"this command would overwrite: choose a new {option}.")
+
+
+@contextlib.contextmanager
+def run_lock(path: str, held: bool = True, option: str = "--out-dir"):
+    """Holds the run folder `path` for this process while the block runs: a second process
+    that tries to train or write there meanwhile is refused, instead of both writing every
+    history line. The lock is `fcntl.flock` on `path/.lock` (which records the holder's pid and
+    is removed when the block ends): the kernel drops the lock when its process ends, however
+    it ends, so a killed run's leftover file never blocks its own resume. `held=False` (a
+    non-chief worker, which writes nothing there) takes no lock; neither does a platform
+    without `fcntl`.
+
+    Raises:
+        CheckpointError: another process holds the folder.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks of this kind
+        fcntl = None
+    if not held or fcntl is None:
+        yield
+        return
+    with open(os.path.join(path, ".lock"), "a+", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip()
+            raise CheckpointError(
+                f"{option} {path} is in use by another electra-tf process"
+                + (f" (pid {holder})" if holder.isdigit() else "") + f"; wait for it to end, "
+                f"or choose another {option}.") from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(os.getpid()))
+        lock.flush()
+        try:
+            yield
+        finally:
+            # Removed while still held, so a finished run leaves no lock file: a process that
+            # opened it before the removal tried its lock while this one held it, and left.
+            os.remove(lock.name)
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def ensure_writable_directory(path: str, option: str = "--out-dir",

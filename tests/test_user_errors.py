@@ -217,3 +217,26 @@ def test_a_bad_setting_is_refused_before_anything_is_written(tmp_path, capsys):
                     "--batch-size", "2", "--quiet", "--set", "optimizer.learning_rate=nan"]) == 2
     assert "finite number" in capsys.readouterr().err
     assert not out.exists() or not any(out.iterdir()), sorted(os.listdir(out))
+
+
+@pytest.mark.parametrize("command", ["pretrain", "finetune"])
+def test_a_run_folder_in_use_by_another_process_is_refused(command, tiny_pretrained_run,
+                                                            tmp_path, capsys):
+    """Issue 55, defect 3: the same command started twice on one folder ran twice (both exited
+    0 and history.jsonl got every line twice). While a process holds the folder (`run_lock`,
+    held here as a running command holds it), another is refused in one line naming it; the
+    kill -9 resume tests show a dead holder's lock file blocks nothing."""
+    from electra_tf.run_dir import run_lock
+
+    out = tmp_path / "run"
+    out.mkdir()
+    if command == "pretrain":
+        args = pretrain(tmp_path, out="run")
+    else:
+        args = ["finetune", "--task", "csv", "--data", TRAIN_CSV, "--pretrained",
+                tiny_pretrained_run, "--out-dir", str(out), "--quiet"]
+    with run_lock(str(out)):
+        assert run_cli(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"in use by another electra-tf process (pid {os.getpid()})" in err[0]
+    assert os.listdir(out) == [], "nothing was written, and the lock file goes with its lock"

@@ -42,6 +42,7 @@ from electra_tf.run_dir import (
     load_finetuned,
     refuse_another_kind_of_run,
     resumed_best,
+    run_lock,
     save_keras_atomically,
     write_json,
 )
@@ -113,59 +114,60 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
     if runtime.chief:
         ensure_writable_directory(out_dir)
 
-    # 1. Data: train, and validation carved from it (the test split is never touched here).
-    train, validation = train_and_validation(config.task, train_data)
+    with run_lock(out_dir, held=runtime.chief):  # one process per run folder
+        # 1. Data: train, and validation carved from it (the test split is never touched here).
+        train, validation = train_and_validation(config.task, train_data)
 
-    # 2. Vocabulary, model and the text preprocessing; the optimizer for the whole schedule.
-    vocabulary, lower_case, model_config = run_vocabulary(
-        paths, resuming, pretrained, vocab, lower_case, train, model_config, vocab_learner,
-        chief=runtime.chief)
-    if runtime.chief:
-        save_vocabulary(vocabulary, paths.vocab)
-    classifier = build_classifier(pretrained, from_scratch, model_config, config, train,
-                                  vocabulary, runtime)
-    prep = config.preprocessing
-    preprocessor = ClassificationPreprocessor(WordPieceTokenizer(vocabulary, lower_case=lower_case),
-                                              prep.max_seq_length, prep.truncation,
-                                              prep.head_fraction)
-    schedule = _Schedule.of(len(train), config.training)
-    _compile(classifier, config.training, schedule, runtime)
+        # 2. Vocabulary, model and the text preprocessing; the optimizer for the whole schedule.
+        vocabulary, lower_case, model_config = run_vocabulary(
+            paths, resuming, pretrained, vocab, lower_case, train, model_config, vocab_learner,
+            chief=runtime.chief)
+        if runtime.chief:
+            save_vocabulary(vocabulary, paths.vocab)
+        classifier = build_classifier(pretrained, from_scratch, model_config, config, train,
+                                      vocabulary, runtime)
+        prep = config.preprocessing
+        preprocessor = ClassificationPreprocessor(WordPieceTokenizer(vocabulary, lower_case=lower_case),
+                                                  prep.max_seq_length, prep.truncation,
+                                                  prep.head_fraction)
+        schedule = _Schedule.of(len(train), config.training)
+        _compile(classifier, config.training, schedule, runtime)
 
-    # 3. Restore: the last checkpoint (model, optimizer, step), the history up to it, the best.
-    checkpointer = TrainingCheckpointer(paths.checkpoints, classifier, classifier.optimizer,
-                                        keep=2)
-    start_step = _restore(checkpointer, paths, resuming, runtime.chief)
-    history = read_history(paths.history, up_to_step=start_step, rewrite=runtime.chief)
-    best, wait = resumed_best(paths, history, start_step) if resuming else (None, 0)
-    if runtime.chief:
-        write_json(paths.run, dict(identity, lower_case=lower_case, label_names=train.label_names,
-                                   train_examples=len(train), validation_examples=len(validation),
-                                   total_steps=schedule.total_steps))
-        config.to_yaml(paths.config)
-        write_json(paths.architecture, serialized_in_precision(classifier, "float32"))
+        # 3. Restore: the last checkpoint (model, optimizer, step), the history up to it, the best.
+        checkpointer = TrainingCheckpointer(paths.checkpoints, classifier, classifier.optimizer,
+                                            keep=2)
+        start_step = _restore(checkpointer, paths, resuming, runtime.chief)
+        history = read_history(paths.history, up_to_step=start_step, rewrite=runtime.chief)
+        best, wait = resumed_best(paths, history, start_step) if resuming else (None, 0)
+        if runtime.chief:
+            write_json(paths.run, dict(identity, lower_case=lower_case, label_names=train.label_names,
+                                       train_examples=len(train), validation_examples=len(validation),
+                                       total_steps=schedule.total_steps))
+            config.to_yaml(paths.config)
+            write_json(paths.architecture, serialized_in_precision(classifier, "float32"))
 
-    # 4. Train, then reload the best weights (a non-chief worker keeps its own privately).
-    train_ds = classification_dataset(train, preprocessor, config.training.batch_size,
-                                      shuffle=True, seed=config.training.seed, repeat=True,
-                                      bucket_by_length=True)
-    val_ds = classification_dataset(validation, preprocessor, 2 * config.training.batch_size,
-                                    sort_by_length=True)
-    with _best_weights_file(paths, runtime.chief) as best_weights:
-        best_checkpoint = BestCheckpoint(
-            best_weights, paths.best_record if runtime.chief else None,
-            patience=config.training.early_stopping_patience, best=best, wait=wait)
-        history += _fit(classifier, train_ds, val_ds, schedule, start_step, checkpointer,
-                        best_checkpoint, paths, runtime, config, verbose,
-                        "from scratch" if from_scratch else f"from {pretrained}")
-        classifier.load_weights(best_weights if os.path.exists(best_weights)
-                                else paths.best_weights)
+        # 4. Train, then reload the best weights (a non-chief worker keeps its own privately).
+        train_ds = classification_dataset(train, preprocessor, config.training.batch_size,
+                                          shuffle=True, seed=config.training.seed, repeat=True,
+                                          bucket_by_length=True)
+        val_ds = classification_dataset(validation, preprocessor, 2 * config.training.batch_size,
+                                        sort_by_length=True)
+        with _best_weights_file(paths, runtime.chief) as best_weights:
+            best_checkpoint = BestCheckpoint(
+                best_weights, paths.best_record if runtime.chief else None,
+                patience=config.training.early_stopping_patience, best=best, wait=wait)
+            history += _fit(classifier, train_ds, val_ds, schedule, start_step, checkpointer,
+                            best_checkpoint, paths, runtime, config, verbose,
+                            "from scratch" if from_scratch else f"from {pretrained}")
+            classifier.load_weights(best_weights if os.path.exists(best_weights)
+                                    else paths.best_weights)
 
-    # 5. The best checkpoint's validation metrics, and the products.
-    metrics = _final_metrics(classifier, val_ds, validation, best_checkpoint.best, history,
-                             schedule, start_step, started, runtime, config.training.batch_size)
-    if runtime.chief:
-        _write_products(paths, classifier, metrics, history)
-    return metrics
+        # 5. The best checkpoint's validation metrics, and the products.
+        metrics = _final_metrics(classifier, val_ds, validation, best_checkpoint.best, history,
+                                 schedule, start_step, started, runtime, config.training.batch_size)
+        if runtime.chief:
+            _write_products(paths, classifier, metrics, history)
+        return metrics
 
 
 # ------------------------------------------------------------------------------ the stages

@@ -46,6 +46,7 @@ from electra_tf.run_dir import (
     ensure_writable_directory,
     finished_pretraining_metrics,
     resumed_pretraining_settings,
+    run_lock,
     save_keras_atomically,
     write_json,
 )
@@ -131,48 +132,49 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
                                  steps_per_execution)
     if runtime.chief:
         ensure_writable_directory(out_dir, kind="pretraining")
-    run = resumed_pretraining_settings(paths, dict(
-        seed=seed, lower_case=lower_case, doc_format=doc_format, log_every=log_every,
-        save_every=save_every, corpus=corpus if isinstance(corpus, str) else repr(corpus)))
+    with run_lock(out_dir, held=runtime.chief):  # one process per run folder
+        run = resumed_pretraining_settings(paths, dict(
+            seed=seed, lower_case=lower_case, doc_format=doc_format, log_every=log_every,
+            save_every=save_every, corpus=corpus if isinstance(corpus, str) else repr(corpus)))
 
-    # 1. Data: the corpus (checked before minutes of vocabulary learning), the vocabulary.
-    corpus = checked_corpus(corpus, run["doc_format"])
-    vocabulary = run_vocabulary(paths, vocab, corpus, run, config.model.vocab_size,
-                                vocab_documents, vocab_learner, write=runtime.chief)
-    tokenizer = WordPieceTokenizer(vocabulary, lower_case=run["lower_case"])
+        # 1. Data: the corpus (checked before minutes of vocabulary learning), the vocabulary.
+        corpus = checked_corpus(corpus, run["doc_format"])
+        vocabulary = run_vocabulary(paths, vocab, corpus, run, config.model.vocab_size,
+                                    vocab_documents, vocab_learner, write=runtime.chief)
+        tokenizer = WordPieceTokenizer(vocabulary, lower_case=run["lower_case"])
 
-    # 2. The effective config, checked against the runtime and the run being resumed.
-    config = effective_config(config, vocabulary, run["vocab_learned"], steps, batch_size)
-    check_config_fits_runtime(config, runtime)
-    check_resumable_pretraining(paths, config)
-    finished = finished_pretraining_metrics(paths, config)
-    if finished:  # re-invoked after the end: the run's own record stays as it is
-        logger.info("%s is a finished run of %d steps; nothing to train (its metrics.json is "
-                    "kept). Pass a larger --steps to train it further.", out_dir,
-                    finished["steps"])
-        return finished
-    if runtime.chief:
-        config.to_yaml(paths.config)
-        write_json(paths.run, run)
-    if prepare_only:  # the caller says so (the CLI prints one line): no second message here
-        return None
+        # 2. The effective config, checked against the runtime and the run being resumed.
+        config = effective_config(config, vocabulary, run["vocab_learned"], steps, batch_size)
+        check_config_fits_runtime(config, runtime)
+        check_resumable_pretraining(paths, config)
+        finished = finished_pretraining_metrics(paths, config)
+        if finished:  # re-invoked after the end: the run's own record stays as it is
+            logger.info("%s is a finished run of %d steps; nothing to train (its metrics.json is "
+                        "kept). Pass a larger --steps to train it further.", out_dir,
+                        finished["steps"])
+            return finished
+        if runtime.chief:
+            config.to_yaml(paths.config)
+            write_json(paths.run, run)
+        if prepare_only:  # the caller says so (the CLI prints one line): no second message here
+            return None
 
-    # 3. Model, then 4. the newest checkpoint and the history up to it.
-    pretrainer = _build_pretrainer(config, run["seed"], runtime)
-    checkpointer = TrainingCheckpointer(paths.checkpoints, pretrainer, pretrainer.optimizer,
-                                        keep=keep_checkpoints)
-    start_step = _restore(checkpointer, paths, config)
-    history = read_history(paths.history, up_to_step=start_step, rewrite=runtime.chief)
+        # 3. Model, then 4. the newest checkpoint and the history up to it.
+        pretrainer = _build_pretrainer(config, run["seed"], runtime)
+        checkpointer = TrainingCheckpointer(paths.checkpoints, pretrainer, pretrainer.optimizer,
+                                            keep=keep_checkpoints)
+        start_step = _restore(checkpointer, paths, config)
+        history = read_history(paths.history, up_to_step=start_step, rewrite=runtime.chief)
 
-    # 5. Train, then 6. the products (the chief's; every worker returns the same metrics).
-    if start_step < config.optimizer.train_steps:
-        history += _fit(pretrainer, corpus, tokenizer, config, run, start_step, checkpointer,
-                        paths, runtime, verbose)
-    metrics = _final_metrics(config, history, corpus, vocabulary, start_step, started, runtime,
-                             pretrainer)
-    if runtime.chief:
-        _write_products(pretrainer, paths, metrics, history)
-    return metrics
+        # 5. Train, then 6. the products (the chief's; every worker returns the same metrics).
+        if start_step < config.optimizer.train_steps:
+            history += _fit(pretrainer, corpus, tokenizer, config, run, start_step, checkpointer,
+                            paths, runtime, verbose)
+        metrics = _final_metrics(config, history, corpus, vocabulary, start_step, started, runtime,
+                                 pretrainer)
+        if runtime.chief:
+            _write_products(pretrainer, paths, metrics, history)
+        return metrics
 
 
 # ------------------------------------------------------------------------------ the stages
