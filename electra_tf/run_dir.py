@@ -169,22 +169,16 @@ def run_lock(path: str, held: bool = True, option: str = "--out-dir"):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def ensure_writable_directory(path: str, option: str = "--out-dir",
-                              kind: str | None = None) -> None:
+def ensure_writable_directory(path: str, option: str = "--out-dir") -> None:
     """Creates `path` if needed and proves it takes a file, *before* any work whose results
-    would go there (minutes of training must not end in a PermissionError). With `kind` (what
-    the caller writes: "pretraining", "fine-tuning", "import"), a folder holding another kind
-    of run (`run_kind`) is refused untouched: writing there would overwrite that run's files.
+    would go there (minutes of training must not end in a PermissionError).
 
     Raises:
-        CheckpointError: `path` is a file, holds another kind of run, or cannot be created or
-            written.
+        CheckpointError: `path` is a file, or the directory cannot be created or written.
     """
     if os.path.exists(path) and not os.path.isdir(path):
         raise CheckpointError(f"{option} {path} is an existing file, not a directory; give a "
                               "directory path.")
-    if kind:
-        refuse_another_kind_of_run(path, kind, option)
     try:
         os.makedirs(path, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):

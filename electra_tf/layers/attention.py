@@ -181,10 +181,9 @@ class MultiHeadSelfAttention(ReloadsDTypePolicy, keras.layers.Layer):
             # Mask, softmax (in float32, so masked logits stay finite under float16) and
             # dropout in one XLA kernel that reads and writes the matmul dtype.
             logits = einsum_product("btnh,bsnh->bnts", query, key, self.dtype_policy)
-            seed = self.dropout_layer.seed_generator.next() if use_dropout else [0, 0]
-            dropped = fused.masked_softmax_dropout(
-                logits, bias, seed, self.attention_dropout if use_dropout else 0.0,
-                matmul_dtype(self.dtype_policy))
+            seed, rate = fused.dropout_in_use(self.dropout_layer, training)
+            dropped = fused.masked_softmax_dropout(logits, bias, seed, rate,
+                                                   matmul_dtype(self.dtype_policy))
             return einsum_product("bnts,bsnh->btnh", dropped, value, self.dtype_policy)
 
         logits = ops.cast(einsum("btnh,bsnh->bnts", query, key, self.dtype_policy), "float32")

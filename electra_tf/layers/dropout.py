@@ -27,10 +27,16 @@ class HalfBitsDropout(ReloadsDTypePolicy, keras.layers.Dropout):
     def call(self, inputs, training=False):
         if not training or self.rate <= 0 or self.noise_shape is not None:
             return super().call(inputs, training=training)
-        keep = random_halves(self.seed_generator.next(), tf.shape(inputs)) >= keep_threshold(
-            self.rate)
-        scale = tf.cast(1.0 / (1.0 - self.rate), inputs.dtype)
-        return tf.where(keep, inputs * scale, tf.zeros_like(inputs))
+        return drop(inputs, random_halves(self.seed_generator.next(), tf.shape(inputs)),
+                    self.rate)
+
+
+def drop(x, halves, rate: float):
+    """`x` with the elements whose `random_halves` value is below the rate's threshold zeroed
+    and the rest scaled by 1 / (1 - rate): `HalfBitsDropout`, and the dropout inside the fused
+    kernels (`electra_tf.layers.fused`)."""
+    scale = tf.cast(1.0 / (1.0 - rate), x.dtype)
+    return tf.where(halves >= keep_threshold(rate), x * scale, tf.zeros_like(x))
 
 
 def random_halves(seed, shape):

@@ -4,7 +4,8 @@ Between its matmuls an encoder block does only elementwise and row-wise work: bi
 GELU, the attention mask and softmax, dropout, residual sums, LayerNorm, and casts between the
 matmul dtype and the compute dtype. TensorFlow runs each of those as its own kernel, one pass
 over memory each, and under bfloat16 they cost several times what the matmuls do on a CPU with
-native bfloat16 (AMX, AVX512-BF16): `benchmarks/investigations/results/pretrain_step_profile.md`.
+native bfloat16 (AMX, AVX512-BF16): `benchmarks/investigations/results/
+pretrain_step_profile_before_fusion.md`.
 Each function here compiles such a chain with XLA (`tf.function(jit_compile=True)`) into one
 kernel forward and one backward that read their inputs in whatever dtype the matmul produced,
 compute in float32 and write the dtype the next op wants, so casts cost no pass of their own.
@@ -29,7 +30,7 @@ import math
 
 import tensorflow as tf
 
-from electra_tf.layers.dropout import keep_threshold, random_halves
+from electra_tf.layers.dropout import drop, random_halves
 from electra_tf.layers.matmul import matmul_dtype
 
 _SQRT_HALF = math.sqrt(0.5)
@@ -50,11 +51,17 @@ def _dropout_bits(seed, shape, rate: float):
 
 
 def _dropout(x32, bits, rate: float):
-    """`x32` with the elements whose bits fall below the rate's threshold zeroed and the rest
-    scaled by 1 / (1 - rate), as `HalfBitsDropout`; inside the XLA kernels."""
-    if rate <= 0.0:
-        return x32
-    return tf.where(bits >= keep_threshold(rate), x32 * (1.0 / (1.0 - rate)), 0.0)
+    """`dropout.drop` inside the XLA kernels; nothing at rate 0 (where `bits` is a stand-in)."""
+    return drop(x32, bits, rate) if rate > 0.0 else x32
+
+
+def dropout_in_use(layer, training):
+    """`(seed, rate)` for a fused kernel doing the work of the dropout `layer`: the layer's next
+    seed and its rate when training with a rate above 0 (one seed per call, as the layer itself
+    draws), else a stand-in seed and rate 0."""
+    if bool(training) and layer.rate > 0:
+        return layer.seed_generator.next(), layer.rate
+    return [0, 0], 0.0
 
 
 def _tensors(*values):

@@ -76,15 +76,12 @@ def matmul_dtype(policy: keras.DTypePolicy) -> str:
 def matmul(a, b, policy: keras.DTypePolicy):
     """`a @ b` in `policy`'s matmul dtype, returned in its compute dtype (a no-op cast except
     under bfloat16_matmul)."""
-    dtype = matmul_dtype(policy)
-    return ops.cast(ops.matmul(ops.cast(a, dtype), ops.cast(b, dtype)), policy.compute_dtype)
+    return ops.cast(matmul_product(a, b, policy), policy.compute_dtype)
 
 
 def einsum(equation: str, a, b, policy: keras.DTypePolicy):
     """`ops.einsum(equation, a, b)` in `policy`'s matmul dtype, returned in its compute dtype."""
-    dtype = matmul_dtype(policy)
-    product = ops.einsum(equation, ops.cast(a, dtype), ops.cast(b, dtype))
-    return ops.cast(product, policy.compute_dtype)
+    return ops.cast(einsum_product(equation, a, b, policy), policy.compute_dtype)
 
 
 def matmul_product(a, b, policy: keras.DTypePolicy):

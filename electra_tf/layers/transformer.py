@@ -149,8 +149,8 @@ class TransformerEncoderBlock(ReloadsDTypePolicy, keras.layers.Layer):
         """The post-LN block with its elementwise work in three XLA kernels
         (`electra_tf.layers.fused`): attention-output bias + dropout + residual + LayerNorm,
         FFN bias + GELU, and FFN-output bias + dropout + residual + LayerNorm; the attention's
-        mask + softmax + dropout is the fourth. Same weights and the same function as the
-        unfused path (to float rounding; tested); the dropout masks are drawn differently."""
+        mask + softmax + dropout is the fourth. Same weights, the same dropout masks for the
+        same seeds, and the same function as the unfused path (to float rounding; tested)."""
         attended = self.attention.output_product(x, padding_mask=padding_mask, training=training)
         x = self._bias_dropout_residual_norm(attended, self.attention.output_dense.bias, x,
                                              self.attention_dropout_layer,
@@ -162,11 +162,10 @@ class TransformerEncoderBlock(ReloadsDTypePolicy, keras.layers.Layer):
             self.output_dropout_layer, self.output_layer_norm, training)
 
     def _bias_dropout_residual_norm(self, product, bias, residual, dropout, norm, training):
-        use_dropout = bool(training) and dropout.rate > 0
+        seed, rate = fused.dropout_in_use(dropout, training)
         return fused.bias_dropout_residual_layer_norm(
-            product, bias, residual, norm.gamma, norm.beta,
-            dropout.seed_generator.next() if use_dropout else [0, 0],
-            dropout.rate if use_dropout else 0.0, norm.epsilon, self.compute_dtype)
+            product, bias, residual, norm.gamma, norm.beta, seed, rate, norm.epsilon,
+            self.compute_dtype)
 
     def compute_output_shape(self, x_shape, padding_mask_shape=None):
         return tuple(x_shape)

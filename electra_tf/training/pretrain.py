@@ -45,6 +45,7 @@ from electra_tf.run_dir import (
     check_resumable_pretraining,
     ensure_writable_directory,
     finished_pretraining_metrics,
+    refuse_another_kind_of_run,
     resumed_pretraining_settings,
     run_lock,
     save_keras_atomically,
@@ -130,8 +131,9 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
     paths = PretrainPaths(out_dir)
     log_every = logging_interval(steps, batch_size, log_every, save_every, keep_checkpoints,
                                  steps_per_execution)
+    refuse_another_kind_of_run(out_dir, "pretraining")
     if runtime.chief:
-        ensure_writable_directory(out_dir, kind="pretraining")
+        ensure_writable_directory(out_dir)
     with run_lock(out_dir, held=runtime.chief):  # one process per run folder
         run = resumed_pretraining_settings(paths, dict(
             seed=seed, lower_case=lower_case, doc_format=doc_format, log_every=log_every,
