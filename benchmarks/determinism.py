@@ -9,9 +9,15 @@ At the electra_tiny size on the IMDB archive's texts (its train/ and unsup/ revi
   * with --deterministic, a run SIGKILLed twice (soon after its checkpoints at 1/3 and 2/3 of
     the steps) and resumed with the same command each time,
 
-then compares the discriminators' weights (largest absolute difference over all of them) and
-the training speed (sequences/s of the uninterrupted runs, their training time only). Run it on
-an idle machine: the speed columns are only comparable between peers of the same invocation.
+  * with --deterministic and no --vocab (each run learns its own vocabulary from the corpus's
+    first 20,000 documents), two uninterrupted runs and one killed twice and resumed,
+
+then compares the discriminators' weights (largest absolute difference over all of them), the
+learned vocabularies (byte for byte) and the training speed (sequences/s of the uninterrupted
+runs, their training time only). Run it on an idle machine: the speed columns are only
+comparable between peers of the same invocation. `--learned-vocabulary-only` runs only the
+learned-vocabulary runs and replaces that part of an earlier invocation's results (the speed
+columns stay the earlier invocation's; the results say which host gave which).
 Writes benchmarks/results/determinism.{json,md}; run directories go to runs/determinism/.
 """
 
@@ -33,11 +39,20 @@ RESULTS = os.path.join(ROOT, "benchmarks", "results")
 CORPUS = os.path.join(os.path.dirname(ROOT), "shared", "data", "aclImdb_v1-text.tar.gz")
 CLI = [sys.executable, "-m", "electra_tf.cli"]
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+# Runs given one vocabulary (learned once, before them), and runs that each learn their own.
+GIVEN = ("default_a", "deterministic_a", "default_b", "deterministic_b", "deterministic_killed")
+LEARNED = ("learned_a", "learned_b", "learned_killed")
+
+
+VOCAB_DOCUMENTS = 20000
 
 
 def pretrain_command(args, out_dir, vocab, vocab_size, deterministic):
-    command = CLI + ["pretrain", "--config", "electra_tiny", "--corpus", args.corpus,
-                     "--vocab", vocab, "--set", f"model.vocab_size={vocab_size}",
+    """The run's command; `vocab=None`: the run learns its vocabulary (as many pieces as the
+    config's model.vocab_size) from the corpus's first VOCAB_DOCUMENTS documents."""
+    given = (["--vocab", vocab, "--set", f"model.vocab_size={vocab_size}"] if vocab else
+             ["--vocab-documents", str(VOCAB_DOCUMENTS)])
+    command = CLI + ["pretrain", "--config", "electra_tiny", "--corpus", args.corpus, *given,
                      "--out-dir", out_dir, "--steps", str(args.steps),
                      "--batch-size", str(args.batch_size), "--save-every", str(args.steps // 3),
                      "--log-every", str(args.steps // 6), "--seed", "0", "--quiet"]
@@ -96,12 +111,52 @@ def run_all(args, dirs, vocab):
         print(f"{name} ...", flush=True)
         run(pretrain_command(args, dirs[name], vocab, vocab_size,
                              name.startswith("deterministic")), dirs[name])
-    killed = dirs["deterministic_killed"]
-    command = pretrain_command(args, killed, vocab, vocab_size, True)
+    run_killed_twice(args, dirs["deterministic_killed"], vocab, vocab_size)
+
+
+def run_learned_vocabulary(args, dirs):
+    for name in ("learned_a", "learned_b"):
+        print(f"{name} ...", flush=True)
+        run(pretrain_command(args, dirs[name], None, None, True), dirs[name])
+    run_killed_twice(args, dirs["learned_killed"], None, None)
+
+
+def run_killed_twice(args, out_dir, vocab, vocab_size):
+    """A --deterministic run SIGKILLed after its checkpoints at 1/3 and 2/3 of the steps, and
+    resumed with the same command each time."""
+    command = pretrain_command(args, out_dir, vocab, vocab_size, True)
+    name = os.path.basename(out_dir)
     for step in (args.steps // 3, 2 * args.steps // 3):
-        print(f"deterministic_killed: kill -9 after the checkpoint at step {step} ...", flush=True)
-        run_then_kill(command, killed, step)
-    run(command, killed)
+        print(f"{name}: kill -9 after the checkpoint at step {step} ...", flush=True)
+        run_then_kill(command, out_dir, step)
+    run(command, out_dir)
+
+
+def same_bytes(a_path, b_path) -> bool:
+    with open(a_path, "rb") as a, open(b_path, "rb") as b:
+        return a.read() == b.read()
+
+
+def learned_vocabulary_result(args, dirs) -> dict:
+    from host_info import host_summary
+
+    vocabularies = [os.path.join(dirs[name], "vocab.txt") for name in LEARNED]
+    with open(vocabularies[0], encoding="utf-8") as f:
+        vocab_size = sum(1 for _ in f)
+    return {
+        "command": f"python benchmarks/determinism.py --steps {args.steps} "
+                   f"--batch-size {args.batch_size} --learned-vocabulary-only",
+        "host": host_summary(),
+        "vocab_documents": VOCAB_DOCUMENTS, "vocab_size": vocab_size,
+        "vocabularies_identical": all(same_bytes(vocabularies[0], other)
+                                      for other in vocabularies[1:]),
+        "max_abs_weight_difference": {
+            "deterministic_two_runs": max_abs_difference(dirs["learned_a"], dirs["learned_b"]),
+            "deterministic_killed_twice_vs_uninterrupted": max_abs_difference(
+                dirs["learned_a"], dirs["learned_killed"]),
+        },
+        "killed_run_last_resumed_from_step": metrics(dirs["learned_killed"])["resumed_from_step"],
+    }
 
 
 def main():
@@ -112,13 +167,24 @@ def main():
     parser.add_argument("--out-dir", default=os.path.join(ROOT, "runs", "determinism"))
     parser.add_argument("--summarize-only", action="store_true",
                         help="only compare the run directories of an earlier invocation")
+    parser.add_argument("--learned-vocabulary-only", action="store_true",
+                        help="run only the runs that learn their vocabulary; keep the rest of "
+                             "the earlier results")
     args = parser.parse_args()
     if args.steps % 6:
         parser.error("--steps must be a multiple of 6 (checkpoints at 1/3 and 2/3, log at 1/6)")
     vocab = os.path.join(args.out_dir, "vocab.txt")
-    dirs = {name: os.path.join(args.out_dir, name) for name in
-            ("default_a", "deterministic_a", "default_b", "deterministic_b",
-             "deterministic_killed")}
+    dirs = {name: os.path.join(args.out_dir, name) for name in GIVEN + LEARNED}
+    if args.learned_vocabulary_only:
+        for name in LEARNED:
+            shutil.rmtree(dirs[name], ignore_errors=True)
+        os.makedirs(args.out_dir, exist_ok=True)
+        run_learned_vocabulary(args, dirs)
+        with open(os.path.join(RESULTS, "determinism.json"), encoding="utf-8") as f:
+            result = json.load(f)
+        result["learned_vocabulary"] = learned_vocabulary_result(args, dirs)
+        write_results(result)
+        return
     if not args.summarize_only:
         shutil.rmtree(args.out_dir, ignore_errors=True)  # every run starts from nothing
         os.makedirs(args.out_dir)
@@ -126,6 +192,7 @@ def main():
                               "--max-documents", "20000", "--out", vocab], check=True, env=ENV,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         run_all(args, dirs, vocab)
+        run_learned_vocabulary(args, dirs)
     killed = dirs["deterministic_killed"]
     with open(vocab, encoding="utf-8") as f:
         vocab_size = sum(1 for _ in f)
@@ -160,7 +227,12 @@ def main():
         "sequences_per_s": speed,
         "deterministic_speed_ratio": round(statistics.median(speed["deterministic"]) /
                                            statistics.median(speed["default"]), 3),
+        "learned_vocabulary": learned_vocabulary_result(args, dirs),
     }
+    write_results(result)
+
+
+def write_results(result: dict) -> None:
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "determinism.json"), "w", encoding="utf-8") as f:
         json.dump(result, f, indent=2)
@@ -214,6 +286,29 @@ machine): default {', '.join(f'{s:.1f}' for s in speed['default'])}; `--determin
 {', '.join(f'{s:.1f}' for s in speed['deterministic'])}: `--deterministic` runs at
 **{result['deterministic_speed_ratio']:.2f}x** the default speed (medians), a difference smaller
 than the spread between two runs of the same mode.
+{learned_vocabulary_markdown(result.get("learned_vocabulary"))}"""
+
+
+def learned_vocabulary_markdown(learned: dict | None) -> str:
+    if not learned:
+        return ""
+    diff, host = learned["max_abs_weight_difference"], learned["host"]
+    identical = "byte-identical" if learned["vocabularies_identical"] else "**different**"
+    return f"""
+## Runs that learn their vocabulary
+
+`{learned['command']}` on {host['cpu_model']} ({host['cpu_cores']} cores; flags
+{', '.join(host['cpu_flags'])}): the same runs with `--deterministic` and no `--vocab`, so each
+learns a {learned['vocab_size']}-piece vocabulary (default learner) from the corpus's first
+{learned['vocab_documents']:,} documents. The three runs' `vocab.txt` files are {identical}.
+
+| comparison (discriminator weights) | largest absolute difference |
+|---|---|
+| two `--deterministic` runs, same seed | {diff['deterministic_two_runs']:.3g} |
+| `--deterministic`: killed twice with kill -9 and resumed vs uninterrupted | \
+{diff['deterministic_killed_twice_vs_uninterrupted']:.3g} |
+
+The killed run was last resumed from step {learned['killed_run_last_resumed_from_step']}.
 """
 
 

@@ -9,13 +9,27 @@ import numpy as np
 
 from electra_tf.config import ElectraConfig
 from electra_tf.data.synthetic import synthetic_dataset
+from electra_tf.errors import ConfigError
 from electra_tf.models.pretrainer import ElectraPretrainer
 from electra_tf.training.optimizer import create_optimizer
+
+# Epochs the steps are shown in, and the fewest steps that show a trend (10 per epoch).
+EPOCHS, MIN_STEPS = 6, 60
 
 
 def run_demo(steps: int = 600, batch_size: int = 32, seed: int = 0) -> int:
     """Pretrains a 2-layer ELECTRA on `synthetic_dataset` and prints how the losses moved.
-    Returns the exit status: 0 when both losses fell (and the loss is finite), else 1."""
+    Returns the exit status: 0 when both losses fell (and the loss is finite), else 1.
+
+    Raises:
+        ConfigError: fewer than `MIN_STEPS` steps, too few to show a trend.
+    """
+    if steps < MIN_STEPS:
+        # Below 12 steps the first and last epoch's losses were noise: seeds 0 and 2 of
+        # `--steps 5` "failed"; every seed of 12, 36 and 60 steps passed.
+        raise ConfigError(f"demo --steps {steps} is too few to show the losses fall: use at "
+                          f"least {MIN_STEPS} (6 epochs of 10 steps; the default 600 takes a "
+                          "minute or two).")
     # Small enough to show the objective working within a minute or two on 2 CPU cores.
     config = ElectraConfig.from_dict({
         "model": dict(vocab_size=128, embedding_size=64, hidden_size=64, num_layers=2,
@@ -29,7 +43,7 @@ def run_demo(steps: int = 600, batch_size: int = 32, seed: int = 0) -> int:
     pretrainer = ElectraPretrainer(config.model, config.pretraining, seed=seed)
     pretrainer.compile(optimizer=create_optimizer(config.optimizer))
     dataset = synthetic_dataset(4000, 32, 128, batch_size, seed=seed)
-    epochs = 6
+    epochs = EPOCHS
     started = time.time()
     history = pretrainer.fit(dataset, steps_per_epoch=max(1, steps // epochs), epochs=epochs,
                              verbose=2)

@@ -25,15 +25,19 @@ def pretraining_report(metrics: dict, out_dir: str) -> str:
     return "\n".join(lines)
 
 
-def finetuning_report(metrics: dict, out_dir: str) -> str:
+def finetuning_report(metrics: dict, out_dir: str, has_test_split: bool = True) -> str:
     """Steps, the best validation checkpoint's metrics and the outputs of a finished
-    `finetune` (`metrics` is its `metrics.json`)."""
+    `finetune` (`metrics` is its `metrics.json`). `has_test_split`: whether the task's data has
+    a test split `evaluate --split test` can read (a single CSV has not: the command then asks
+    for the test data)."""
     from electra_tf.training.evaluation import format_metrics
 
+    test = f"electra-tf evaluate --model {out_dir} --split test"
+    if not has_test_split:
+        test += " --data TEST_DATA (the training data has no test split)"
     return "\n".join([
         f"\nFine-tuned {metrics['steps']:,d} steps in {metrics['train_time_s']:.0f} s; best "
         f"validation checkpoint at step {metrics['best_step']}:",
         format_metrics(metrics["validation"]),
         f"Classifier: {os.path.join(out_dir, 'classifier.keras')} (metrics.json, curves.png, "
-        f"confusion_validation.png beside it). Test it with: electra-tf evaluate --model "
-        f"{out_dir} --split test"])
+        f"confusion_validation.png beside it). Test it with: {test}"])

@@ -345,16 +345,17 @@ def finished_pretraining_metrics(paths: PretrainPaths, config) -> dict:
 
 
 def check_resumable_finetuning(paths: FinetunePaths, config, identity: dict) -> bool:
-    """True when `paths` holds an interrupted run this one continues (False: a fresh run).
-    `identity`: the run.json settings a resumed run must share (task, data, initialisation).
+    """True when `paths` holds a run of these settings to continue or (finished) to leave as it
+    is; False for a fresh run. `identity`: the run.json settings a resumed run must share
+    (task, data, initialisation).
 
     Raises:
-        CheckpointError: a finished run is there, or one with another config or model.
+        CheckpointError: the folder holds a run (finished or not) with another config or model.
     """
-    if paths.is_finished():
-        raise CheckpointError(f"{paths.root} already holds a fine-tuned classifier; choose a new "
-                              "--out-dir (or delete that one) to train again.")
     if not os.path.exists(paths.config):
+        if paths.is_finished():  # a classifier without its settings: nothing to compare
+            raise CheckpointError(f"{paths.root} already holds a fine-tuned classifier; choose "
+                                  "a new --out-dir (or delete that one) to train again.")
         return False
     current = config.to_dict()
     differences = config_differences(type(config).from_yaml(paths.config).to_dict(), current,
@@ -363,11 +364,23 @@ def check_resumable_finetuning(paths: FinetunePaths, config, identity: dict) -> 
     differences += [f"{key}: {previous_run.get(key)!r} -> {value!r}"
                     for key, value in identity.items() if previous_run.get(key) != value]
     if differences:
-        raise CheckpointError(
-            f"{paths.root} holds an unfinished fine-tuning run with other settings ("
-            + "; ".join(differences) + "). Re-run it with its own settings to resume it, or "
-            "use a new --out-dir.")
+        if paths.is_finished():
+            held, to_do = "a finished", "Use a new --out-dir to train with these settings."
+        else:
+            held, to_do = "an unfinished", ("Re-run it with its own settings to resume it, or "
+                                            "use a new --out-dir.")
+        raise CheckpointError(f"{paths.root} holds {held} fine-tuning run with other settings ("
+                              + "; ".join(differences) + f"). {to_do}")
     return True
+
+
+def finished_finetuning_metrics(paths: FinetunePaths) -> dict:
+    """The metrics of a finished fine-tuning run (`{}` when there is work to do). As for
+    pretraining, the same command run again after the end changes nothing and succeeds."""
+    metrics = read_json(paths.metrics)
+    if paths.is_finished() and metrics.get("validation"):
+        return metrics
+    return {}
 
 
 def resumed_best(paths: FinetunePaths, history: list[dict], start_step: int):

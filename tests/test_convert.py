@@ -388,3 +388,29 @@ def test_a_damaged_tf1_checkpoint_is_one_clear_error(tmp_path, damage):
             f.write(raw)
     with pytest.raises(CheckpointError, match="is damaged"):
         load_tf1_checkpoint(str(tmp_path), num_heads=2)
+
+
+@pytest.mark.slow(seconds=30)
+def test_an_imported_masked_lm_fine_tunes_with_the_command_import_prints(tmp_path, capsys):
+    """Issue 55, defect 10: importing an ElectraForMaskedLM printed "Fine-tune it: electra-tf
+    finetune --pretrained OUT ...", and that command failed (no discriminator.keras). A folder
+    holding only a generator now fine-tunes its encoder, and the line says so."""
+    from electra_tf.cli import main
+    from electra_tf.data import SAMPLE_LABELLED
+
+    source = _saved(tmp_path / "hf", transformers.ElectraForMaskedLM, hidden_size=16,
+                    intermediate_size=32, num_attention_heads=2, embedding_size=16)
+    (tmp_path / "hf" / "vocab.txt").write_text("\n".join(
+        ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(115)]) + "\n")
+    imported = tmp_path / "imported"
+    assert main(["import", "--source", source, "--out-dir", str(imported)]) == 0
+    printed = capsys.readouterr().out
+    command = re.search(r"Fine-tune it[^:]*: electra-tf (finetune --pretrained \S+) --out-dir",
+                        printed)
+    assert command and "generator's encoder" in printed, printed
+    tuned = tmp_path / "tuned"
+    assert main(command.group(1).split() + [
+        "--task", "csv", "--data", SAMPLE_LABELLED, "--out-dir", str(tuned), "--set",
+        "task.max_train_examples=16", "--set", "preprocessing.max_seq_length=16", "--set",
+        "training.epochs=1", "--quiet"]) == 0
+    assert (tuned / "classifier.keras").exists()

@@ -207,17 +207,56 @@ def test_each_learner_learns_pieces_the_tokenizer_uses(learner, caplog):
     assert unseen["unk_per_word"] < 0.01 and 1.0 < unseen["pieces_per_word"] < 1.6, unseen
 
 
-def test_the_same_texts_give_the_same_ids_every_time():
-    """The tokenizers trainer orders pieces of equal count by hash-map iteration: unsorted, the
-    same 300 reviews gave the same 300 pieces under other ids on each of 6 calls. (At 1,000
-    pieces the set itself varies, merges of equal count tying at the cut-off: no order fixes
-    that, which is why the workers of a multi-worker run read the chief's vocabulary.)"""
+def test_the_same_texts_give_the_same_vocabulary_every_time():
+    """Issue 55 (1): the tokenizers trainer numbers pieces and trims its alphabet in hash-map
+    order, which Rust seeds at random: before the trainer was given its alphabet and `##c`
+    pieces, 4 calls on the same 300 reviews gave 3 different 1,000-piece sets (merges of equal
+    count broke their ties differently), and even equal sets came under other ids."""
     texts = _sample_reviews(0, 300)
-    first, *others = [learn_vocabulary(texts, vocab_size=300) for _ in range(3)]
+    first, *others = [learn_vocabulary(texts, vocab_size=1000) for _ in range(4)]
     assert all(other == first for other in others)
     assert tuple(first[:5]) == SPECIAL_TOKENS
     words = first[5:first.index(next(t for t in first if t.startswith("##")))]
     assert words == sorted(words) and all(t.startswith("##") for t in first[5 + len(words):])
+
+
+@pytest.mark.slow(seconds=30)
+def test_train_tokenizer_writes_the_same_bytes_whatever_the_thread_count(tmp_path):
+    """Issue 55 (1): byte-identical vocab.txt from separate processes (each seeds its hash maps
+    anew), with one Rayon thread and with the default pool."""
+    import subprocess
+    import sys
+
+    corpus = tmp_path / "reviews.txt"
+    corpus.write_text("\n".join(_sample_reviews(0, 400)) + "\n", encoding="utf-8")
+    outputs = []
+    for index, threads in enumerate(("1", "4", None)):
+        out = tmp_path / f"vocab{index}.txt"
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+        env.pop("RAYON_NUM_THREADS", None)
+        if threads:
+            env["RAYON_NUM_THREADS"] = threads
+        done = subprocess.run([sys.executable, "-m", "electra_tf.cli", "train-tokenizer",
+                               "--corpus", str(corpus), "--vocab-size", "2000", "--out",
+                               str(out)], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert len(outputs[0].decode("utf-8").splitlines()) == 2000
+
+
+def test_the_trainer_is_given_every_continuation_piece_it_can_make():
+    """The determinism above rests on the trainer numbering no `##c` piece itself: every
+    single-character continuation in a learned vocabulary must be one we handed it."""
+    from electra_tf.data.vocab_learning import _continuations
+
+    texts = _sample_reviews(0, 200) + UNUSUAL + ["naïve—dash “quoted” x½ 東京x"] * 3
+    vocab = learn_vocabulary(texts, vocab_size=1500)
+    alphabet = sorted(t for t in vocab[5:] if len(t) == 1)
+    given = set(_continuations(alphabet))
+    single = {t for t in vocab if t.startswith("##") and len(t) == 3}
+    assert single == given
+    assert "##," not in given and "##“" not in given and "##—" not in given and "##e" in given
 
 
 @pytest.mark.parametrize("learner", LEARNERS)

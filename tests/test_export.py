@@ -231,3 +231,63 @@ def test_bfloat16_export_computes_in_bfloat16_close_to_float32(tuned_run, tmp_pa
     assert main(["export", "--model", tuned_run, "--out", str(tmp_path / "hf"), "--format",
                  "huggingface", "--precision", "mixed_bfloat16"]) == 2
     assert "--precision applies to SavedModel exports" in capsys.readouterr().err
+
+
+@pytest.mark.slow(seconds=60)
+def test_every_kind_of_export_holds_only_allowed_ops(tmp_path):
+    """The allow-list `predict` checks a SavedModel against covers every architecture, head and
+    precision we export (a new op in a layer fails here first, not in a user's `predict`)."""
+    from saved_model_variants import VARIANTS, export_variant
+
+    from electra_tf.export.op_check import (
+        ALLOWED_OPS,
+        CHECKPOINT_OPS,
+        saved_model_ops,
+        unexpected_ops,
+    )
+
+    assert not CHECKPOINT_OPS & ALLOWED_OPS
+    for variant in VARIANTS:
+        exported = export_variant(str(tmp_path), *variant)
+        assert unexpected_ops(exported) == [], variant[0]
+        assert CHECKPOINT_OPS <= saved_model_ops(exported)  # present, in their functions only
+
+
+def _file_writing_saved_model(folder, victim):
+    """A SavedModel that looks like a classifier export and writes `victim` when called."""
+    class Writer(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.label_names = tf.Variable(["neg", "pos"])
+
+        def _answer(self, n):
+            tf.io.write_file(str(victim), "written by a SavedModel")
+            return {"label": tf.fill([n], "pos"), "label_id": tf.ones([n], tf.int32),
+                    "probabilities": tf.fill([n, 2], 0.5)}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def classify_text(self, text):
+            return self._answer(tf.shape(text)[0])
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name="token_ids"),
+                                      tf.TensorSpec([None, None], tf.int32, name="padding_mask")])
+        def classify_ids(self, token_ids, padding_mask):
+            return self._answer(tf.shape(token_ids)[0])
+
+    module = Writer()
+    tf.saved_model.save(module, str(folder), signatures={
+        "serving_default": module.classify_text, "classify_ids": module.classify_ids})
+    return str(folder)
+
+
+def test_a_saved_model_that_writes_files_is_refused_unless_trusted(tmp_path, capsys):
+    """Issue 55, defect 9: `predict --model <a SavedModel with a WriteFile op>` wrote the file.
+    The graph is now checked against what our exports contain before it is loaded."""
+    victim = tmp_path / "victim.txt"
+    model = _file_writing_saved_model(tmp_path / "model", victim)
+    assert main(["predict", "--model", model, "A fine film."]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "WriteFile" in err[0] and "--trust-saved-model" in err[0], err
+    assert not victim.exists()
+    assert main(["predict", "--model", model, "--trust-saved-model", "A fine film."]) == 0
+    assert victim.read_text() == "written by a SavedModel"  # trusted: it runs as written

@@ -523,10 +523,22 @@ def test_a_single_file_task_has_no_test_split_to_score(tiny_pretrained_run, tmp_
     train_csv = tmp_path / "reviews.csv"
     shutil.copyfile(SAMPLE_LABELLED.replace("{split}", "train"), train_csv)
     out = tmp_path / "tuned"
-    assert main(["finetune", "--task", "csv", "--data", str(train_csv), "--pretrained",
-                 tiny_pretrained_run, "--out-dir", str(out)] + FAST
-                + ["--set", "training.epochs=1"]) == 0
-    capsys.readouterr()
+    command = (["finetune", "--task", "csv", "--data", str(train_csv), "--pretrained",
+                tiny_pretrained_run, "--out-dir", str(out)] + FAST
+               + ["--set", "training.epochs=1"])
+    assert main(command) == 0
+    # Issue 55, defect 10: the closing line suggested `--split test`, which evaluate refuses.
+    suggested = capsys.readouterr().out.splitlines()[-1]
+    assert suggested.endswith(f"evaluate --model {out} --split test --data TEST_DATA (the "
+                              "training data has no test split)"), suggested
+    # Issue 55, defect 10: the same command after the end exited 2 where pretrain exits 0; it
+    # now succeeds and changes nothing, and other settings are still refused.
+    before = {name: (out / name).read_bytes() for name in ("metrics.json", "classifier.keras")}
+    assert main(command) == 0
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert main(command + ["--set", "training.learning_rate=0.002"]) == 2
+    err = capsys.readouterr().err
+    assert "holds a finished fine-tuning run with other settings" in err, err
     for split in ("test", "tset"):
         assert main(["evaluate", "--model", str(out), "--split", split]) == 2
         err = capsys.readouterr().err

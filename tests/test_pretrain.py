@@ -190,6 +190,29 @@ def test_kill_dash_nine_then_resume_ends_with_the_uninterrupted_weights(corpus_a
         assert a["disc_loss"] == pytest.approx(b["disc_loss"], abs=1e-5)
 
 
+@pytest.mark.slow(seconds=30)
+def test_two_runs_that_learn_their_vocabulary_give_the_same_model(corpus_and_vocab, tmp_path):
+    """Issue 55 (1): without --vocab the run learns one; two such runs of one command learned
+    different vocabularies (and so different weights) before the learner was made
+    deterministic."""
+    from tensorflow.python.framework import config as tf_config
+
+    corpus, _, _ = corpus_and_vocab
+    runs = [tmp_path / "a", tmp_path / "b"]
+    for out in runs:
+        args = pretrain_args(corpus, None, 700, out, steps=10, extra=["--deterministic"])
+        args.remove("--vocab")
+        args.remove(None)
+        try:
+            assert main(args) == 0
+        finally:
+            tf_config.disable_op_determinism()  # process-wide: the other tests run without it
+    first, second = ((out / "vocab.txt").read_bytes() for out in runs)
+    assert first == second and len(first.splitlines()) == 700
+    for a, b in zip(discriminator_weights(runs[0]), discriminator_weights(runs[1])):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.slow(seconds=45)
 def test_damaged_latest_checkpoint_falls_back_to_the_previous(corpus_and_vocab, tmp_path, caplog):
     caplog.set_level(logging.INFO)

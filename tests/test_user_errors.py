@@ -76,6 +76,8 @@ CASES = {
     "heads do not divide the hidden size": (
         lambda f: pretrain(f, "--set", "model.num_heads=3"), "divisible"),
     "batch size 0": (lambda f: pretrain(f, "--batch-size", "0"), "at least 1"),
+    # Issue 55, defect 10: `demo --steps 5` ended in "please report this" on some seeds.
+    "demo with too few steps": (lambda f: ["demo", "--steps", "5"], "at least 60"),
     "steps not a number": (lambda f: pretrain(f, "--steps", "ten"), "whole number"),
     "missing config file": (lambda f: pretrain(f, "--config", str(f / "nope.yaml")),
                             "not found"),
@@ -240,3 +242,102 @@ def test_a_run_folder_in_use_by_another_process_is_refused(command, tiny_pretrai
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"in use by another electra-tf process (pid {os.getpid()})" in err[0]
     assert os.listdir(out) == [], "nothing was written, and the lock file goes with its lock"
+
+
+def _cli_with_file_size_limit(args, limit_bytes):
+    """`python -m electra_tf.cli ARGS` in a process whose files may not grow past
+    `limit_bytes` (`ulimit -f`): writes beyond it fail with EFBIG, as on a full disk."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    return subprocess.run([sys.executable, "-m", "electra_tf.cli", *args], preexec_fn=limit,
+                          capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+
+
+def _error_lines(stderr):
+    """The error line(s) among a command's stderr (its progress lines start "electra-tf: ")."""
+    return [line for line in stderr.splitlines() if line.startswith("electra-tf ")
+            or "Traceback" in line or "Error" in line]
+
+
+@pytest.mark.slow(seconds=40)
+def test_a_checkpoint_past_the_file_size_limit_is_one_line_and_the_run_resumes(files, tmp_path):
+    """Issue 55, defect 5: SaveV2 failing with EFBIG was a traceback (`OutOfRangeError ... File
+    too large`). Now one line names the folder; the files written before stay, and the same
+    command without the limit resumes the run."""
+    out = tmp_path / "run"
+    args = ["pretrain", "--corpus", SAMPLE_CORPUS, "--vocab", str(files / "vocab.txt"),
+            "--set", "model.vocab_size=50", "--out-dir", str(out), "--steps", "4",
+            "--batch-size", "2", "--save-every", "2", "--log-every", "1", "--quiet"]
+    failed = _cli_with_file_size_limit(args, 300_000)  # the checkpoint is ~1.5 MB
+    assert failed.returncode == 2, failed.stderr[-2000:]
+    lines = _error_lines(failed.stderr)
+    assert len(lines) == 1 and "file-size limit" in lines[0] and str(out) in lines[0], lines
+    assert (out / "vocab.txt").exists() and (out / "history.jsonl").read_text().count("\n") == 2
+    assert run_cli(args) == 0
+    assert (out / "discriminator.keras").exists()
+
+
+@pytest.mark.slow(seconds=40)
+def test_an_export_past_the_file_size_limit_keeps_the_earlier_export(tiny_pretrained_run,
+                                                                     tmp_path):
+    """Issue 55, defect 5: a failed export used to leave half a SavedModel in --out; it is now
+    written beside it and moved in only when whole."""
+    out = tmp_path / "export"
+    assert main(["export", "--model", tiny_pretrained_run, "--out", str(out)]) == 0
+    before = _snapshot(out)
+    failed = _cli_with_file_size_limit(
+        ["export", "--model", tiny_pretrained_run, "--out", str(out)], 20_000)
+    assert failed.returncode == 2, failed.stderr[-2000:]
+    lines = _error_lines(failed.stderr)
+    assert len(lines) == 1 and "file-size limit" in lines[0] and str(out) in lines[0], lines
+    assert _snapshot(out) == before
+    assert os.listdir(tmp_path) == ["export"], "no partial export is left beside it"
+
+
+def test_a_full_disk_is_named_and_not_called_out_of_memory(tiny_pretrained_run, tmp_path,
+                                                           monkeypatch, capsys):
+    """Issue 55, defect 5: TensorFlow reports ENOSPC as RESOURCE_EXHAUSTED, which the CLI read
+    as "out of memory; lower --batch-size" (export has no --batch-size)."""
+    import tensorflow as tf
+
+    import electra_tf.export
+
+    out = tmp_path / "export"
+
+    def full_disk(*args, **kwargs):
+        raise tf.errors.ResourceExhaustedError(
+            None, None, f"{out}/variables/variables.data-00000-of-00001.tempstate1; "
+                        "No space left on device")
+
+    monkeypatch.setattr(electra_tf.export, "export_model", full_disk)
+    assert main(["export", "--model", tiny_pretrained_run, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"the disk holding {out} is full" in err[0], err
+    assert "memory" not in err[0] and "--batch-size" not in err[0]
+
+
+def test_export_replaces_an_earlier_export_of_the_same_model_only(tiny_pretrained_run, tmp_path,
+                                                                  capsys):
+    """Issue 55, defect 10: `export --out` onto an earlier export of a different model replaced
+    it silently (other non-empty folders were refused). Re-exporting the same model (another
+    precision) still replaces its own export."""
+    import shutil
+
+    out = tmp_path / "export"
+    assert main(["export", "--model", tiny_pretrained_run, "--out", str(out)]) == 0
+    other = tmp_path / "other_model"
+    shutil.copytree(tiny_pretrained_run, other)
+    before = _snapshot(out)
+    assert main(["export", "--model", str(other), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds the export of" in err[0] and "another --out" in err[0], err
+    assert _snapshot(out) == before
+    assert main(["export", "--model", tiny_pretrained_run, "--out", str(out),
+                 "--precision", "mixed_bfloat16"]) == 0
+    info = json.loads((out / "assets.extra" / "electra_tf.json").read_text())
+    assert info["precision"] == "mixed_bfloat16" and info["export_dir"] == str(out)
+    assert sorted(os.listdir(tmp_path)) == ["export", "other_model"]

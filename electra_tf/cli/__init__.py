@@ -21,8 +21,10 @@ checkpoints.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
+import re
 import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -42,14 +44,51 @@ def _configure_logging() -> None:
     logging.getLogger("tensorflow").setLevel(logging.WARNING)
 
 
-def _describe_environment_error(err: BaseException) -> str | None:
+# What the operating system says when a write fails for lack of room (errno ENOSPC, EDQUOT,
+# EFBIG): in an OSError, or inside the message of a TensorFlow op (SaveV2, a SavedModel write),
+# which TensorFlow files under RESOURCE_EXHAUSTED or OUT_OF_RANGE.
+_DISK_FULL = ("No space left on device", "Disk quota exceeded")
+_FILE_TOO_LARGE = ("File too large",)
+
+
+def _describe_write_failure(err: BaseException, args) -> str | None:
+    """One line for a write that found no room, naming the folder; None for anything else."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        text = os.strerror(err.errno)
+    else:
+        tf = sys.modules.get("tensorflow")
+        if tf is None or not isinstance(err, tf.errors.OpError):
+            return None
+        text = err.message
+    reason = next((r for r in _DISK_FULL + _FILE_TOO_LARGE if r in text), None)
+    if reason is None:
+        return None
+    folder = getattr(args, "out_dir", None) or getattr(args, "out", None)
+    if not folder:
+        path = getattr(err, "filename", None) or next(
+            (word for word in re.split(r"[\s;,'\"]+", text) if word.startswith(os.sep)), None)
+        folder = os.path.dirname(path) if path else "the output folder"
+    if reason in _FILE_TOO_LARGE:
+        return (f"a file written into {folder} passed the file-size limit ({reason}: see "
+                "`ulimit -f`). Raise the limit and re-run the same command; what was saved "
+                "before is kept.")
+    return (f"the disk holding {folder} is full ({reason}). Free some space (or choose a folder "
+            "on another disk) and re-run the same command; what was saved before is kept.")
+
+
+def _describe_environment_error(err: BaseException, args=None) -> str | None:
     """One line for an error of the machine rather than of the library (which file, what
     happened, what to check); None for anything else."""
+    written = _describe_write_failure(err, args)
+    if written:
+        return written
     tf = sys.modules.get("tensorflow")
     if isinstance(err, MemoryError) or (
             tf is not None and isinstance(err, tf.errors.ResourceExhaustedError)):
-        return ("out of memory; lower --batch-size (or the sequence length) and re-run; "
-                "checkpoints written so far are kept.")
+        if hasattr(args, "batch_size"):
+            return ("out of memory; lower --batch-size (or the sequence length) and re-run; "
+                    "checkpoints written so far are kept.")
+        return "out of memory; close other programs (or use a larger machine) and re-run."
     if tf is not None and isinstance(err, (tf.errors.NotFoundError,
                                            tf.errors.PermissionDeniedError)):
         return f"{err.message.splitlines()[0]}. Check the path and its permissions."
@@ -84,7 +123,7 @@ def main(argv=None) -> int:
         print(f"electra-tf {args.command}: {err}", file=sys.stderr)
         return 2
     except Exception as err:  # a path, permission, full-disk or memory problem is the user's
-        message = _describe_environment_error(err)
+        message = _describe_environment_error(err, args)
         if message is None:
             raise  # a bug: the traceback is what a report needs
         print(f"electra-tf {args.command}: {message}", file=sys.stderr)

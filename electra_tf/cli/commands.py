@@ -83,7 +83,10 @@ def cmd_finetune(args) -> int:
                        vocab=args.vocab, vocab_learner=args.learner,
                        verbose=2 if args.quiet else 1,
                        **distribution_kwargs(args))
-    print(finetuning_report(metrics, args.out_dir))
+    from electra_tf.training.evaluation import split_exists
+
+    print(finetuning_report(metrics, args.out_dir,
+                            split_exists(config.task.name, config.task.data, "test")))
     return 0
 
 
@@ -132,8 +135,11 @@ def cmd_import(args) -> int:
                                 num_heads=args.num_heads,
                                 generator_num_heads=args.generator_num_heads,
                                 lower_case=False if args.cased else None)
+    encoder = ("" if "discriminator" in summary["models"] else
+               " (the generator's encoder, as there is no discriminator)")
     print(f"Imported {', '.join(summary['models'])} ({summary['format']}) into {args.out_dir}. "
-          f"Fine-tune it: electra-tf finetune --pretrained {args.out_dir} --out-dir OUT ...")
+          f"Fine-tune it{encoder}: electra-tf finetune --pretrained {args.out_dir} "
+          "--out-dir OUT ...")
     return 0
 
 
@@ -153,7 +159,7 @@ def cmd_predict(args) -> int:
               "replaced by U+FFFD.", file=sys.stderr)
     if not texts:
         raise DataError("No texts to classify: give them as arguments, with --file, or on stdin.")
-    predictor = load_predictor(args.model)
+    predictor = load_predictor(args.model, trust_saved_model=args.trust_saved_model)
     progress = None
     if args.file and not args.quiet and len(texts) > args.batch_size:
         progress = keras.utils.Progbar(len(texts), unit_name="text", stateful_metrics=())

@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--jsonl", action="store_true", help="one JSON object per line")
     predict.add_argument("--batch-size", type=positive_int, default=32)
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
+    predict.add_argument("--trust-saved-model", action="store_true",
+                         help="load a SavedModel even if it holds ops our exports never do "
+                              "(file I/O, Python calls); only for models you trust")
 
     sub.add_parser("presets", help="list the pretrained encoders installed with the package")
 

@@ -95,9 +95,10 @@ def wait_for_vocabulary(path: str, timeout_s: float = 1800.0, poll_s: float = 1.
     """The vocabulary another process is saving to `path`, once it is there.
 
     The workers of a multi-worker run take the chief's vocabulary instead of learning their own:
-    the learner is not bitwise repeatable (pieces of equal count can tie at the size cut-off),
-    and a worker whose token ids differed from the chief's would train on other tokens.
-    `save_vocabulary` writes atomically, so a file that exists is whole.
+    the learner gives every process the same vocabulary, but only the chief reads the corpus for
+    it (the workers would spend the same minutes for nothing), and a worker whose token ids
+    differed from the chief's (a corpus path that is another file on its host) would train on
+    other tokens. `save_vocabulary` writes atomically, so a file that exists is whole.
 
     Raises:
         DataError: nothing appeared within `timeout_s` seconds.

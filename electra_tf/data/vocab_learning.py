@@ -6,9 +6,11 @@
 - `tensorflow-text`: tensorflow-text's BERT vocabulary learner (`bert_vocab_from_dataset`), the
   learner Google's BERT tooling uses; kept selectable (`--learner tensorflow-text`).
 
-Both read the documents once, as a stream (a corpus never has to fit in memory), log their
-progress every few seconds on long runs, and return a vocabulary whose ids 0-4 are
-`[PAD] [UNK] [CLS] [SEP] [MASK]`. Words are split and normalised the way our in-graph
+Both read the documents once, as a stream (a corpus never has to fit in memory; `tokenizers`
+keeps a normalised copy in a temporary file), log their progress every few seconds on long runs,
+and return a vocabulary whose ids 0-4 are `[PAD] [UNK] [CLS] [SEP] [MASK]`. Both are
+deterministic: the same documents and settings give the same `vocab.txt`, byte for byte, in any
+process and with any number of threads. Words are split and normalised the way our in-graph
 `WordPieceTokenizer` splits and normalises them (whitespace and punctuation; lower-casing with
 NFD accent stripping when `lower_case`), so every learned piece is one the tokenizer can produce.
 """
@@ -16,7 +18,11 @@ NFD accent stripping when `lower_case`), so every learned piece is one the token
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import time
+import unicodedata
+from collections import Counter
 from typing import Iterable, Iterator, Sequence
 
 from electra_tf.data.vocab import SPECIAL_TOKENS, UNK
@@ -110,24 +116,64 @@ def _learn_with_tokenizers(texts: Iterable[str], vocab_size: int, lower_case: bo
     except ImportError:  # pragma: no cover - a dependency; only a broken install lacks it
         raise DataError("The 'tokenizers' learner needs the tokenizers package "
                         "(pip install tokenizers), or pass --learner tensorflow-text.") from None
-    tokenizer = Tokenizer(models.WordPiece(unk_token=UNK, continuing_subword_prefix="##",
-                                           max_input_chars_per_word=MAX_CHARS_PER_WORD))
-    # The text arrives normalised by WordPieceTokenizer's own normaliser (below): HuggingFace's
-    # BertNormalizer differs in places (it keeps "½", which ours turns into "1⁄2"), and a piece
-    # the tokenizer never produces is a wasted slot. Only control characters are cleaned here;
-    # the split is BERT's whitespace-and-punctuation split with each CJK character on its own,
-    # as in the tokenizer (tf-text's end-to-end WordPiece isolates them like BERT).
-    tokenizer.normalizer = normalizers.BertNormalizer(
+    # The text arrives normalised by WordPieceTokenizer's own normaliser (`_normalised`):
+    # HuggingFace's BertNormalizer differs in places (it keeps "½", which ours turns into "1⁄2"),
+    # and a piece the tokenizer never produces is a wasted slot. Only control characters are
+    # cleaned and CJK characters spaced here; the split is BERT's whitespace-and-punctuation
+    # split, as in the tokenizer (tf-text's end-to-end WordPiece isolates CJK like BERT).
+    cleaner = normalizers.BertNormalizer(
         clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size, min_frequency=2, special_tokens=list(SPECIAL_TOKENS),
-        limit_alphabet=MAX_ALPHABET, continuing_subword_prefix="##", show_progress=False)
-    tokenizer.train_from_iterator(_normalised(texts, lower_case), trainer)
+    with tempfile.TemporaryDirectory(prefix="electra_tf_vocab_") as work:
+        # The trainer reads the corpus from a file (the stream is read once, never held in
+        # memory), after the characters are counted: the counts fix its alphabet below.
+        cleaned = os.path.join(work, "corpus.txt")
+        characters: Counter = Counter()
+        with open(cleaned, "w", encoding="utf-8") as f:
+            for text in _normalised(texts, lower_case):
+                line = cleaner.normalize_str(text)  # whitespace, newlines included, is now " "
+                characters.update(line)
+                f.write(line + "\n")
+        alphabet = _alphabet(characters)
+        tokenizer = Tokenizer(models.WordPiece(unk_token=UNK, continuing_subword_prefix="##",
+                                               max_input_chars_per_word=MAX_CHARS_PER_WORD))
+        tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        trainer = trainers.WordPieceTrainer(
+            vocab_size=vocab_size, min_frequency=2,
+            special_tokens=list(SPECIAL_TOKENS) + _continuations(alphabet),
+            initial_alphabet=alphabet, limit_alphabet=len(alphabet),
+            continuing_subword_prefix="##", show_progress=False)
+        tokenizer.train([cleaned], trainer)
     by_id = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
     vocabulary = [token for token, _ in by_id]
     assert tuple(vocabulary[:len(SPECIAL_TOKENS)]) == SPECIAL_TOKENS, vocabulary[:8]
     return canonical_order(vocabulary)
+
+
+# Why the trainer is given its alphabet and every `##c` piece up front: it learns by merging
+# the most frequent pair of pieces, and breaks ties between pairs of equal count by the pieces'
+# ids. Left to itself it numbers the `##c` pieces in the order it meets them while iterating a
+# hash map, and drops the rarest characters beyond `limit_alphabet` in hash-map order too; both
+# change from process to process (Rust seeds its hash maps at random), so the same corpus gave a
+# different vocabulary on every run. Special tokens are numbered first, in the order given, and
+# an `initial_alphabet` as large as `limit_alphabet` is exactly the alphabet kept: with both
+# fixed, every id the trainer compares is a function of the corpus alone.
+
+
+def _alphabet(characters: Counter) -> list[str]:
+    """The `MAX_ALPHABET` most frequent characters (ties by code point), in code-point order.
+
+    Whitespace is never a piece (the pre-tokenizer splits on it)."""
+    counted = [(-count, char) for char, count in characters.items() if not char.isspace()]
+    return sorted(char for _, char in sorted(counted)[:MAX_ALPHABET])
+
+
+def _continuations(alphabet: Sequence[str]) -> list[str]:
+    """`##c` for every character of the alphabet that can continue a word: not punctuation,
+    which the pre-tokenizer splits off (ASCII symbols and Unicode category P*). A `##c` that the
+    corpus never produces costs one slot, the same as in BERT's vocabularies."""
+    return [f"##{char}" for char in alphabet
+            if not (char.isascii() and not char.isalnum())
+            and not unicodedata.category(char).startswith("P")]
 
 
 def canonical_order(vocabulary: Sequence[str]) -> list[str]:

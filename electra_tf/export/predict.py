@@ -74,14 +74,21 @@ class Predictor:
                    "probabilities": merged["probabilities"][rows]}
 
 
-def load_predictor(path: str) -> Predictor:
-    """A `Predictor` for an export directory (`saved_model.pb`) or a finetune `--out-dir`."""
+def load_predictor(path: str, trust_saved_model: bool = False) -> Predictor:
+    """A `Predictor` for an export directory (`saved_model.pb`) or a finetune `--out-dir`.
+
+    A SavedModel is checked before it is loaded (`electra_tf.export.op_check`): one holding ops
+    an `electra-tf export` never contains (file I/O, Python callbacks, ...) is refused unless
+    `trust_saved_model`.
+    """
+    from electra_tf.export.op_check import check_saved_model_ops
     from electra_tf.export.saved_model import is_saved_model
 
     if not os.path.exists(path):
         raise CheckpointError(f"Model path {path!r} does not exist: give the directory written "
                               "by 'electra-tf export' or the --out-dir of 'electra-tf finetune'.")
     if is_saved_model(path):
+        check_saved_model_ops(path, trust=trust_saved_model)
         importlib.import_module("tensorflow_text")  # registers the tokenizer ops in the graph
 
         loaded = tf.saved_model.load(path)

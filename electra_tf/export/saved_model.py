@@ -26,7 +26,10 @@ before tokenization.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import tempfile
 
 import tensorflow as tf
 
@@ -145,8 +148,6 @@ def export_model(model_dir: str, export_dir: str, precision: str = "float32") ->
     Returns a summary dict (`kind`, `signatures`, `export_dir`, ...) that is also written to
     `export_dir/assets.extra/electra_tf.json`.
     """
-    import json
-
     from electra_tf.errors import CheckpointError
 
     if not os.path.isdir(model_dir):
@@ -159,6 +160,8 @@ def export_model(model_dir: str, export_dir: str, precision: str = "float32") ->
     if os.path.isdir(export_dir) and os.listdir(export_dir) and not is_saved_model(export_dir):
         raise CheckpointError(f"{export_dir} exists and is not an earlier export; choose an "
                               "empty or new directory so nothing in it is overwritten.")
+    if is_saved_model(export_dir):
+        _refuse_export_of_another_model(export_dir, model_dir)
     from electra_tf.run_dir import FinetunePaths, PretrainPaths, ensure_writable_directory
 
     if FinetunePaths(model_dir).has_classifier():  # finished, or the best weights so far
@@ -169,14 +172,55 @@ def export_model(model_dir: str, export_dir: str, precision: str = "float32") ->
         raise CheckpointError(
             f"{model_dir} has neither classifier.keras (a finished 'electra-tf finetune' run) nor "
             "discriminator.keras (a finished 'electra-tf pretrain' run); nothing to export.")
-    ensure_writable_directory(export_dir, "--out")
-    summary = export(model_dir, export_dir, precision)
-    summary["precision"] = precision
-    extra = os.path.join(export_dir, "assets.extra")
-    os.makedirs(extra, exist_ok=True)
-    with open(os.path.join(extra, "electra_tf.json"), "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=2)
+    parent = os.path.dirname(os.path.abspath(export_dir))
+    ensure_writable_directory(parent, "--out's parent folder")
+    # Written beside `export_dir`, then moved into place: a failure half-way (a full disk) leaves
+    # an earlier export of the same model whole, and never a SavedModel missing files.
+    partial = tempfile.mkdtemp(prefix=f".{os.path.basename(export_dir)}.partial-", dir=parent)
+    try:
+        summary = export(model_dir, partial, precision)
+        summary.update(export_dir=export_dir, precision=precision)
+        extra = os.path.join(partial, "assets.extra")
+        os.makedirs(extra, exist_ok=True)
+        with open(os.path.join(extra, "electra_tf.json"), "w", encoding="utf-8") as f:
+            json.dump(summary, f, indent=2)
+        _replace_directory(partial, export_dir)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     return summary
+
+
+def _refuse_export_of_another_model(export_dir: str, model_dir: str) -> None:
+    """An earlier export in `export_dir` may be replaced by a new export of the same model
+    (another precision, retrained weights), never by another model's: that would silently
+    change what a server loading `export_dir` answers."""
+    from electra_tf.errors import CheckpointError
+
+    try:
+        with open(os.path.join(export_dir, "assets.extra", "electra_tf.json"),
+                  encoding="utf-8") as f:
+            source = json.load(f).get("source")
+    except (OSError, ValueError, AttributeError):
+        source = None
+    if source != os.path.abspath(model_dir):
+        held = f"the export of {source}" if source else "a SavedModel not exported from it"
+        raise CheckpointError(f"--out {export_dir} holds {held}; exporting {model_dir} there "
+                              "would replace it. Choose another --out (or delete that folder "
+                              "first).")
+
+
+def _replace_directory(new: str, target: str) -> None:
+    """Moves the folder `new` to `target`, replacing a folder already there (two renames: the
+    old one is deleted only after the new one is in place)."""
+    if not os.path.exists(target) or (os.path.isdir(target) and not os.listdir(target)):
+        if os.path.isdir(target):
+            os.rmdir(target)
+        os.replace(new, target)
+        return
+    old = f"{new}.old"
+    os.replace(target, old)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _export_finetuned(model_dir, export_dir, precision) -> dict:

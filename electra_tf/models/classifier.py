@@ -177,6 +177,10 @@ def _pretrained_model_path(path: str) -> str:
             name = "generator.keras"
     if os.path.isfile(os.path.join(path, name)):
         return os.path.join(path, name)
+    generator_only = (os.path.isfile(os.path.join(path, "generator.keras"))
+                      and not os.path.isfile(config_path))
+    if generator_only:  # an imported ElectraForMaskedLM: its encoder is a masked-LM encoder
+        return os.path.join(path, "generator.keras")
     if os.path.isdir(path):
         raise CheckpointError(f"{path} has no {name}: give the "
                               "--out-dir of a finished 'electra-tf pretrain' run (an unfinished "

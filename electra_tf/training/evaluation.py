@@ -119,12 +119,18 @@ def evaluate(model_dir: str, split: str = "test", data: str | None = None,
     return metrics
 
 
+def split_exists(task: str, data: str | None, split: str) -> bool:
+    """Whether the task's stored data has `split` (a single CSV or class folder has only the
+    texts the model was trained on; IMDB and a `{split}` path name their own splits)."""
+    if split == "train" or task == "imdb" or data is None or "{split}" in data:
+        return True  # IMDB checks its split names itself; a {split} path names its own files
+    return task == "folder" and os.path.isdir(os.path.join(data, split))
+
+
 def _check_split_exists(task: str, data: str | None, split: str) -> None:
     """Refuses to score a split the stored data does not have: a single CSV or class folder
     would otherwise be scored as "test" with the very texts the model was trained on."""
-    if split == "train" or task == "imdb" or data is None or "{split}" in data:
-        return  # IMDB checks its split names itself; a {split} path names its own files
-    if task == "folder" and os.path.isdir(os.path.join(data, split)):
+    if split_exists(task, data, split):
         return
     raise DataError(
         f"{data} is the data this model was fine-tuned on and has no {split!r} split. Give the "

@@ -39,6 +39,7 @@ from electra_tf.run_dir import (
     FinetunePaths,
     check_resumable_finetuning,
     ensure_writable_directory,
+    finished_finetuning_metrics,
     load_finetuned,
     refuse_another_kind_of_run,
     resumed_best,
@@ -111,6 +112,11 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
     identity = {"task": config.task.name, "data": config.task.data or "tfds:imdb_reviews",
                 "pretrained": pretrained, "from_scratch": from_scratch}
     resuming = check_resumable_finetuning(paths, config, identity)
+    finished = finished_finetuning_metrics(paths) if resuming else {}
+    if finished:  # re-invoked after the end: the run's own record stays as it is
+        logger.info("%s is a finished fine-tuning run of these settings; nothing to train (its "
+                    "metrics.json is kept).", out_dir)
+        return finished
     if runtime.chief:
         ensure_writable_directory(out_dir)
 
