@@ -249,7 +249,8 @@ def main() -> int:
                          "median": statistics.median(per_seed), "per_seed": per_seed})
             print(json.dumps(rows[-1]), flush=True)
     commands = {name: " ".join(pretraining_command(name, "runs/electra_vs_mlm",
-                                                   "aclImdb_v1-text.tar.gz"))
+                                                   "aclImdb_v1-text.tar.gz")).replace(
+                                                       ROOT + os.sep, "")
                 for name, spec in PRETRAINING.items() if spec[3]}
     result = {"command": "python benchmarks/electra_vs_mlm.py", "host": host_summary(),
               "rows": rows, "verdict": verdict(rows), "unfinished": unfinished,
