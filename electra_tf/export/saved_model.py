@@ -157,6 +157,9 @@ def export_model(model_dir: str, export_dir: str, precision: str = "float32") ->
     if os.path.abspath(export_dir) == os.path.abspath(model_dir):
         raise CheckpointError("--out must differ from --model: exporting into the model "
                               "directory would mix the SavedModel with the training files.")
+    if os.path.exists(export_dir) and not os.path.isdir(export_dir):
+        raise CheckpointError(f"--out {export_dir} is an existing file, not a directory; give a "
+                              "directory path.")
     if os.path.isdir(export_dir) and os.listdir(export_dir) and not is_saved_model(export_dir):
         raise CheckpointError(f"{export_dir} exists and is not an earlier export; choose an "
                               "empty or new directory so nothing in it is overwritten.")
