@@ -12,8 +12,9 @@ Every file is written to a temporary name and renamed (`write_atomically`): a re
 half a file, and a damaged JSON record is one `CheckpointError` saying how to recover. The resume
 checks refuse to continue a run with settings its checkpoints cannot take.
 
-Keras and TensorFlow are imported only by the functions that load models, so that the CLI can
-check paths before TensorFlow's slow start-up.
+This module imports Keras and TensorFlow only inside the functions that load models; the
+package itself (`electra_tf/__init__.py`) imports TensorFlow eagerly, so the CLI's early path
+checks gain nothing from it beyond a tidy dependency.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Callable
 
 from electra_tf.errors import CheckpointError, first_line
 
-logger = logging.getLogger("electra_tf")
+logger = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------------------ files
 

@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -15,6 +16,8 @@ from electra_tf.models.classifier import SequenceClassifier
 from electra_tf.run_dir import load_keras_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from preset_writer import write_preset  # noqa: E402  (a build tool, not in the package)
 
 
 @pytest.fixture
@@ -22,7 +25,7 @@ def installed_preset(tiny_pretrained_run, tmp_path, monkeypatch):
     """`tiny_pretrained_run` written as preset "tiny_test" into a presets folder that stands in
     for the installed one."""
     root = tmp_path / "presets"
-    manifest = presets.write_preset(tiny_pretrained_run, str(root / "tiny_test"),
+    manifest = write_preset(tiny_pretrained_run, str(root / "tiny_test"),
                                     description="a 30-step test run", data="80 sample reviews")
     monkeypatch.setattr(presets, "PRESETS_DIR", str(root))
     return manifest

@@ -100,7 +100,7 @@ def main(argv=None) -> int:
                         help="what the preset is, for preset.json")
     args = parser.parse_args(argv)
 
-    from electra_tf.presets import write_preset
+    from preset_writer import write_preset
 
     mismatch = options_mismatch(args)
     if mismatch:

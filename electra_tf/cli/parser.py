@@ -196,8 +196,7 @@ def _add_learner_argument(parser):
 
     parser.add_argument("--learner", choices=LEARNERS, default=DEFAULT_LEARNER,
                         help="WordPiece learner when a vocabulary is learned (default: "
-                             f"{DEFAULT_LEARNER}: 31x faster than tensorflow-text's on the IMDB "
-                             "reviews)")
+                             f"{DEFAULT_LEARNER}, the faster; docs/pretraining.md compares them)")
 
 
 def _add_training_arguments(parser):
@@ -236,7 +235,7 @@ def _add_distribution_arguments(parser):
     group.add_argument("--deterministic", action="store_true",
                        help="deterministic TensorFlow ops: the same seed gives the same weights "
                             "(also after kill -9 and resume); its kernels may be slower "
-                            "(0.96x on a 2-core CPU, within noise)")
+                            "(benchmarks/results/determinism.md)")
 
 
 def distribution_kwargs(args) -> dict:

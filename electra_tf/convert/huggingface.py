@@ -28,7 +28,7 @@ from electra_tf.convert.hf_mapping import (
 )
 from electra_tf.errors import CheckpointError, first_line
 
-logger = logging.getLogger("electra_tf")
+logger = logging.getLogger(__name__)
 
 
 def tokenizer_config(lower_case: bool) -> dict:

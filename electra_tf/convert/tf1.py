@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from electra_tf.errors import CheckpointError
 
-logger = logging.getLogger("electra_tf")
+logger = logging.getLogger(__name__)
 
 
 def _encoder_names(scope: str, num_layers: int, has_projection: bool, embeddings="electra"):

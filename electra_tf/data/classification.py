@@ -17,7 +17,7 @@ import numpy as np
 from electra_tf.data.corpus import CorpusStats, ImdbCorpus, _decode_line
 from electra_tf.errors import DataError
 
-logger = logging.getLogger("electra_tf")
+logger = logging.getLogger(__name__)
 
 IMDB_LABELS = ("neg", "pos")  # tfds imdb_reviews: 0 = negative, 1 = positive
 

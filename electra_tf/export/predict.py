@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from electra_tf.errors import CheckpointError, DataError
 
-logger = logging.getLogger("electra_tf")
+logger = logging.getLogger(__name__)
 
 
 class Predictor:

@@ -6,7 +6,8 @@ model) -> restore -> fit -> write the products. Their run directories are `elect
 where and how they run, `electra_tf.distribute`."""
 
 from electra_tf.finetune_config import FinetuneConfig, load_finetune_config
-from electra_tf.training.finetune import evaluate, finetune
+from electra_tf.training.evaluation import evaluate
+from electra_tf.training.finetune import finetune
 from electra_tf.training.optimizer import (
     NO_DECAY_NAME_PATTERNS,
     LayerwiseAdamW,

@@ -40,7 +40,6 @@ from electra_tf.run_dir import (
     check_resumable_finetuning,
     ensure_writable_directory,
     finished_finetuning_metrics,
-    load_finetuned,
     refuse_another_kind_of_run,
     resumed_best,
     run_lock,
@@ -54,7 +53,7 @@ from electra_tf.training.callbacks import (
     read_history,
 )
 from electra_tf.training.checkpoints import TrainingCheckpointer
-from electra_tf.training.evaluation import evaluate, plot_results, predict_metrics
+from electra_tf.training.evaluation import plot_results, predict_metrics
 from electra_tf.training.finetune_setup import (
     build_classifier,
     checked_arguments,
@@ -63,10 +62,9 @@ from electra_tf.training.finetune_setup import (
 )
 from electra_tf.training.optimizer import create_finetuning_optimizer
 
-# `evaluate` and `load_finetuned` are still imported from here by the CLI and older code.
-__all__ = ["evaluate", "finetune", "load_finetuned"]
+__all__ = ["finetune"]
 
-logger = logging.getLogger("electra_tf")
+logger = logging.getLogger(__name__)
 
 
 def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = None,

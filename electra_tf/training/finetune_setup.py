@@ -20,7 +20,7 @@ from electra_tf.models.classifier import SequenceClassifier
 from electra_tf.presets import resolve_pretrained
 from electra_tf.run_dir import read_json
 
-logger = logging.getLogger("electra_tf")
+logger = logging.getLogger(__name__)
 
 
 def checked_arguments(config: FinetuneConfig, pretrained, from_scratch, model_config,
