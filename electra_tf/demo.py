@@ -28,8 +28,8 @@ def run_demo(steps: int = 600, batch_size: int = 32, seed: int = 0) -> int:
         # Below 12 steps the first and last epoch's losses were noise: seeds 0 and 2 of
         # `--steps 5` "failed"; every seed of 12, 36 and 60 steps passed.
         raise ConfigError(f"demo --steps {steps} is too few to show the losses fall: use at "
-                          f"least {MIN_STEPS} (6 epochs of 10 steps; the default 600 takes a "
-                          "minute or two).")
+                          f"least {MIN_STEPS} ({EPOCHS} epochs of {MIN_STEPS // EPOCHS} steps; "
+                          "the default 600 takes a minute or two).")
     # Small enough to show the objective working within a minute or two on 2 CPU cores.
     config = ElectraConfig.from_dict({
         "model": dict(vocab_size=128, embedding_size=64, hidden_size=64, num_layers=2,

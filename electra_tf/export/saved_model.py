@@ -26,7 +26,6 @@ before tokenization.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -165,7 +164,12 @@ def export_model(model_dir: str, export_dir: str, precision: str = "float32") ->
                               "empty or new directory so nothing in it is overwritten.")
     if is_saved_model(export_dir):
         _refuse_export_of_another_model(export_dir, model_dir)
-    from electra_tf.run_dir import FinetunePaths, PretrainPaths, ensure_writable_directory
+    from electra_tf.run_dir import (
+        FinetunePaths,
+        PretrainPaths,
+        ensure_writable_directory,
+        write_json,
+    )
 
     if FinetunePaths(model_dir).has_classifier():  # finished, or the best weights so far
         export = _export_finetuned
@@ -183,10 +187,8 @@ def export_model(model_dir: str, export_dir: str, precision: str = "float32") ->
     try:
         summary = export(model_dir, partial, precision)
         summary.update(export_dir=export_dir, precision=precision)
-        extra = os.path.join(partial, "assets.extra")
-        os.makedirs(extra, exist_ok=True)
-        with open(os.path.join(extra, "electra_tf.json"), "w", encoding="utf-8") as f:
-            json.dump(summary, f, indent=2)
+        os.makedirs(os.path.join(partial, "assets.extra"), exist_ok=True)
+        write_json(os.path.join(partial, "assets.extra", "electra_tf.json"), summary)
         _replace_directory(partial, export_dir)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
@@ -198,12 +200,12 @@ def _refuse_export_of_another_model(export_dir: str, model_dir: str) -> None:
     (another precision, retrained weights), never by another model's: that would silently
     change what a server loading `export_dir` answers."""
     from electra_tf.errors import CheckpointError
+    from electra_tf.run_dir import read_json
 
     try:
-        with open(os.path.join(export_dir, "assets.extra", "electra_tf.json"),
-                  encoding="utf-8") as f:
-            source = json.load(f).get("source")
-    except (OSError, ValueError, AttributeError):
+        source = read_json(os.path.join(export_dir, "assets.extra", "electra_tf.json")).get(
+            "source")
+    except (CheckpointError, AttributeError):  # damaged, or not the object we write
         source = None
     if source != os.path.abspath(model_dir):
         held = f"the export of {source}" if source else "a SavedModel not exported from it"
