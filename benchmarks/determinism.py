@@ -82,7 +82,7 @@ def run_then_kill(command, out_dir, checkpoint_step, timeout_s=900):
 
 
 def discriminator_weights(out_dir):
-    from electra_tf.run_dir import load_keras_model
+    from electra_tf.runs.keras_files import load_keras_model
 
     return load_keras_model(os.path.join(out_dir, "discriminator.keras")).get_weights()
 

@@ -42,7 +42,7 @@ WORK_DIR = os.path.join(ROOT, "runs", "electra_vs_mlm")
 CLI = [sys.executable, "-m", "electra_tf.cli"]
 
 _PRETRAIN = ["pretrain", "--config", os.path.join(ROOT, "configs", "electra_cpu.yaml"),
-             "--vocab", os.path.join(ROOT, "electra_tf", "presets", "electra_cpu_imdb",
+             "--vocab", os.path.join(ROOT, "electra_tf", "pretrained", "presets", "electra_cpu_imdb",
                                      "vocab.txt"),
              "--save-every", "1000", "--log-every", "100", "--quiet"]
 _MLM = ["--set", "pretraining.electra_objective=false"]
@@ -81,8 +81,8 @@ def pretraining_command(name: str, work_dir: str, corpus: str) -> list[str] | No
 
 def encoder_folder(name: str, work_dir: str) -> str | None:
     """The finished encoder's folder; None while its run has not finished."""
-    from electra_tf.presets import is_preset_name, preset_path
-    from electra_tf.run_dir import PretrainPaths
+    from electra_tf.pretrained.presets import is_preset_name, preset_path
+    from electra_tf.runs.layouts import PretrainPaths
 
     source = PRETRAINING[name][2]
     if is_preset_name(source):
@@ -94,7 +94,7 @@ def encoder_folder(name: str, work_dir: str) -> str | None:
 def train_flops(folder: str) -> float:
     """Training FLOPs of a finished pretraining run or preset (config x steps x batch)."""
     from electra_tf.config import load_config
-    from electra_tf.run_dir import read_json
+    from electra_tf.files import read_json
     from electra_tf.training.flops import pretraining_flops_per_sequence
 
     manifest = read_json(os.path.join(folder, "preset.json"))
@@ -116,7 +116,7 @@ def sample_accuracies(recipe: str, encoder: str, seeds, work_dir: str, validatio
 
 def imdb_full_accuracies(encoder: str, seeds, work_dir: str, corpus: str) -> list:
     """Test accuracy per seed (each finished model's test split read once)."""
-    from electra_tf.run_dir import read_json
+    from electra_tf.files import read_json
 
     accuracies = []
     for seed in seeds:

@@ -366,7 +366,7 @@ def idle_rerun_note(state) -> list:
     from electra_tf.config import load_config
 
     electra = state["pretraining"].get("electra")
-    preset = os.path.join(ROOT, "electra_tf", "presets", "electra_cpu_imdb")
+    preset = os.path.join(ROOT, "electra_tf", "pretrained", "presets", "electra_cpu_imdb")
     if not electra or not os.path.isfile(os.path.join(preset, "preset.json")):
         return []
     run_dir = os.path.join(ROOT, electra["out_dir"])

@@ -107,9 +107,10 @@ def effective_training(from_scratch: bool, epochs: int, seed: int, overrides) ->
 def run_setting(work_dir, pretrained, validation, from_scratch, epochs, seed, overrides) -> dict:
     """Fine-tunes one setting and seed (unless done) and scores it on `validation` (cached)."""
     from electra_tf.data.preprocessor import classification_dataset
+    from electra_tf.files import read_json, write_json
+    from electra_tf.pretrained.finetuned import load_finetuned
     from electra_tf.quickstart import finetune_on_sample, has_classifier
-    from electra_tf.run_dir import load_finetuned, read_json, write_json
-    from electra_tf.training.evaluation import predict_metrics
+    from electra_tf.tasks.scoring import predict_metrics
 
     training = effective_training(from_scratch, epochs, seed, overrides)
     arm = "scratch" if from_scratch else "pretrained"
@@ -217,7 +218,7 @@ def main():
     args = parser.parse_args()
 
     from electra_tf.data.classification import load_labelled_texts, stratified_split
-    from electra_tf.presets import resolve_pretrained
+    from electra_tf.pretrained.presets import resolve_pretrained
 
     pretrained = resolve_pretrained(args.pretrained)
     validation = stratified_split(load_labelled_texts("imdb", args.corpus, "train"), 0.1, 0)[1]

@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 
 from electra_tf.config import ElectraConfig, load_config
+from electra_tf.config.finetuning import FinetuneConfig, load_finetune_config
 from electra_tf.data.samples import SAMPLE_CORPUS, SAMPLE_LABELLED
-from electra_tf.finetune_config import FinetuneConfig, load_finetune_config
-from electra_tf.run_dir import FinetunePaths, PretrainPaths, read_json, write_json
+from electra_tf.files import read_json, write_json
+from electra_tf.runs.layouts import FinetunePaths, PretrainPaths
 from electra_tf.training.finetune import finetune
 from electra_tf.training.pretrain import pretrain
 
@@ -110,7 +111,7 @@ def run_quickstart(out_dir: str = "electra-quickstart", steps: int = 300,
     "test_examples", "preset"}. Returns the exit status (1 if the pretraining losses did not
     fall).
     """
-    from electra_tf.presets import is_preset_name, preset_path
+    from electra_tf.pretrained.presets import is_preset_name, preset_path
 
     if preset == "auto":
         preset = DEFAULT_PRESET if is_preset_name(DEFAULT_PRESET) else None
@@ -180,7 +181,8 @@ def _finetune_and_test(out: str, pretrained: str, from_scratch: bool, epochs: in
                        seed: int, overrides=()) -> dict:
     """Step 3-4 for one model: fine-tunes (unless done), then scores the test reviews."""
     from electra_tf.reports import finetuning_report
-    from electra_tf.training.evaluation import evaluate, format_metrics
+    from electra_tf.tasks.scoring import format_metrics
+    from electra_tf.training.evaluation import evaluate
 
     what = "from scratch" if from_scratch else "from the pretrained encoder"
     if has_classifier(out):

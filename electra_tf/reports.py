@@ -30,7 +30,7 @@ def finetuning_report(metrics: dict, out_dir: str, has_test_split: bool = True) 
     `finetune` (`metrics` is its `metrics.json`). `has_test_split`: whether the task's data has
     a test split `evaluate --split test` can read (a single CSV has not: the command then asks
     for the test data)."""
-    from electra_tf.training.evaluation import format_metrics
+    from electra_tf.tasks.scoring import format_metrics
 
     test = f"electra-tf evaluate --model {out_dir} --split test"
     if not has_test_split:

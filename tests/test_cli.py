@@ -9,7 +9,7 @@ import pytest
 
 import electra_tf
 from electra_tf.cli import main
-from electra_tf.presets import preset_path
+from electra_tf.pretrained.presets import preset_path
 
 
 def test_version_and_help_list_subcommands():

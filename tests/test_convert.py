@@ -314,7 +314,7 @@ def test_exported_tokenizer_splits_text_as_training_did(tiny_pretrained_run, tmp
 
     from electra_tf.convert import export_huggingface
     from electra_tf.data.tokenizer import WordPieceTokenizer
-    from electra_tf.run_dir import read_json, write_json
+    from electra_tf.files import read_json, write_json
 
     run_dir = tmp_path / "run"
     shutil.copytree(tiny_pretrained_run, run_dir)

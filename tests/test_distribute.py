@@ -252,7 +252,7 @@ def test_a_worker_takes_the_chiefs_learned_vocabulary(tmp_path):
 
     from electra_tf.data.vocab import SPECIAL_TOKENS, save_vocabulary, wait_for_vocabulary
     from electra_tf.errors import DataError
-    from electra_tf.run_dir import FinetunePaths, PretrainPaths
+    from electra_tf.runs.layouts import FinetunePaths, PretrainPaths
     from electra_tf.training.finetune_setup import run_vocabulary as finetune_vocabulary
     from electra_tf.training.pretrain_setup import run_vocabulary as pretrain_vocabulary
 

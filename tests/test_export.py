@@ -13,7 +13,7 @@ import tensorflow as tf
 from conftest import built_once
 from electra_tf.cli import main
 from electra_tf.data import SAMPLE_LABELLED
-from electra_tf.run_dir import load_finetuned
+from electra_tf.pretrained.finetuned import load_finetuned
 
 # Inputs a server meets: nothing, blanks, broken bytes, a megabyte, emoji and mixed scripts.
 ODD_TEXTS = [b"", b"   \t ", b"caf\xe9 \xff\xfe broken bytes", ("great " * 170000).encode(),

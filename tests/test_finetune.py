@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from conftest import TINY_ENCODER, run_cli_until_then_sigkill
 from electra_tf.cli import main
+from electra_tf.config.finetuning import load_finetune_config
 from electra_tf.data import SAMPLE_LABELLED
 from electra_tf.data.classification import LabelledTexts, load_labelled_texts, stratified_split
 from electra_tf.data.preprocessor import (
@@ -21,10 +22,9 @@ from electra_tf.data.preprocessor import (
 )
 from electra_tf.data.tokenizer import WordPieceTokenizer
 from electra_tf.errors import ConfigError, DataError
-from electra_tf.finetune_config import load_finetune_config
 from electra_tf.layers import ElectraEncoder
 from electra_tf.models.classifier import SequenceClassifier
-from electra_tf.training.evaluation import classification_metrics, predict_metrics
+from electra_tf.tasks.scoring import classification_metrics, predict_metrics
 from electra_tf.training.optimizer import (
     LayerwiseAdamW,
     create_finetuning_optimizer,

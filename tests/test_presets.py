@@ -8,12 +8,12 @@ import sys
 import numpy as np
 import pytest
 
-import electra_tf.presets as presets
+import electra_tf.pretrained.presets as presets
 from electra_tf.cli import main
 from electra_tf.data import SAMPLE_LABELLED
 from electra_tf.errors import ConfigError
 from electra_tf.models.classifier import SequenceClassifier
-from electra_tf.run_dir import load_keras_model
+from electra_tf.runs.keras_files import load_keras_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
@@ -130,7 +130,8 @@ def test_the_preset_tool_packages_a_finished_run_with_its_command(tiny_pretraine
 
 
 @pytest.mark.parametrize("options, says", [
-    (["--vocab", os.path.join(ROOT, "electra_tf", "presets", "electra_cpu_imdb", "vocab.txt"),
+    (["--vocab", os.path.join(ROOT, "electra_tf", "pretrained", "presets", "electra_cpu_imdb",
+                               "vocab.txt"),
       "--save-every", "30"], "another vocabulary"),
     (["--save-every", "30"], "pass it with --vocab"),
     (["--vocab", "RUN_VOCAB", "--save-every", "1000"], "--save-every 30"),

@@ -228,7 +228,7 @@ def test_a_run_folder_in_use_by_another_process_is_refused(command, tiny_pretrai
     0 and history.jsonl got every line twice). While a process holds the folder (`run_lock`,
     held here as a running command holds it), another is refused in one line naming it; the
     kill -9 resume tests show a dead holder's lock file blocks nothing."""
-    from electra_tf.run_dir import run_lock
+    from electra_tf.runs.layouts import run_lock
 
     out = tmp_path / "run"
     out.mkdir()

@@ -2,7 +2,7 @@
 the IMDB experiment (`benchmarks/imdb_experiment.py`: `configs/electra_cpu.yaml`, 8,000 steps of
 32 x 128 tokens on IMDB's train/unsup + train/pos + train/neg, never test/). It pretrains (or
 finds finished) the run and copies its discriminator, vocabulary and settings into `--out-dir`
-(default `electra_tf/presets/electra_cpu_imdb/`; the folder's name is the preset's) with
+(default `electra_tf/pretrained/presets/electra_cpu_imdb/`; the folder's name is the preset's) with
 `preset.json` saying how it was made, including the exact `electra-tf pretrain` command.
 
     .venv/bin/python tools/make_preset.py [--run-dir runs/preset/pretrain_electra] \\
@@ -11,7 +11,8 @@ finds finished) the run and copies its discriminator, vocabulary and settings in
 
 `electra_cpu_imdb_long` (the quickstart's) is the same recipe and vocabulary on a 24,000-step
 schedule: `--run-dir runs/preset_long/pretrain_electra --steps 24000 --out-dir
-electra_tf/presets/electra_cpu_imdb_long --vocab electra_tf/presets/electra_cpu_imdb/vocab.txt
+electra_tf/pretrained/presets/electra_cpu_imdb_long
+--vocab electra_tf/pretrained/presets/electra_cpu_imdb/vocab.txt
 --save-every 1000 --keep-checkpoints 30 --description ...` (about 3 h).
 
 A run packaged when already finished must have been made with the same options, since they are
@@ -62,7 +63,8 @@ def options_mismatch(args) -> str | None:
     """Why the options would misstate how the existing run in `args.run_dir` was made (its
     `run.json`: vocabulary fingerprint, learned or given, and checkpoint interval), or None."""
     from electra_tf.data.vocab import load_vocabulary, vocabulary_fingerprint
-    from electra_tf.run_dir import PretrainPaths, read_json
+    from electra_tf.files import read_json
+    from electra_tf.runs.layouts import PretrainPaths
 
     run = read_json(PretrainPaths(args.run_dir).run)  # {} before the run starts
     if not run:
@@ -87,7 +89,8 @@ def main(argv=None) -> int:
                                                           "pretrain_electra"))
     parser.add_argument("--corpus", default=CORPUS, help="the aclImdb archive or folder")
     parser.add_argument("--steps", type=int, default=8000)
-    parser.add_argument("--out-dir", default=os.path.join(ROOT, "electra_tf", "presets", NAME),
+    parser.add_argument("--out-dir",
+                        default=os.path.join(ROOT, "electra_tf", "pretrained", "presets", NAME),
                         help="the preset's folder; its name is the preset's name")
     parser.add_argument("--vocab", help="a WordPiece vocabulary to pretrain with instead of "
                                         "learning one from the corpus")

@@ -1,4 +1,4 @@
-"""Writes a preset (`electra_tf/presets/NAME/`) from a finished `electra-tf pretrain` run: the
+"""Writes a preset (`electra_tf/pretrained/presets/NAME/`) from a finished `electra-tf pretrain` run: the
 encoder, vocabulary and settings, and `preset.json` saying how it was trained. A build tool of
 this repository (it records the git commit), used by `tools/make_preset.py` and the tests; the
 installed package only reads presets (`electra_tf.presets`)."""
@@ -12,7 +12,7 @@ import shutil
 import subprocess
 
 from electra_tf.errors import ConfigError
-from electra_tf.presets import MANIFEST, PRESET_FILES
+from electra_tf.pretrained.presets import MANIFEST, PRESET_FILES
 
 
 def write_preset(run_dir: str, out_dir: str, *, description: str, data: str,
@@ -55,7 +55,7 @@ def write_preset(run_dir: str, out_dir: str, *, description: str, data: str,
 
 
 def _parameter_count(keras_path: str) -> int:
-    from electra_tf.run_dir import load_keras_model
+    from electra_tf.runs.keras_files import load_keras_model
 
     return int(load_keras_model(keras_path).count_params())
 

@@ -33,7 +33,7 @@ sys.path.insert(0, BENCHMARKS)
 RESULTS = os.path.join(HERE, "results")
 
 _PRETRAIN = ("electra-tf pretrain --config configs/electra_cpu.yaml --corpus "
-             "aclImdb_v1-text.tar.gz --vocab electra_tf/presets/electra_cpu_imdb/vocab.txt "
+             "aclImdb_v1-text.tar.gz --vocab electra_tf/pretrained/presets/electra_cpu_imdb/vocab.txt "
              "--save-every 1000 --quiet")
 _SHARED_ENCODER = "--set model.generator_hidden_fraction=1.0 --set pretraining.share_encoder=true"
 # The pretraining runs the rows read: the preset's recipe and vocabulary, one change each.
@@ -100,8 +100,8 @@ ROWS = (
 def pretraining_state(source: str, step: int | None) -> dict:
     """The run's logged discriminator AUC and recall and MLM accuracy at `step` (the last logged
     when None): from its history.jsonl, or a preset's final metrics; {} when not logged."""
-    from electra_tf.presets import MANIFEST, resolve_pretrained
-    from electra_tf.run_dir import PretrainPaths
+    from electra_tf.pretrained.presets import MANIFEST, resolve_pretrained
+    from electra_tf.runs.layouts import PretrainPaths
 
     paths = PretrainPaths(resolve_pretrained(source) if step is None
                           else os.path.join(ROOT, source))
@@ -125,8 +125,8 @@ def encoder_folder(work_dir: str, name: str, source: str, step: int | None) -> s
     """The folder fine-tuning loads: the source itself (a finished run or an installed preset),
     or checkpoint `step` exported once; None while the run has not got there yet."""
     from electra_tf.errors import CheckpointError
-    from electra_tf.presets import is_preset_name, resolve_pretrained
-    from electra_tf.run_dir import PretrainPaths
+    from electra_tf.pretrained.presets import is_preset_name, resolve_pretrained
+    from electra_tf.runs.layouts import PretrainPaths
     from electra_tf.training.pretrain import export_checkpoint
 
     if step is None:  # metrics.json is a run's last file

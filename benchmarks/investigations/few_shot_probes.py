@@ -61,8 +61,9 @@ def load_rows(names, work_dir: str, vocab_size: int):
     from discriminator_transfer import encoder_folder
     from encoder_proxies import random_encoder
 
-    from electra_tf.presets import preset_path
-    from electra_tf.run_dir import PretrainPaths, load_keras_model
+    from electra_tf.pretrained.presets import preset_path
+    from electra_tf.runs.keras_files import load_keras_model
+    from electra_tf.runs.layouts import PretrainPaths
 
     preset = preset_path("electra_cpu_imdb")
     for name, what, source, step in ROWS:
@@ -173,7 +174,7 @@ def main() -> int:
     from electra_tf.data.classification import load_labelled_texts, stratified_split
     from electra_tf.data.samples import SAMPLE_LABELLED
     from electra_tf.data.tokenizer import WordPieceTokenizer
-    from electra_tf.presets import preset_path
+    from electra_tf.pretrained.presets import preset_path
 
     # Every row shares the preset's vocabulary (the long run was started with --vocab).
     tokenizer = WordPieceTokenizer(os.path.join(preset_path("electra_cpu_imdb"), "vocab.txt"))

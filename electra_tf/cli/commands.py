@@ -23,7 +23,7 @@ def cmd_train_tokenizer(args) -> int:
     from electra_tf.data.vocab import save_vocabulary
     from electra_tf.data.vocab_learning import learn_vocabulary
     from electra_tf.errors import DataError
-    from electra_tf.run_dir import ensure_writable_directory
+    from electra_tf.files import ensure_writable_directory
 
     if os.path.isdir(args.out):
         raise DataError(f"--out {args.out} is a directory; give the path of the vocab.txt to "
@@ -66,7 +66,7 @@ def cmd_pretrain(args) -> int:
 
 def cmd_finetune(args) -> int:
     from electra_tf import load_config
-    from electra_tf.finetune_config import load_finetune_config
+    from electra_tf.config.finetuning import load_finetune_config
     from electra_tf.training.finetune import finetune
 
     overrides = list(args.overrides)
@@ -91,7 +91,8 @@ def cmd_finetune(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from electra_tf.training.evaluation import evaluate, format_metrics
+    from electra_tf.tasks.scoring import format_metrics
+    from electra_tf.training.evaluation import evaluate
 
     metrics = evaluate(args.model, args.split, data=args.data, batch_size=args.batch_size)
     print(f"{args.split} ({metrics['source']}, {metrics['seconds']:.0f} s):")
@@ -195,7 +196,7 @@ def cmd_summary(args) -> int:
 
 
 def cmd_presets(args) -> int:
-    from electra_tf.presets import PRESETS_DIR, available_presets
+    from electra_tf.pretrained.presets import PRESETS_DIR, available_presets
 
     presets = available_presets()
     if not presets:

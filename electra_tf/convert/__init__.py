@@ -1,7 +1,22 @@
 """Checkpoint conversion: HuggingFace ELECTRA (safetensors / pytorch_model.bin) in and out."""
 
+import os
+
 from electra_tf.convert.hf_mapping import hf_config
-from electra_tf.convert.huggingface import export_huggingface, load_huggingface, save_huggingface
+from electra_tf.convert.huggingface import (
+    export_huggingface,
+    is_huggingface_source,
+    load_huggingface,
+    resolve_hf_path,
+    save_huggingface,
+)
+from electra_tf.convert.tf1 import load_tf1_checkpoint
+from electra_tf.data.vocab import load_vocabulary, save_vocabulary
+from electra_tf.errors import CheckpointError
+from electra_tf.files import ensure_writable_directory, read_json, write_json
+from electra_tf.models.generator import Generator
+from electra_tf.runs.keras_files import save_keras_atomically
+from electra_tf.runs.layouts import PretrainPaths, refuse_another_kind_of_run
 
 __all__ = ["export_huggingface", "hf_config", "import_pretrained", "load_huggingface",
            "save_huggingface"]
@@ -16,21 +31,6 @@ def import_pretrained(source: str, out_dir: str, vocab: str | None = None,
 
     `lower_case`: whether the vocabulary is uncased; None reads a HuggingFace folder's
     `tokenizer_config.json` (`do_lower_case`) and otherwise means True (Google's releases)."""
-    import os
-    import shutil
-
-    from electra_tf.convert.huggingface import is_huggingface_source, resolve_hf_path
-    from electra_tf.convert.tf1 import load_tf1_checkpoint
-    from electra_tf.data.vocab import load_vocabulary
-    from electra_tf.errors import CheckpointError
-    from electra_tf.models.generator import Generator
-    from electra_tf.run_dir import (
-        ensure_writable_directory,
-        read_json,
-        refuse_another_kind_of_run,
-        write_json,
-    )
-
     refuse_another_kind_of_run(out_dir, "import")
     if os.path.exists(os.path.join(out_dir, "discriminator.keras")):
         raise CheckpointError(f"{out_dir} already holds a discriminator.keras; choose a new "
@@ -60,10 +60,11 @@ def import_pretrained(source: str, out_dir: str, vocab: str | None = None,
         raise CheckpointError(f"{vocab} has {len(vocabulary)} tokens but the checkpoint's "
                               f"embeddings have {any_model.encoder.vocab_size} rows.")
     ensure_writable_directory(out_dir)
-    shutil.copyfile(vocab, os.path.join(out_dir, "vocab.txt"))
+    paths = PretrainPaths(out_dir)  # the layout of a pretraining run: everything reads it
+    save_vocabulary(vocabulary, paths.vocab)
     for name, model in models.items():
-        model.save(os.path.join(out_dir, f"{name}.keras"))
+        save_keras_atomically(model, getattr(paths, name))
     summary = {"imported_from": source, "format": kind, "lower_case": lower_case,
                "models": sorted(models)}
-    write_json(os.path.join(out_dir, "run.json"), summary)
+    write_json(paths.run, summary)
     return summary

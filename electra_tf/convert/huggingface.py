@@ -252,7 +252,8 @@ def export_huggingface(pretrain_dir: str, out_dir: str) -> dict:
         raise CheckpointError(f"{pretrain_dir} has no discriminator.keras: give the --out-dir of "
                               "a finished 'electra-tf pretrain' run.")
     vocab = os.path.join(pretrain_dir, "vocab.txt")
-    from electra_tf.run_dir import load_keras_model, read_json
+    from electra_tf.files import read_json
+    from electra_tf.runs.keras_files import load_keras_model
 
     # The tokenizer settings travel with the weights: a --cased run must not be lower-cased.
     lower_case = read_json(os.path.join(pretrain_dir, "run.json")).get("lower_case", True)

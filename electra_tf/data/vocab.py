@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from electra_tf.errors import DataError
+from electra_tf.files import write_text_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -85,10 +86,7 @@ def load_vocabulary(path: str) -> list[str]:
 def save_vocabulary(vocabulary: Sequence[str], path: str) -> None:
     """Writes one token per line (atomically: a crash never leaves half a vocabulary)."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write("\n".join(vocabulary) + "\n")
-    os.replace(tmp, path)
+    write_text_atomically(path, "\n".join(vocabulary) + "\n")
 
 
 def wait_for_vocabulary(path: str, timeout_s: float = 1800.0, poll_s: float = 1.0) -> list[str]:

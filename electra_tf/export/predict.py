@@ -98,13 +98,15 @@ def load_predictor(path: str, trust_saved_model: bool = False) -> Predictor:
         signature = loaded.signatures["serving_default"]
         label_names = [s.decode("utf-8") for s in loaded.label_names.numpy()]
         return Predictor(lambda texts: signature(text=texts), label_names, path)
-    from electra_tf.run_dir import FinetunePaths, load_finetuned
+    from electra_tf.pretrained.finetuned import load_finetuned
+    from electra_tf.runs.layouts import FinetunePaths
 
     if FinetunePaths(path).has_classifier():
-        from electra_tf.export.saved_model import ClassifierModule
+        from electra_tf.tasks import get_task
 
-        classifier, preprocessor, _, _ = load_finetuned(path)
-        module = ClassifierModule(classifier, preprocessor, os.path.join(path, "vocab.txt"))
+        classifier, preprocessor, _, config = load_finetuned(path)
+        module = get_task(config.task).serving_module(classifier, preprocessor,
+                                                      os.path.join(path, "vocab.txt"))
         # A closure, not the bound tf.function: that holds only a weak reference to `module`.
         return Predictor(lambda texts: module.classify_text(texts), classifier.label_names, path)
     raise CheckpointError(f"{path} is neither an 'electra-tf export' directory (saved_model.pb) "

@@ -30,107 +30,38 @@ import os
 import shutil
 import tempfile
 
-import tensorflow as tf
-
+from electra_tf.config import load_config
+from electra_tf.config.finetuning import TaskConfig
 from electra_tf.data.preprocessor import ClassificationPreprocessor
-
-TEXT_SPEC = tf.TensorSpec([None], tf.string, name="text")
-IDS_SPEC = tf.TensorSpec([None, None], tf.int32, name="token_ids")
-MASK_SPEC = tf.TensorSpec([None, None], tf.int32, name="padding_mask")
-
-
-class _ServingModule(tf.Module):
-    """Holds the Keras model, the text preprocessor and the vocabulary asset."""
-
-    def __init__(self, model, preprocessor: ClassificationPreprocessor, vocab_path: str):
-        super().__init__(name="electra_tf_export")
-        self.model = model
-        self.preprocessor = preprocessor
-        # The tokenizer's tables are graph constants already; the vocabulary file is kept as
-        # an asset too, so a serving stack (or a human) can read the exact vocabulary.
-        self.vocab_file = tf.saved_model.Asset(vocab_path)
-        self.max_seq_length = tf.Variable(preprocessor.max_seq_length, trainable=False,
-                                          name="max_seq_length")
-
-    def _text_inputs(self, text):
-        token_ids = self.preprocessor(text)  # ragged [batch, (len)]
-        return self.preprocessor.pad_and_mask(token_ids)
-
-    def _ids_inputs(self, token_ids, padding_mask):
-        return {"token_ids": token_ids, "segment_ids": tf.zeros_like(token_ids),
-                "padding_mask": padding_mask}
-
-
-class ClassifierModule(_ServingModule):
-    def __init__(self, model, preprocessor, vocab_path):
-        super().__init__(model, preprocessor, vocab_path)
-        # A variable, not a constant, so that it is saved: `loaded.label_names.numpy()`.
-        self.label_names = tf.Variable(list(model.label_names), trainable=False,
-                                       name="label_names")
-
-    def _outputs(self, inputs):
-        logits = tf.cast(self.model(inputs, training=False), tf.float32)  # [batch, L]
-        label_id = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1),
-                "label_id": label_id, "label": tf.gather(self.label_names, label_id)}
-
-    @tf.function(input_signature=[TEXT_SPEC])
-    def classify_text(self, text):
-        return self._outputs(self._text_inputs(text))
-
-    @tf.function(input_signature=[IDS_SPEC, MASK_SPEC])
-    def classify_ids(self, token_ids, padding_mask):
-        return self._outputs(self._ids_inputs(token_ids, padding_mask))
-
-    def signatures(self):
-        return {"serving_default": self.classify_text, "classify_ids": self.classify_ids}
-
-
-class EncoderModule(_ServingModule):
-    """`model` is an `ElectraEncoder`: sequence output for feature extraction."""
-
-    @tf.function(input_signature=[TEXT_SPEC])
-    def encode_text(self, text):
-        inputs = self._text_inputs(text)
-        return {"sequence_output": tf.cast(self.model(inputs, training=False), tf.float32),
-                "token_ids": inputs["token_ids"],
-                "padding_mask": tf.cast(inputs["padding_mask"], tf.int32)}
-
-    @tf.function(input_signature=[IDS_SPEC, MASK_SPEC])
-    def encode_ids(self, token_ids, padding_mask):
-        inputs = self._ids_inputs(token_ids, padding_mask)
-        return {"sequence_output": tf.cast(self.model(inputs, training=False), tf.float32)}
-
-    def signatures(self):
-        return {"serving_default": self.encode_text, "encode_ids": self.encode_ids}
-
-
-def save_serving_module(module: _ServingModule, export_dir: str) -> str:
-    """Writes `module` as a SavedModel with its signatures; returns `export_dir`."""
-    signatures = module.signatures()
-    tf.saved_model.save(module, export_dir, signatures=signatures)
-    return export_dir
+from electra_tf.data.tokenizer import WordPieceTokenizer
+from electra_tf.data.vocab import load_vocabulary
+from electra_tf.distribute import with_precision
+from electra_tf.errors import CheckpointError
+from electra_tf.export.serving import EncoderModule, save_serving_module
+from electra_tf.files import ensure_writable_directory, read_json, write_json
+from electra_tf.pretrained.finetuned import load_finetuned
+from electra_tf.runs.keras_files import load_keras_model
+from electra_tf.runs.layouts import FinetunePaths, PretrainPaths
+from electra_tf.tasks import FinetuningTask, SequenceClassification, get_task
 
 
 def export_classifier(model, preprocessor, vocab_path, export_dir,
-                      precision: str = "float32") -> str:
-    """Exports a `SequenceClassifier` with its text preprocessing (see the module docstring).
-    `precision` "mixed_bfloat16" computes in bfloat16 (float32 weights and outputs): faster on
-    CPUs with AVX512-BF16/AMX and on TPUs, with probabilities within about 1e-2 of float32;
+                      precision: str = "float32", task: FinetuningTask | None = None) -> str:
+    """Exports a fine-tuned model with its text preprocessing and its task's signatures
+    (`task`: a `SequenceClassifier`'s by default; see the module docstring). `precision`
+    "mixed_bfloat16" computes in bfloat16 (float32 weights and outputs): faster on CPUs with
+    AVX512-BF16/AMX and on TPUs, with probabilities within about 1e-2 of float32;
     "bfloat16_matmul" computes only the matrix products in bfloat16, the rest in float32
     (`electra_tf.layers.matmul`)."""
-    from electra_tf.distribute import with_precision
-
+    task = task or SequenceClassification(TaskConfig())
     model = with_precision(model, precision)
-    return save_serving_module(ClassifierModule(model, preprocessor, vocab_path), export_dir)
+    return save_serving_module(task.serving_module(model, preprocessor, vocab_path), export_dir)
 
 
 def export_encoder(encoder, preprocessor, vocab_path, export_dir,
                    precision: str = "float32") -> str:
     """Exports an `ElectraEncoder` (e.g. a pretrained discriminator's) for feature extraction,
     computing in `precision` (see `export_classifier`)."""
-    from electra_tf.distribute import with_precision
-
     encoder = with_precision(encoder, precision)
     return save_serving_module(EncoderModule(encoder, preprocessor, vocab_path), export_dir)
 
@@ -147,8 +78,6 @@ def export_model(model_dir: str, export_dir: str, precision: str = "float32") ->
     Returns a summary dict (`kind`, `signatures`, `export_dir`, ...) that is also written to
     `export_dir/assets.extra/electra_tf.json`.
     """
-    from electra_tf.errors import CheckpointError
-
     if not os.path.isdir(model_dir):
         raise CheckpointError(f"Model directory {model_dir!r} does not exist: give the --out-dir "
                               "of 'electra-tf finetune' (classifier) or 'electra-tf pretrain' "
@@ -164,12 +93,6 @@ def export_model(model_dir: str, export_dir: str, precision: str = "float32") ->
                               "empty or new directory so nothing in it is overwritten.")
     if is_saved_model(export_dir):
         _refuse_export_of_another_model(export_dir, model_dir)
-    from electra_tf.run_dir import (
-        FinetunePaths,
-        PretrainPaths,
-        ensure_writable_directory,
-        write_json,
-    )
 
     if FinetunePaths(model_dir).has_classifier():  # finished, or the best weights so far
         export = _export_finetuned
@@ -199,9 +122,6 @@ def _refuse_export_of_another_model(export_dir: str, model_dir: str) -> None:
     """An earlier export in `export_dir` may be replaced by a new export of the same model
     (another precision, retrained weights), never by another model's: that would silently
     change what a server loading `export_dir` answers."""
-    from electra_tf.errors import CheckpointError
-    from electra_tf.run_dir import read_json
-
     try:
         source = read_json(os.path.join(export_dir, "assets.extra", "electra_tf.json")).get(
             "source")
@@ -229,23 +149,16 @@ def _replace_directory(new: str, target: str) -> None:
 
 
 def _export_finetuned(model_dir, export_dir, precision) -> dict:
-    from electra_tf.run_dir import load_finetuned
-
-    classifier, preprocessor, run, _ = load_finetuned(model_dir)
-    export_classifier(classifier, preprocessor, os.path.join(model_dir, "vocab.txt"), export_dir,
-                      precision)
-    return {"kind": "classifier", "source": os.path.abspath(model_dir), "export_dir": export_dir,
-            "signatures": ["serving_default", "classify_ids"],
-            "label_names": list(classifier.label_names),
-            "max_seq_length": preprocessor.max_seq_length,
+    model, preprocessor, run, config = load_finetuned(model_dir)
+    task = get_task(config.task)
+    export_classifier(model, preprocessor, os.path.join(model_dir, "vocab.txt"), export_dir,
+                      precision, task)
+    return {**task.export_summary(model), "source": os.path.abspath(model_dir),
+            "export_dir": export_dir, "max_seq_length": preprocessor.max_seq_length,
             "truncation": preprocessor.truncation, "lower_case": run["lower_case"]}
 
 
 def _export_pretrained(model_dir, export_dir, precision) -> dict:
-    from electra_tf.config import load_config
-    from electra_tf.data.tokenizer import WordPieceTokenizer
-    from electra_tf.data.vocab import load_vocabulary
-    from electra_tf.run_dir import PretrainPaths, load_keras_model, read_json
 
     paths = PretrainPaths(model_dir)
     config = load_config(paths.config)

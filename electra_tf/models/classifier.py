@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import typing
 
 import keras
 from keras import ops
 
 from electra_tf.config import ModelConfig
-from electra_tf.convert.huggingface import is_huggingface_source, load_huggingface
-from electra_tf.errors import CheckpointError
-from electra_tf.finetune_config import Pooling
+from electra_tf.config.finetuning import Pooling
 from electra_tf.layers.encoder import ElectraEncoder, standardize_inputs
 from electra_tf.layers.matmul import MatmulDense
 from electra_tf.models.task import EncoderTask
@@ -32,7 +29,7 @@ class SequenceClassifier(EncoderTask):
     Args:
         encoder: an `ElectraEncoder` (or its config dict): a pretrained discriminator's encoder
             (`SequenceClassifier.from_pretrained`) or a fresh one (`SequenceClassifier.from_scratch`).
-        num_labels: number of classes.
+        num_labels: number of classes (2 unless given).
         label_names: optional class names (index = label id); kept in the saved model so that
             predictions can be reported by name. Defaults to "0", "1", ...
         dropout: dropout rate on the pooled vector (0.1 in the paper).
@@ -51,7 +48,7 @@ class SequenceClassifier(EncoderTask):
     TensorShape([1, 2])
     """
 
-    def __init__(self, encoder, num_labels, label_names=None, dropout=0.1, pooling="cls",
+    def __init__(self, encoder, num_labels=2, label_names=None, dropout=0.1, pooling="cls",
                  **kwargs):
         super().__init__(encoder, **kwargs)
         if num_labels < 2:
@@ -73,11 +70,8 @@ class SequenceClassifier(EncoderTask):
                 stddev=self.encoder.initializer_range),
             dtype=self.dtype_policy, name="classifier_head")
 
-    def build(self, inputs_shape):
-        if not self.encoder.built:  # a deserialised or pretrained encoder arrives built
-            self.encoder.build(inputs_shape)
-        self.classifier_head.build((None, self.encoder.hidden_size))
-        self.built = True
+    def build_head(self, hidden_size):
+        self.classifier_head.build((None, hidden_size))
 
     def call(self, inputs, training=None):
         hidden = self.encoder(inputs, training=training)  # [batch, seq_len, hidden]
@@ -112,77 +106,3 @@ class SequenceClassifier(EncoderTask):
         encoder = ElectraEncoder(**kwargs, name="encoder")
         return cls(encoder, num_labels, label_names=label_names,
                    dropout=model_config.dropout if dropout is None else dropout, pooling=pooling)
-
-    @classmethod
-    def from_preset(cls, preset: str, num_labels: int = 2, **options):
-        """The encoder of an installed preset (`electra_tf.presets.available_presets()`, e.g.
-        `"electra_cpu_imdb"`) or of a preset folder, with a new head. `options` are
-        `from_pretrained`'s (`label_names`, `dropout`, `pooling`, `encoder_dropout`,
-        `reinitialise_top_layers`), passed on as they are so that the two cannot drift apart.
-        Its vocabulary is `electra_tf.presets.preset_path(preset)/vocab.txt`."""
-        from electra_tf.presets import preset_path
-
-        return cls.from_pretrained(preset_path(preset), num_labels, **options)
-
-    @classmethod
-    def from_pretrained(cls, pretrained, num_labels, label_names=None, dropout=0.1,
-                        pooling="cls", encoder_dropout=None, reinitialise_top_layers=0):
-        """The encoder of a pretraining run with a new head.
-
-        Args:
-            pretrained: an `electra-tf pretrain` output directory (its `discriminator.keras`, or
-                `generator.keras` for an MLM-objective run, whose full-size generator is the
-                encoder to fine-tune), a `.keras` file of a `Discriminator`/`Generator`/
-                `SequenceClassifier`, a HuggingFace ELECTRA folder (`config.json` + weights,
-                e.g. Google's `electra-small-discriminator`) or hub id `hf:ORG/NAME`, an
-                installed preset's name (`from_preset`), or a model object.
-            encoder_dropout: the encoder's hidden and attention dropout while fine-tuning;
-                None keeps the rates it was pretrained with.
-            reinitialise_top_layers: how many of the top Transformer blocks start from a fresh
-                initialisation instead of their pretrained weights.
-        """
-        from electra_tf.presets import resolve_pretrained
-
-        model = pretrained = resolve_pretrained(pretrained)
-        if isinstance(pretrained, (str, os.PathLike)) and is_huggingface_source(
-                os.fspath(pretrained)):
-            model = load_huggingface(os.fspath(pretrained), kind="discriminator")
-        elif isinstance(pretrained, (str, os.PathLike)):
-            from electra_tf.run_dir import load_keras_model
-
-            model = load_keras_model(_pretrained_model_path(os.fspath(pretrained)))
-        encoder = getattr(model, "encoder", None)
-        if not isinstance(encoder, ElectraEncoder):
-            raise CheckpointError(f"{pretrained!r} holds a {type(model).__name__}, which has no "
-                                  "ELECTRA encoder to fine-tune.")
-        if reinitialise_top_layers:
-            encoder = encoder.with_reinitialised_top_layers(reinitialise_top_layers)
-        if encoder_dropout is not None:
-            encoder = encoder.with_dropout(encoder_dropout, encoder_dropout)
-        return cls(encoder, num_labels, label_names=label_names, dropout=dropout,
-                   pooling=pooling)
-
-
-def _pretrained_model_path(path: str) -> str:
-    if os.path.isfile(path):
-        return path
-    # An MLM-objective run's generator is full-size and is the encoder to fine-tune; an ELECTRA
-    # run's generator is the small helper network and never is.
-    name = "discriminator.keras"
-    config_path = os.path.join(path, "config.yaml")
-    if os.path.isfile(config_path):
-        from electra_tf.config import load_config
-
-        if not load_config(config_path).pretraining.electra_objective:
-            name = "generator.keras"
-    if os.path.isfile(os.path.join(path, name)):
-        return os.path.join(path, name)
-    generator_only = (os.path.isfile(os.path.join(path, "generator.keras"))
-                      and not os.path.isfile(config_path))
-    if generator_only:  # an imported ElectraForMaskedLM: its encoder is a masked-LM encoder
-        return os.path.join(path, "generator.keras")
-    if os.path.isdir(path):
-        raise CheckpointError(f"{path} has no {name}: give the "
-                              "--out-dir of a finished 'electra-tf pretrain' run (an unfinished "
-                              "run writes them when it completes; re-run its command to finish).")
-    raise CheckpointError(f"Pretrained model {path!r} does not exist.")

@@ -16,6 +16,7 @@ import tensorflow as tf
 from keras import ops
 
 from electra_tf.config import ModelConfig, PretrainingConfig, check_weight_sharing
+from electra_tf.config.base import dataclass_from_dict
 from electra_tf.distribute.precision import serialized_in_precision, with_precision
 from electra_tf.distribute.replicas import (
     DistributedFitFixes,
@@ -27,7 +28,6 @@ from electra_tf.layers.encoder import ElectraEncoder, standardize_inputs
 from electra_tf.models.discriminator import Discriminator
 from electra_tf.models.generator import Generator
 from electra_tf.models.objective import mask_tokens, sample_tokens, scatter_positions
-from electra_tf.yaml_config import dataclass_from_dict
 
 
 def _as_config(cls, value):

@@ -2,10 +2,10 @@
 resumable `pretrain` run, and `finetune`/`evaluate` for text classification.
 
 `pretrain` and `finetune` read as stages: set up (`*_setup.py`: arguments, data, vocabulary,
-model) -> restore -> fit -> write the products. Their run directories are `electra_tf.run_dir`;
+model) -> restore -> fit -> write the products. Their run directories are `electra_tf.runs`;
 where and how they run, `electra_tf.distribute`."""
 
-from electra_tf.finetune_config import FinetuneConfig, load_finetune_config
+from electra_tf.config.finetuning import FinetuneConfig, load_finetune_config
 from electra_tf.training.evaluation import evaluate
 from electra_tf.training.finetune import finetune
 from electra_tf.training.optimizer import (

@@ -18,7 +18,8 @@ import keras
 import tensorflow as tf
 
 from electra_tf.errors import TrainingError
-from electra_tf.run_dir import save_weights_atomically, write_json, write_text_atomically
+from electra_tf.files import write_json, write_text_atomically
+from electra_tf.runs.keras_files import save_weights_atomically
 
 
 def global_step(model) -> int:

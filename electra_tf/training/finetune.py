@@ -10,7 +10,7 @@ scores it on a test split).
     OUT/curves.png, OUT/confusion_<split>.png, OUT/logs/ (TensorBoard)
 
 While it runs, the directory also holds checkpoints/ and the best weights so far: re-running the
-same command resumes an interrupted run (see `electra_tf.run_dir`), and `evaluate`/`export` use
+same command resumes an interrupted run (see `electra_tf.runs.resume`), and `evaluate`/`export` use
 an unfinished run's best checkpoint.
 """
 
@@ -25,27 +25,22 @@ import shutil
 import tempfile
 import time
 
-import keras
-
 from electra_tf.config import ModelConfig
+from electra_tf.config.finetuning import FinetuneConfig, TrainingConfig
 from electra_tf.data.classification import LabelledTexts
-from electra_tf.data.preprocessor import ClassificationPreprocessor, classification_dataset
 from electra_tf.data.tokenizer import WordPieceTokenizer
 from electra_tf.data.vocab import save_vocabulary
 from electra_tf.data.vocab_learning import DEFAULT_LEARNER
 from electra_tf.distribute import Runtime, serialized_in_precision, with_precision
-from electra_tf.finetune_config import FinetuneConfig, TrainingConfig
-from electra_tf.run_dir import (
-    FinetunePaths,
+from electra_tf.files import ensure_writable_directory, write_json
+from electra_tf.runs.keras_files import save_keras_atomically
+from electra_tf.runs.layouts import FinetunePaths, refuse_another_kind_of_run, run_lock
+from electra_tf.runs.resume import (
     check_resumable_finetuning,
-    ensure_writable_directory,
     finished_finetuning_metrics,
-    refuse_another_kind_of_run,
     resumed_best,
-    run_lock,
-    save_keras_atomically,
-    write_json,
 )
+from electra_tf.tasks import FinetuningTask, get_task
 from electra_tf.training.callbacks import (
     BestCheckpoint,
     IntervalLogger,
@@ -53,13 +48,8 @@ from electra_tf.training.callbacks import (
     read_history,
 )
 from electra_tf.training.checkpoints import TrainingCheckpointer
-from electra_tf.training.evaluation import plot_results, predict_metrics
-from electra_tf.training.finetune_setup import (
-    build_classifier,
-    checked_arguments,
-    run_vocabulary,
-    train_and_validation,
-)
+from electra_tf.training.evaluation import plot_results
+from electra_tf.training.finetune_setup import build_classifier, checked_arguments, run_vocabulary
 from electra_tf.training.optimizer import create_finetuning_optimizer
 
 __all__ = ["finetune"]
@@ -105,10 +95,10 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
     paths = FinetunePaths(out_dir)
     # First: nothing below may read or write another kind of run's folder as its own.
     refuse_another_kind_of_run(out_dir, "fine-tuning")
-    pretrained, config = checked_arguments(config, pretrained, from_scratch, model_config,
-                                           runtime)
+    source, config = checked_arguments(config, pretrained, from_scratch, model_config, runtime)
+    task = get_task(config.task)
     identity = {"task": config.task.name, "data": config.task.data or "tfds:imdb_reviews",
-                "pretrained": pretrained, "from_scratch": from_scratch}
+                "pretrained": source and source.path, "from_scratch": from_scratch}
     resuming = check_resumable_finetuning(paths, config, identity)
     finished = finished_finetuning_metrics(paths) if resuming else {}
     if finished:  # re-invoked after the end: the run's own record stays as it is
@@ -120,22 +110,20 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
 
     with run_lock(out_dir, held=runtime.chief):  # one process per run folder
         # 1. Data: train, and validation carved from it (the test split is never touched here).
-        train, validation = train_and_validation(config.task, train_data)
+        train, validation = task.train_and_validation(train_data)
 
         # 2. Vocabulary, model and the text preprocessing; the optimizer for the whole schedule.
         vocabulary, lower_case, model_config = run_vocabulary(
-            paths, resuming, pretrained, vocab, lower_case, train, model_config, vocab_learner,
+            paths, resuming, source, vocab, lower_case, train, model_config, vocab_learner,
             chief=runtime.chief)
         if runtime.chief:
             save_vocabulary(vocabulary, paths.vocab)
-        classifier = build_classifier(pretrained, from_scratch, model_config, config, train,
+        classifier = build_classifier(source, from_scratch, model_config, config, task, train,
                                       vocabulary, runtime)
-        prep = config.preprocessing
-        preprocessor = ClassificationPreprocessor(WordPieceTokenizer(vocabulary, lower_case=lower_case),
-                                                  prep.max_seq_length, prep.truncation,
-                                                  prep.head_fraction)
+        preprocessor = task.preprocessor(WordPieceTokenizer(vocabulary, lower_case=lower_case),
+                                         config.preprocessing)
         schedule = _Schedule.of(len(train), config.training)
-        _compile(classifier, config.training, schedule, runtime)
+        _compile(classifier, task, config.training, schedule, runtime)
 
         # 3. Restore: the last checkpoint (model, optimizer, step), the history up to it, the best.
         checkpointer = TrainingCheckpointer(paths.checkpoints, classifier, classifier.optimizer,
@@ -144,33 +132,34 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
         history = read_history(paths.history, up_to_step=start_step, rewrite=runtime.chief)
         best, wait = resumed_best(paths, history, start_step) if resuming else (None, 0)
         if runtime.chief:
-            write_json(paths.run, dict(identity, lower_case=lower_case, label_names=train.label_names,
-                                       train_examples=len(train), validation_examples=len(validation),
+            write_json(paths.run, dict(identity, lower_case=lower_case, **task.run_record(train),
+                                       train_examples=len(train),
+                                       validation_examples=len(validation),
                                        total_steps=schedule.total_steps))
             config.to_yaml(paths.config)
             write_json(paths.architecture, serialized_in_precision(classifier, "float32"))
 
         # 4. Train, then reload the best weights (a non-chief worker keeps its own privately).
-        train_ds = classification_dataset(train, preprocessor, config.training.batch_size,
-                                          shuffle=True, seed=config.training.seed, repeat=True,
-                                          bucket_by_length=True)
-        val_ds = classification_dataset(validation, preprocessor, 2 * config.training.batch_size,
-                                        sort_by_length=True)
+        batch_size = config.training.batch_size
+        train_ds = task.dataset(train, preprocessor, batch_size, training=True,
+                                seed=config.training.seed)
+        val_ds = task.dataset(validation, preprocessor, 2 * batch_size, training=False)
         with _best_weights_file(paths, runtime.chief) as best_weights:
             best_checkpoint = BestCheckpoint(
-                best_weights, paths.best_record if runtime.chief else None,
+                best_weights, paths.best_record if runtime.chief else None, monitor=task.monitor,
                 patience=config.training.early_stopping_patience, best=best, wait=wait)
             history += _fit(classifier, train_ds, val_ds, schedule, start_step, checkpointer,
                             best_checkpoint, paths, runtime, config, verbose,
-                            "from scratch" if from_scratch else f"from {pretrained}")
+                            "from scratch" if from_scratch else f"from {source.path}")
             classifier.load_weights(best_weights if os.path.exists(best_weights)
                                     else paths.best_weights)
 
         # 5. The best checkpoint's validation metrics, and the products.
-        metrics = _final_metrics(classifier, val_ds, validation, best_checkpoint.best, history,
-                                 schedule, start_step, started, runtime, config.training.batch_size)
+        metrics = _final_metrics(task, classifier, val_ds, validation, best_checkpoint.best,
+                                 history, schedule, start_step, started, runtime, batch_size)
         if runtime.chief:
-            _write_products(paths, classifier, metrics, history)
+            _write_products(paths, classifier, metrics, history,
+                            task.monitor.removeprefix("val_"))
         return metrics
 
 
@@ -199,7 +188,8 @@ class _Schedule:
         return self.steps_per_evaluation * self.evaluations
 
 
-def _compile(classifier, training: TrainingConfig, schedule: _Schedule, runtime: Runtime):
+def _compile(classifier, task: FinetuningTask, training: TrainingConfig, schedule: _Schedule,
+             runtime: Runtime):
     with runtime.strategy.scope():
         classifier.build({"token_ids": (None, None)})
         classifier.compile(
@@ -209,8 +199,7 @@ def _compile(classifier, training: TrainingConfig, schedule: _Schedule, runtime:
                 layerwise_decay=training.layerwise_decay, weight_decay=training.weight_decay,
                 frozen_encoder_steps=round(training.frozen_encoder_epochs
                                            * schedule.steps_per_pass)),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            loss=task.loss(), metrics=task.metrics(),
             **runtime.compile_options())
         classifier.optimizer.build(classifier.trainable_variables)  # so checkpoints cover it
 
@@ -269,11 +258,11 @@ def _fit(classifier, train_ds, val_ds, schedule: _Schedule, start_step, checkpoi
     return interval_logger.records
 
 
-def _final_metrics(classifier, val_ds, validation, best, history, schedule, start_step, started,
-                   runtime: Runtime, batch_size) -> dict:
-    val_metrics = predict_metrics(classifier, val_ds, validation.label_names)
-    logger.info("Best validation accuracy %.4f at step %d.", val_metrics["accuracy"],
-                best["step"])
+def _final_metrics(task: FinetuningTask, classifier, val_ds, validation, best, history,
+                   schedule, start_step, started, runtime: Runtime, batch_size) -> dict:
+    val_metrics = task.score(classifier, val_ds, validation)
+    name = task.monitor.removeprefix("val_")
+    logger.info("Best validation %s %.4f at step %d.", name, val_metrics[name], best["step"])
     train_time = sum(record.get("interval_s", 0.0) for record in history)
     return {"validation": val_metrics, "best_step": best["step"], "steps": schedule.total_steps,
             "resumed_from_step": start_step, "train_time_s": round(train_time, 1),
@@ -283,7 +272,8 @@ def _final_metrics(classifier, val_ds, validation, best, history, schedule, star
             "distribution": runtime.summary()}
 
 
-def _write_products(paths: FinetunePaths, classifier, metrics: dict, history) -> None:
+def _write_products(paths: FinetunePaths, classifier, metrics: dict, history,
+                    metric: str) -> None:
     write_json(paths.metrics, metrics)
     # From here on the run is finished.
     save_keras_atomically(with_precision(classifier, "float32"), paths.classifier)
@@ -291,4 +281,4 @@ def _write_products(paths: FinetunePaths, classifier, metrics: dict, history) ->
         if os.path.exists(leftover):
             os.remove(leftover)
     shutil.rmtree(paths.checkpoints, ignore_errors=True)
-    plot_results(paths, history, metrics["validation"], "validation")
+    plot_results(paths, history, metrics["validation"], "validation", metric)

@@ -50,20 +50,21 @@ def plot_pretraining_curves(history: list[dict], path: str, title: str = "ELECTR
     _save(fig, path)
 
 
-def plot_finetuning_curves(history: list[dict], path: str, title: str = "Fine-tuning"):
-    """Training and validation loss/accuracy per evaluation (records with `step`, `loss`,
-    `accuracy`, `val_loss`, `val_accuracy`)."""
+def plot_finetuning_curves(history: list[dict], path: str, title: str = "Fine-tuning",
+                           metric: str = "accuracy"):
+    """Training and validation loss and `metric` per evaluation (records with `step`, `loss`,
+    `metric`, `val_loss`, `val_` + `metric`)."""
     if not history:
         return
     steps = [r["step"] for r in history]
     fig = _figure(figsize=(11, 4))
     axes = fig.subplots(1, 2)
-    for ax, metric in zip(axes, ("loss", "accuracy")):
-        for key, label in ((metric, "train (interval mean)"), (f"val_{metric}", "validation")):
+    for ax, name in zip(axes, ("loss", metric)):
+        for key, label in ((name, "train (interval mean)"), (f"val_{name}", "validation")):
             if key in history[0]:
                 ax.plot(steps, [r[key] for r in history], marker=".", label=label)
         ax.set_xlabel("step")
-        ax.set_title(metric)
+        ax.set_title(name)
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)

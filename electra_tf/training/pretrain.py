@@ -39,17 +39,14 @@ from electra_tf.data.tokenizer import WordPieceTokenizer
 from electra_tf.data.vocab_learning import DEFAULT_LEARNER
 from electra_tf.distribute import Runtime, with_precision
 from electra_tf.errors import ConfigError
+from electra_tf.files import ensure_writable_directory, write_json
 from electra_tf.models.pretrainer import ElectraPretrainer
-from electra_tf.run_dir import (
-    PretrainPaths,
+from electra_tf.runs.keras_files import save_keras_atomically
+from electra_tf.runs.layouts import PretrainPaths, refuse_another_kind_of_run, run_lock
+from electra_tf.runs.resume import (
     check_resumable_pretraining,
-    ensure_writable_directory,
     finished_pretraining_metrics,
-    refuse_another_kind_of_run,
     resumed_pretraining_settings,
-    run_lock,
-    save_keras_atomically,
-    write_json,
 )
 from electra_tf.training.callbacks import (
     IntervalLogger,

@@ -1,8 +1,8 @@
 """Pretrained encoders installed with the package, loadable by name, in the style of KerasHub's
 presets: `SequenceClassifier.from_preset(NAME)` or `electra-tf finetune --pretrained NAME`.
 
-A preset is a folder under `electra_tf/presets/` laid out like a pretraining run, so everything
-that takes a run directory takes it too:
+A preset is a folder under `electra_tf/pretrained/presets/` laid out like a pretraining run,
+so everything that takes a run directory takes it too:
 
     discriminator.keras   the pretrained encoder (+ its replaced-token-detection head)
     vocab.txt             the WordPiece vocabulary it was pretrained with

@@ -19,10 +19,11 @@ from typing import Any, Literal, Optional
 import yaml
 
 from electra_tf.errors import ConfigError, first_line
-from electra_tf.run_dir import write_text_atomically
+from electra_tf.files import write_text_atomically
 
 # The shipped configs (the repository's `configs/` is a link to this folder).
-DEFAULT_CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+DEFAULT_CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                  "configs")
 
 
 class YamlConfig:

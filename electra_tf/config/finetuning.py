@@ -11,7 +11,7 @@
     from_scratch:    # ScratchConfig: what changes for the randomly initialised baseline
       learning_rate: 5.0e-4
 
-Same rules as the pretraining config (`electra_tf.yaml_config`): unknown keys and wrong types
+Same rules as the pretraining config (`electra_tf.config.base`): unknown keys and wrong types
 are errors naming the key.
 """
 
@@ -21,20 +21,24 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
+from electra_tf.config.base import YamlConfig, load_yaml_config
 from electra_tf.errors import ConfigError
-from electra_tf.yaml_config import YamlConfig, load_yaml_config
 
 
 @dataclass
 class TaskConfig:
-    """The labelled data. `name`: `imdb` (tfds `imdb_reviews` online, or the aclImdb archive /
-    folder given as `data`), `folder` (one sub-folder of `.txt` files per class, the
-    `keras.utils.text_dataset_from_directory` layout, optionally under `train/` and `test/`) or
-    `csv` (a CSV/TSV file with `text_column` and `label_column`; `{split}` in the path is
-    replaced by the split name, e.g. `data/{split}.csv`)."""
+    """The labelled data and the task's shape (`type`). `name`: `imdb` (tfds `imdb_reviews`
+    online, or the aclImdb archive / folder given as `data`), `folder` (one sub-folder of
+    `.txt` files per class, the `keras.utils.text_dataset_from_directory` layout, optionally
+    under `train/` and `test/`) or `csv` (a CSV/TSV file with `text_column` and
+    `label_column`; `{split}` in the path is replaced by the split name, e.g.
+    `data/{split}.csv`)."""
 
     name: Literal["imdb", "folder", "csv"] = "imdb"
     data: Optional[str] = None
+    # The shape of the task: a name in `electra_tf.tasks.TASKS` (checked when a run starts):
+    # what is predicted, with which head, loss and metrics.
+    type: str = "sequence_classification"
     text_column: str = "text"
     label_column: str = "label"
     validation_fraction: float = 0.1  # carved from train, stratified, with `split_seed`

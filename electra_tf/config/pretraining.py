@@ -13,7 +13,7 @@ A YAML file in `configs/` maps one-to-one onto `ElectraConfig`:
       ...
 
 Unknown keys and wrongly typed values raise `ConfigError` naming the offending key, and
-command-line overrides use dotted keys (`--set model.hidden_size=128`): `electra_tf.yaml_config`
+command-line overrides use dotted keys (`--set model.hidden_size=128`): `electra_tf.config.base`
 has the (de)serialisation, shared with the fine-tuning config.
 """
 
@@ -24,14 +24,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
-# Re-exported: `electra_tf.config.ConfigError`, `.resolve_config_path`, `.DEFAULT_CONFIG_DIR`.
+from electra_tf.config.base import YamlConfig, load_yaml_config
 from electra_tf.errors import ConfigError
-from electra_tf.yaml_config import (  # noqa: F401
-    DEFAULT_CONFIG_DIR,
-    YamlConfig,
-    load_yaml_config,
-    resolve_config_path,
-)
 
 # BERT-uncased special token ids: the vocabulary Google's released ELECTRA checkpoints use.
 BERT_PAD_ID, BERT_UNK_ID, BERT_CLS_ID, BERT_SEP_ID, BERT_MASK_ID = 0, 100, 101, 102, 103

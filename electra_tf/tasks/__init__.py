@@ -1,0 +1,23 @@
+"""Fine-tuning tasks: each shape of task (`base.FinetuningTask`) says how its data is read and
+turned into features, which head, loss and metrics it trains, how outputs become predictions
+and scores, and what its export serves. `finetune`, `evaluate` and `export` ask the task named
+by the config's `task.type`."""
+
+from electra_tf.errors import ConfigError
+from electra_tf.tasks.base import FinetuningTask
+from electra_tf.tasks.classification import SequenceClassification
+
+TASKS: dict[str, type[FinetuningTask]] = {
+    SequenceClassification.type: SequenceClassification,
+}
+
+
+def get_task(task_config) -> FinetuningTask:
+    """The task object for a config's `task` section (its `type`)."""
+    if task_config.type not in TASKS:
+        raise ConfigError(f"task.type {task_config.type!r} is not a fine-tuning task electra_tf "
+                          f"knows; choose one of {sorted(TASKS)}.")
+    return TASKS[task_config.type](task_config)
+
+
+__all__ = ["TASKS", "FinetuningTask", "SequenceClassification", "get_task"]
