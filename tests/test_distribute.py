@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT, TINY_MODEL_CONFIG, TINY_PRETRAINING_CONFIG
-from electra_tf import ElectraConfig, ElectraPretrainer, create_optimizer
+from electra_tf import ElectraConfig, ElectraPretrainer, FinetuneConfig, create_optimizer
 from electra_tf.data import synthetic_dataset
 from electra_tf.distribute import (
     compile_options,
@@ -262,14 +262,15 @@ def test_a_worker_takes_the_chiefs_learned_vocabulary(tmp_path):
         threading.Timer(0.5, save_vocabulary, (chiefs, paths.vocab)).start()
         if i == 0:  # no corpus: a worker that tried to learn would fail
             run = {"lower_case": True}
-            vocabulary = pretrain_vocabulary(paths, None, None, run, 8192, 100, "tokenizers",
+            vocabulary = pretrain_vocabulary(paths, None, None, run, ElectraConfig(),
                                              write=False)
             assert run["vocab_learned"]
         else:
             model_config = ElectraConfig.from_dict({"model": TINY_MODEL_CONFIG, "pretraining":
                                                     TINY_PRETRAINING_CONFIG}).model
             vocabulary, _, model_config = finetune_vocabulary(
-                paths, False, None, None, True, None, model_config, "tokenizers", chief=False)
+                paths, False, None, None, FinetuneConfig().preprocessing, None, model_config,
+                chief=False)
             assert model_config.vocab_size == len(chiefs)
         assert vocabulary == chiefs
     with pytest.raises(DataError, match="No vocabulary appeared at .* within 0 s"):

@@ -61,7 +61,8 @@ def pretraining_command(args) -> list[str]:
 
 def options_mismatch(args) -> str | None:
     """Why the options would misstate how the existing run in `args.run_dir` was made (its
-    `run.json`: vocabulary fingerprint, learned or given, and checkpoint interval), or None."""
+    `run.json`: vocabulary fingerprint, learned or given; its config: the checkpoint interval),
+    or None."""
     from electra_tf.data.vocab import load_vocabulary, vocabulary_fingerprint
     from electra_tf.files import read_json
     from electra_tf.runs.layouts import PretrainPaths
@@ -78,9 +79,26 @@ def options_mismatch(args) -> str | None:
                     "was made with (its vocab.txt)")
     elif run.get("vocab_learned") is False:
         return "it was made with a given vocabulary; pass it with --vocab"
-    if run.get("save_every", args.save_every) != args.save_every:
-        return f"it saved every {run['save_every']} steps; pass --save-every {run['save_every']}"
+    saved_every = _checkpoint_interval(args.run_dir, run)
+    if saved_every is not None and saved_every != args.save_every:
+        return f"it saved every {saved_every} steps; pass --save-every {saved_every}"
     return None
+
+
+def _checkpoint_interval(run_dir: str, run: dict) -> int | None:
+    """The run's `run.save_every` (config.yaml), or run.json's for a run made before the config
+    had a `run` section."""
+    import yaml
+
+    from electra_tf.runs.layouts import PretrainPaths
+
+    path = PretrainPaths(run_dir).config
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            section = (yaml.safe_load(f) or {}).get("run")
+        if isinstance(section, dict) and "save_every" in section:
+            return section["save_every"]
+    return run.get("save_every")
 
 
 def main(argv=None) -> int:

@@ -21,7 +21,7 @@ def cmd_train_tokenizer(args) -> int:
 
     from electra_tf.data.corpus import open_corpus
     from electra_tf.data.vocab import save_vocabulary
-    from electra_tf.data.vocab_learning import learn_vocabulary
+    from electra_tf.data.vocab_learning import DEFAULT_LEARNER, learn_vocabulary
     from electra_tf.errors import DataError
     from electra_tf.files import ensure_writable_directory
 
@@ -29,14 +29,14 @@ def cmd_train_tokenizer(args) -> int:
         raise DataError(f"--out {args.out} is a directory; give the path of the vocab.txt to "
                         "write.")
     ensure_writable_directory(os.path.dirname(os.path.abspath(args.out)), "--out's folder")
-    corpus = open_corpus(args.corpus, doc_format=args.doc_format)
+    corpus = open_corpus(args.corpus, doc_format=args.doc_format or "auto")
     corpus.check()
     documents = corpus.documents()
     if args.max_documents:
         documents = itertools.islice(documents, args.max_documents)
     started = time.time()
     vocabulary = learn_vocabulary(documents, args.vocab_size, lower_case=not args.cased,
-                                  learner=args.learner)
+                                  learner=args.learner or DEFAULT_LEARNER)
     save_vocabulary(vocabulary, args.out)
     print(f"Learned {len(vocabulary):,d} WordPiece tokens in {time.time() - started:.0f} s from "
           f"{corpus.stats.summary()}; wrote {args.out}.")
@@ -52,7 +52,7 @@ def cmd_pretrain(args) -> int:
         config, args.corpus, args.out_dir, vocab=args.vocab, steps=args.steps,
         batch_size=args.batch_size, save_every=args.save_every,
         keep_checkpoints=args.keep_checkpoints, log_every=args.log_every, seed=args.seed,
-        lower_case=not args.cased, doc_format=args.doc_format,
+        lower_case=None if args.cased is None else not args.cased, doc_format=args.doc_format,
         vocab_documents=args.vocab_documents, vocab_learner=args.learner,
         verbose=2 if args.quiet else 1, prepare_only=args.prepare_only,
         **distribution_kwargs(args))

@@ -185,16 +185,17 @@ def _add_corpus_arguments(parser):
     parser.add_argument("--corpus", required=True,
                         help="text file(s), folder or glob (comma-separated), the IMDB archive or "
                              "folder, or tfds:NAME[:SPLIT]")
-    parser.add_argument("--doc-format", choices=("auto", "line", "blank"), default="auto",
-                        help="line: one document per line; blank: blank lines separate documents")
-    parser.add_argument("--cased", action="store_true",
+    parser.add_argument("--doc-format", choices=("auto", "line", "blank"), default=None,
+                        help="line: one document per line; blank: blank lines separate documents "
+                             "(default: auto)")
+    parser.add_argument("--cased", action="store_true", default=None,
                         help="keep case and accents (default: lower-case like BERT-uncased)")
 
 
 def _add_learner_argument(parser):
     from electra_tf.data.vocab_learning import DEFAULT_LEARNER, LEARNERS
 
-    parser.add_argument("--learner", choices=LEARNERS, default=DEFAULT_LEARNER,
+    parser.add_argument("--learner", choices=LEARNERS, default=None,
                         help="WordPiece learner when a vocabulary is learned (default: "
                              f"{DEFAULT_LEARNER}, the faster; docs/pretraining.md compares them)")
 
@@ -204,35 +205,40 @@ def _add_training_arguments(parser):
                         help="default: optimizer.train_steps")
     parser.add_argument("--batch-size", type=positive_int, default=None,
                         help="global batch size; default: optimizer.batch_size")
-    parser.add_argument("--save-every", type=positive_int, default=1000,
-                        help="steps between checkpoints (the logging interval shrinks to fit)")
-    parser.add_argument("--keep-checkpoints", type=positive_int, default=3)
-    parser.add_argument("--log-every", type=positive_int, default=100,
-                        help="steps per logging interval (one progress bar)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--vocab-documents", type=positive_int, default=20000,
-                        help="documents to learn the vocabulary from when --vocab is not given")
+    parser.add_argument("--save-every", type=positive_int, default=None,
+                        help="steps between checkpoints (the logging interval shrinks to fit); "
+                             "default: run.save_every (1000)")
+    parser.add_argument("--keep-checkpoints", type=positive_int, default=None,
+                        help="default: run.keep_checkpoints (3)")
+    parser.add_argument("--log-every", type=positive_int, default=None,
+                        help="steps per logging interval (one progress bar); default: "
+                             "run.log_every (100)")
+    parser.add_argument("--seed", type=int, default=None, help="default: run.seed (0)")
+    parser.add_argument("--vocab-documents", type=positive_int, default=None,
+                        help="documents to learn the vocabulary from when --vocab is not given; "
+                             "default: corpus.vocab_documents (20000)")
     parser.add_argument("--quiet", action="store_true", help="one line per interval, no bar")
 
 
 def _add_distribution_arguments(parser):
     from electra_tf.distribute import PRECISIONS, STRATEGIES
 
-    group = parser.add_argument_group("devices and speed")
-    group.add_argument("--strategy", choices=STRATEGIES, default="auto",
+    group = parser.add_argument_group(
+        "devices and speed (shortcuts for the config's runtime section; defaults: its values)")
+    group.add_argument("--strategy", choices=STRATEGIES, default=None,
                        help="tf.distribute strategy: auto = TPU, else all GPUs, else the CPU; "
                             "multi_worker reads the cluster from TF_CONFIG")
     group.add_argument("--tpu", default=None,
                        help="TPU name, grpc://HOST:8470 or 'local' (with --strategy tpu)")
-    group.add_argument("--precision", choices=PRECISIONS, default="float32",
+    group.add_argument("--precision", choices=PRECISIONS, default=None,
                        help="compute precision (weights stay float32): mixed_bfloat16 computes "
                             "in bfloat16, bfloat16_matmul only its matrix products (TPUs, recent "
-                            "CPUs/GPUs); mixed_float16 for GPUs")
-    group.add_argument("--jit-compile", action="store_true",
+                            "CPUs/GPUs); mixed_float16 for GPUs; default float32")
+    group.add_argument("--jit-compile", action="store_true", default=None,
                        help="compile the training step with XLA (measured slower on CPU)")
-    group.add_argument("--steps-per-execution", type=positive_int, default=1,
+    group.add_argument("--steps-per-execution", type=positive_int, default=None,
                        help="training steps per tf.function call")
-    group.add_argument("--deterministic", action="store_true",
+    group.add_argument("--deterministic", action="store_true", default=None,
                        help="deterministic TensorFlow ops: the same seed gives the same weights "
                             "(also after kill -9 and resume); its kernels may be slower "
                             "(benchmarks/results/determinism.md)")

@@ -42,6 +42,17 @@ class YamlConfig:
         """Writes the config atomically (a reader never sees half a file)."""
         write_text_atomically(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
+    def with_settings(self, settings: dict[str, Any]):
+        """A copy with each `{"section.key": value}` set (None: left as it is), checked as a
+        loaded config is: the command line's flags and the Python API's keyword arguments are
+        shortcuts for these fields."""
+        data = self.to_dict()
+        for key, value in settings.items():
+            if value is not None:
+                section, name = key.split(".")
+                data[section][name] = value
+        return type(self).from_dict(data)
+
     @classmethod
     def from_dict(cls, data: dict):
         return dataclass_from_dict(cls, data, prefix="").validate()
@@ -50,6 +61,24 @@ class YamlConfig:
     def from_yaml(cls, path: str | os.PathLike, overrides: Optional[list[str]] = None):
         """Reads `path` (or a shipped config's name), applies `section.key=value` overrides."""
         return load_yaml_config(cls, path, overrides)
+
+
+def with_shortcuts(config, shortcuts: dict[str, str], settings: dict, strategy, caller: str):
+    """`config` with the keyword arguments `settings` of `caller` (`pretrain`, `finetune`) set
+    on the fields `shortcuts` names (None leaves a field as it is). `strategy` may be a name or
+    a ready `tf.distribute.Strategy` object, which is used as it is and not stored.
+
+    Raises:
+        TypeError: a keyword argument that is no shortcut (as Python would say it).
+        ConfigError: a value the field does not take.
+    """
+    unknown = sorted(set(settings) - set(shortcuts))
+    if unknown:
+        raise TypeError(f"{caller}() got unexpected keyword arguments {unknown}; the settings it "
+                        f"takes are {sorted(shortcuts)}.")
+    if isinstance(strategy, str):
+        settings = dict(settings, strategy=strategy)
+    return config.with_settings({shortcuts[name]: value for name, value in settings.items()})
 
 
 def resolve_config_path(name_or_path: str | os.PathLike) -> str:

@@ -10,6 +10,7 @@
       layerwise_decay: 0.8
     from_scratch:    # ScratchConfig: what changes for the randomly initialised baseline
       learning_rate: 5.0e-4
+    runtime:         # RuntimeConfig: strategy, precision, compilation (electra_tf.config.runtime)
 
 Same rules as the pretraining config (`electra_tf.config.base`): unknown keys and wrong types
 are errors naming the key.
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Optional
 
 from electra_tf.config.base import YamlConfig, load_yaml_config
+from electra_tf.config.runtime import RuntimeConfig
 from electra_tf.errors import ConfigError
 
 
@@ -62,6 +64,10 @@ class PreprocessingConfig:
     max_seq_length: int = 256
     truncation: Literal["head", "head_tail"] = "head_tail"
     head_fraction: float = 0.25
+    # For a vocabulary given with --vocab or learned from the training texts (`vocab_learner`,
+    # `electra_tf.data.vocab_learning`); a pretrained model brings its own casing.
+    lower_case: bool = True
+    vocab_learner: Literal["tokenizers", "tensorflow-text"] = "tokenizers"
 
     def validate(self) -> None:
         if self.max_seq_length < 8:
@@ -147,6 +153,7 @@ class FinetuneConfig(YamlConfig):
     preprocessing: PreprocessingConfig = field(default_factory=PreprocessingConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     from_scratch: ScratchConfig = field(default_factory=ScratchConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     def for_scratch_training(self) -> "FinetuneConfig":
         """This config with the `from_scratch` overrides applied to `training`; the encoder is

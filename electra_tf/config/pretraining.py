@@ -11,6 +11,9 @@ A YAML file in `configs/` maps one-to-one onto `ElectraConfig`:
     optimizer:      # OptimizerConfig: AdamW + warm-up/linear-decay schedule
       learning_rate: 5.0e-4
       ...
+    run:            # RunConfig: seed, logging and checkpoint intervals
+    corpus:         # CorpusConfig: document format, casing, how the vocabulary is learned
+    runtime:        # RuntimeConfig: strategy, precision, compilation (electra_tf.config.runtime)
 
 Unknown keys and wrongly typed values raise `ConfigError` naming the offending key, and
 command-line overrides use dotted keys (`--set model.hidden_size=128`): `electra_tf.config.base`
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Optional
 
 from electra_tf.config.base import YamlConfig, load_yaml_config
+from electra_tf.config.runtime import RuntimeConfig
 from electra_tf.errors import ConfigError
 
 # BERT-uncased special token ids: the vocabulary Google's released ELECTRA checkpoints use.
@@ -194,15 +198,70 @@ class OptimizerConfig:
 
 
 @dataclass
+class RunConfig:
+    """The run's seed and how often it logs and saves. `seed` seeds the initial weights,
+    masking, dropout, packing and shuffling; `log_every` is one Keras "epoch" (a progress line,
+    a history record); checkpoints land every `save_every` steps, the last
+    `keep_checkpoints` kept."""
+
+    seed: int = 0
+    log_every: int = 100
+    save_every: int = 1000
+    keep_checkpoints: int = 3
+
+    def validate(self) -> None:
+        for name in ("log_every", "save_every", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"run.{name} (--{name.replace('_', '-')}) must be >= 1, got "
+                                  f"{getattr(self, name)}.")
+
+
+@dataclass
+class CorpusConfig:
+    """How the corpus is read and, without `--vocab`, how the vocabulary is learned from it:
+    `doc_format` "auto", "line" (a document per line) or "blank" (blank-line separated);
+    `lower_case` lower-cases and strips accents before WordPiece (BERT uncased; it must match
+    how a given vocabulary was made); the first `vocab_documents` documents are given to
+    `vocab_learner` (`electra_tf.data.vocab_learning`)."""
+
+    doc_format: Literal["auto", "line", "blank"] = "auto"
+    lower_case: bool = True
+    vocab_documents: int = 20_000
+    vocab_learner: Literal["tokenizers", "tensorflow-text"] = "tokenizers"
+
+    def validate(self) -> None:
+        if self.vocab_documents < 1:
+            raise ConfigError("corpus.vocab_documents must be >= 1.")
+
+
+# The sections of a pretraining config.yaml that say how a run is carried out rather than what
+# it trains: a resumed run keeps its own `run` and `corpus` settings (its seed must be the one
+# asked for), and may change `runtime` freely.
+RUN_SECTIONS = ("run", "corpus")
+
+
+@dataclass
 class ElectraConfig(YamlConfig):
-    """Everything needed to build and pretrain an ELECTRA model."""
+    """Everything needed to build and pretrain an ELECTRA model, and how the run is carried out
+    (`run`, `corpus`, `runtime`: the command line's flags set these too)."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     pretraining: PretrainingConfig = field(default_factory=PretrainingConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     def validate(self) -> "ElectraConfig":
         super().validate()  # each section
+        spe = self.runtime.steps_per_execution
+        if self.run.log_every % spe:
+            raise ConfigError(f"--log-every {self.run.log_every} must be a multiple of "
+                              f"--steps-per-execution {spe} (callbacks only see every "
+                              f"{spe}-th step).")
+        if self.run.save_every % spe:
+            raise ConfigError(f"--save-every {self.run.save_every} must be a multiple of "
+                              f"--steps-per-execution {spe}.")
         if self.pretraining.max_seq_length > self.model.max_position_embeddings:
             raise ConfigError(
                 f"pretraining.max_seq_length ({self.pretraining.max_seq_length}) exceeds "

@@ -179,6 +179,15 @@ class Runtime:
         compile_options(jit_compile, steps_per_execution)  # checks steps_per_execution
         return cls(strategy, precision, bool(jit_compile), int(steps_per_execution))
 
+    @classmethod
+    def from_config(cls, runtime, strategy=None) -> "Runtime":
+        """The runtime a config's `runtime` section (`electra_tf.config.runtime.RuntimeConfig`)
+        describes; `strategy`, a ready `tf.distribute.Strategy`, replaces its strategy name."""
+        if strategy is None or isinstance(strategy, str):
+            strategy = runtime.strategy
+        return cls.create(strategy, runtime.tpu, runtime.precision, runtime.jit_compile,
+                          runtime.steps_per_execution, runtime.deterministic)
+
     @property
     def chief(self) -> bool:
         return is_chief(self.strategy)

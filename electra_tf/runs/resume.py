@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 import os
 
-from electra_tf.errors import CheckpointError
+import yaml
+
+from electra_tf.errors import CheckpointError, first_line
 from electra_tf.files import read_json
 from electra_tf.runs.layouts import FinetunePaths, PretrainPaths
 
@@ -21,34 +23,61 @@ def config_differences(previous: dict, current: dict, sections) -> list[str]:
             if previous[section].get(key) != value]
 
 
-# The pretraining settings a resumed run takes from the run it continues (a warning says so).
-PRETRAINING_RUN_KEYS = ("seed", "lower_case", "doc_format", "log_every", "save_every")
+# The settings a resumed pretraining run takes from the run it continues (a warning says so):
+# the data order, the tokenization and the log/checkpoint grid its history and checkpoints
+# follow. Other `run`/`corpus` settings (how many checkpoints to keep, how a vocabulary would
+# be learned) and `runtime` follow the command.
+RESUMED_SETTINGS = {"run": ("seed", "log_every", "save_every"),
+                    "corpus": ("doc_format", "lower_case")}
 
 
-def resumed_pretraining_settings(paths: PretrainPaths, requested: dict) -> dict:
-    """The run.json settings of this invocation: `requested`, or, when `paths` holds a run to
-    resume, that run's own settings (its seed must be the one requested).
+def resumed_pretraining_config(paths: PretrainPaths, config, corpus: str):
+    """`config`, or, when `paths` holds a run to resume, `config` with that run's own
+    `RESUMED_SETTINGS` (its seed must be the one asked for).
 
     Raises:
-        CheckpointError: the run there has another seed.
+        CheckpointError: the run there has another seed, or its config.yaml is damaged.
     """
-    previous = read_json(paths.run)
-    if not previous:
-        return requested
-    if previous.get("seed") != requested["seed"]:
+    previous = _previous_run_settings(paths)
+    if previous is None:
+        return config
+    current = config.to_dict()
+    seed = previous["run"].get("seed")
+    if seed != current["run"]["seed"]:
         raise CheckpointError(
-            f"This output directory holds a run with seed {previous.get('seed')}, not "
-            f"{requested['seed']}: its data order and random streams cannot be continued with "
-            f"another seed. Pass --seed {previous.get('seed')} or use a new --out-dir.")
-    for key in PRETRAINING_RUN_KEYS:
-        if key in previous and previous[key] != requested.get(key):
-            logger.warning("Resuming with the run's own %s=%r (asked: %r).", key, previous[key],
-                           requested.get(key))
-    if previous.get("corpus") != requested["corpus"]:
+            f"This output directory holds a run with seed {seed}, not {current['run']['seed']}: "
+            f"its data order and random streams cannot be continued with another seed. Pass "
+            f"--seed {seed} or use a new --out-dir.")
+    for section, keys in RESUMED_SETTINGS.items():
+        for key in keys:
+            if key in previous[section] and previous[section][key] != current[section][key]:
+                logger.warning("Resuming with the run's own %s.%s=%r (asked: %r).", section, key,
+                               previous[section][key], current[section][key])
+                current[section][key] = previous[section][key]
+    recorded = read_json(paths.run).get("corpus")
+    if recorded is not None and recorded != corpus:
         logger.warning("The corpus differs from the run's (%s, now %s); resuming anyway: the data "
-                       "position is only exact for the same corpus.", previous.get("corpus"),
-                       requested["corpus"])
-    return dict(requested, **{k: v for k, v in previous.items() if k != "corpus"})
+                       "position is only exact for the same corpus.", recorded, corpus)
+    return type(config).from_dict(current)
+
+
+def _previous_run_settings(paths: PretrainPaths) -> dict | None:
+    """`{"run": {...}, "corpus": {...}}` of the run in `paths` (None: no run there yet). A run
+    written before these sections existed kept them in run.json."""
+    if not os.path.isfile(paths.config):
+        return None
+    try:
+        with open(paths.config, encoding="utf-8") as f:
+            raw = yaml.safe_load(f) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{paths.config} is damaged ({first_line(err)}); restore it from "
+                              "a backup, or delete the run directory to start a new run "
+                              "there.") from None
+    if all(isinstance(raw.get(section), dict) for section in RESUMED_SETTINGS):
+        return {section: raw[section] for section in RESUMED_SETTINGS}
+    legacy = read_json(paths.run)
+    return {section: {key: legacy[key] for key in keys if key in legacy}
+            for section, keys in RESUMED_SETTINGS.items()}
 
 
 def check_resumable_pretraining(paths: PretrainPaths, config) -> None:
@@ -98,8 +127,10 @@ def check_resumable_finetuning(paths: FinetunePaths, config, identity: dict) -> 
                                   "a new --out-dir (or delete that one) to train again.")
         return False
     current = config.to_dict()
+    # Every section but `runtime`: a run may resume on another device or in another precision.
     differences = config_differences(type(config).from_yaml(paths.config).to_dict(), current,
-                                     [s for s, values in current.items() if isinstance(values, dict)])
+                                     [s for s, values in current.items()
+                                      if isinstance(values, dict) and s != "runtime"])
     previous_run = read_json(paths.run)
     differences += [f"{key}: {previous_run.get(key)!r} -> {value!r}"
                     for key, value in identity.items() if previous_run.get(key) != value]

@@ -26,11 +26,11 @@ import tempfile
 import time
 
 from electra_tf.config import ModelConfig
+from electra_tf.config.base import with_shortcuts
 from electra_tf.config.finetuning import FinetuneConfig, TrainingConfig
 from electra_tf.data.classification import LabelledTexts
 from electra_tf.data.tokenizer import WordPieceTokenizer
 from electra_tf.data.vocab import save_vocabulary
-from electra_tf.data.vocab_learning import DEFAULT_LEARNER
 from electra_tf.distribute import Runtime, serialized_in_precision, with_precision
 from electra_tf.files import ensure_writable_directory, write_json
 from electra_tf.runs.keras_files import save_keras_atomically
@@ -57,41 +57,52 @@ __all__ = ["finetune"]
 logger = logging.getLogger(__name__)
 
 
+# The keyword arguments of `finetune` that are shortcuts for config fields (the command line's
+# flags are too).
+SHORTCUTS = {"lower_case": "preprocessing.lower_case",
+             "vocab_learner": "preprocessing.vocab_learner", "strategy": "runtime.strategy",
+             "tpu": "runtime.tpu", "precision": "runtime.precision",
+             "jit_compile": "runtime.jit_compile",
+             "steps_per_execution": "runtime.steps_per_execution",
+             "deterministic": "runtime.deterministic"}
+
+
 def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = None,
              from_scratch: bool = False, model_config: ModelConfig | None = None,
-             vocab: str | None = None, lower_case: bool = True,
-             vocab_learner: str = DEFAULT_LEARNER, train_data: LabelledTexts = None,
-             strategy="auto", tpu: str | None = None, precision: str = "float32",
-             jit_compile: bool = False, steps_per_execution: int = 1,
-             deterministic: bool = False, verbose="auto") -> dict:
-    """Fine-tunes a classifier and writes `out_dir` (see the module docstring).
+             vocab: str | None = None, train_data: LabelledTexts = None, verbose="auto",
+             **settings) -> dict:
+    """Fine-tunes a model for the config's task and writes `out_dir` (see the module docstring).
 
     Args:
-        config: the `FinetuneConfig` (task, preprocessing, training recipe).
+        config: the `FinetuneConfig` (task, preprocessing, training recipe, runtime).
         out_dir: output folder; an existing fine-tuning result there is refused, not overwritten.
-        pretrained: an `electra-tf pretrain` output directory, or an installed preset's name
-            (`electra_tf.presets`). Its encoder is fine-tuned; with
+        pretrained: anything `electra_tf.pretrained.resolve` reads: an `electra-tf pretrain`
+            output directory, an installed preset's name, a fine-tuned run, a HuggingFace folder
+            or hub id, a TF1 checkpoint, a `.keras` file. Its encoder is fine-tuned; with
             `from_scratch` only its architecture and vocabulary are used (the fair baseline).
         from_scratch: random initialisation ("the Transformer model" baseline), with the
             `from_scratch` section of the config applied.
         model_config: architecture for `from_scratch` without `pretrained`.
         vocab: vocabulary for `from_scratch` without `pretrained` (learned from the training
-            texts by `vocab_learner` when None); `lower_case` goes with it. The from-scratch
-            model is sized to this vocabulary, as `pretrain` sizes its model.
+            texts when None, by `preprocessing.vocab_learner`). The from-scratch model is sized
+            to this vocabulary, as `pretrain` sizes its model.
         train_data: labelled texts to use instead of loading `config.task` (Python API).
-        strategy, tpu, precision, jit_compile, steps_per_execution: where and how training
-            runs, as for `pretrain` (`training.batch_size` is the global batch; only the chief
-            of a multi-worker run writes `out_dir`). The saved classifier is float32 whatever
-            the training precision.
-        deterministic: deterministic TensorFlow ops, as for `pretrain`.
+        verbose: Keras `fit` verbosity.
+        **settings: shortcuts for config fields, as the command line's flags are (None leaves
+            the config's value): `lower_case`, `vocab_learner` (`preprocessing.*`, for a given
+            or learned vocabulary); `strategy`, `tpu`, `precision`, `jit_compile`,
+            `steps_per_execution`, `deterministic` (`runtime.*`, as for `pretrain`;
+            `training.batch_size` is the global batch; only the chief of a multi-worker run
+            writes `out_dir`). The saved model is float32 whatever the training precision.
 
     Returns:
         the metrics dict written to `metrics.json`.
     """
     started = time.time()
+    strategy = settings.pop("strategy", None)
+    config = with_shortcuts(config, SHORTCUTS, settings, strategy, "finetune")
     # First: a multi-worker strategy must exist before TensorFlow runs any other op.
-    runtime = Runtime.create(strategy, tpu, precision, jit_compile, steps_per_execution,
-                             deterministic)
+    runtime = Runtime.from_config(config.runtime, strategy)
     paths = FinetunePaths(out_dir)
     # First: nothing below may read or write another kind of run's folder as its own.
     refuse_another_kind_of_run(out_dir, "fine-tuning")
@@ -114,7 +125,7 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
 
         # 2. Vocabulary, model and the text preprocessing; the optimizer for the whole schedule.
         vocabulary, lower_case, model_config = run_vocabulary(
-            paths, resuming, source, vocab, lower_case, train, model_config, vocab_learner,
+            paths, resuming, source, vocab, config.preprocessing, train, model_config,
             chief=runtime.chief)
         if runtime.chief:
             save_vocabulary(vocabulary, paths.vocab)

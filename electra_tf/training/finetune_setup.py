@@ -41,8 +41,8 @@ def checked_arguments(config: FinetuneConfig, pretrained, from_scratch, model_co
     return source, config
 
 
-def run_vocabulary(paths, resuming, source, vocab, lower_case, train, model_config,
-                   learner, chief=True):
+def run_vocabulary(paths, resuming, source, vocab, preprocessing, train, model_config,
+                   chief=True):
     """`(vocabulary, lower_case, model_config)`: the resumed run's own vocabulary, else the one
     `_given_vocabulary` finds; a from-scratch `model_config` sized to it. A non-`chief` worker
     reads a vocabulary learned from the training texts from the chief's `paths.vocab` (see
@@ -50,10 +50,10 @@ def run_vocabulary(paths, resuming, source, vocab, lower_case, train, model_conf
     if resuming and os.path.isfile(paths.vocab):  # not learned again: the run's own
         vocabulary, lower_case = load_vocabulary(paths.vocab), read_json(paths.run)["lower_case"]
     elif not chief and source is None and vocab is None:
-        vocabulary = wait_for_vocabulary(paths.vocab)
+        vocabulary, lower_case = wait_for_vocabulary(paths.vocab), preprocessing.lower_case
     else:
-        vocabulary, lower_case = _given_vocabulary(source, vocab, lower_case, train,
-                                                   model_config, learner)
+        vocabulary, lower_case = _given_vocabulary(source, vocab, preprocessing, train,
+                                                   model_config)
     if source is None and model_config.vocab_size != len(vocabulary):
         # No weights to match: the from-scratch encoder takes the vocabulary's size, as
         # `pretrain` does (a learned vocabulary can be a few pieces short of the target).
@@ -85,12 +85,13 @@ def build_classifier(source, from_scratch, model_config: ModelConfig | None,
     return model
 
 
-def _given_vocabulary(source: PretrainedSource | None, vocab, lower_case, train, model_config,
-                      learner):
+def _given_vocabulary(source: PretrainedSource | None, vocab, preprocessing, train,
+                      model_config):
     """`(vocabulary, lower_case)`: the pretrained model's own, the one given, or one learned
     from the training texts."""
     if source is not None and source.vocab_path is not None:
         return source.vocabulary(), source.lower_case
+    lower_case = preprocessing.lower_case
     if vocab is not None:
         return load_vocabulary(vocab), lower_case
     if source is not None:
@@ -98,8 +99,7 @@ def _given_vocabulary(source: PretrainedSource | None, vocab, lower_case, train,
     logger.info("Learning a %d-piece vocabulary from the training texts ...",
                 model_config.vocab_size)
     return learn_vocabulary(train.texts, model_config.vocab_size, lower_case=lower_case,
-                            learner=learner), \
-        lower_case
+                            learner=preprocessing.vocab_learner), lower_case
 
 
 def _encoder(source: PretrainedSource | None, from_scratch, model_config, config):

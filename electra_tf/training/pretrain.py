@@ -4,7 +4,7 @@ One output directory holds one run:
 
     OUT/config.yaml          the effective config (special-token ids taken from the vocabulary)
     OUT/vocab.txt            the vocabulary (given with --vocab, or learned from the corpus)
-    OUT/run.json             seed, corpus and settings a resumed run must reuse
+    OUT/run.json             the corpus, the vocabulary's casing, whether it was learned
     OUT/checkpoints/         the last few training checkpoints (model + optimizer + step)
     OUT/logs/                TensorBoard scalars (`tensorboard --logdir OUT/logs`)
     OUT/history.jsonl        one line of metrics per logging interval
@@ -33,20 +33,20 @@ import numpy as np
 import tensorflow as tf
 
 from electra_tf.config import ElectraConfig
+from electra_tf.config.base import with_shortcuts
 from electra_tf.data.corpus import Corpus
 from electra_tf.data.pipeline import pretraining_dataset
 from electra_tf.data.tokenizer import WordPieceTokenizer
-from electra_tf.data.vocab_learning import DEFAULT_LEARNER
 from electra_tf.distribute import Runtime, with_precision
 from electra_tf.errors import ConfigError
-from electra_tf.files import ensure_writable_directory, write_json
+from electra_tf.files import ensure_writable_directory, read_json, write_json
 from electra_tf.models.pretrainer import ElectraPretrainer
 from electra_tf.runs.keras_files import save_keras_atomically
 from electra_tf.runs.layouts import PretrainPaths, refuse_another_kind_of_run, run_lock
 from electra_tf.runs.resume import (
     check_resumable_pretraining,
     finished_pretraining_metrics,
-    resumed_pretraining_settings,
+    resumed_pretraining_config,
 )
 from electra_tf.training.callbacks import (
     IntervalLogger,
@@ -59,8 +59,8 @@ from electra_tf.training.optimizer import create_optimizer
 from electra_tf.training.pretrain_setup import (
     check_config_fits_runtime,
     checked_corpus,
+    checkpoint_grid,
     effective_config,
-    logging_interval,
     run_vocabulary,
 )
 
@@ -68,82 +68,79 @@ logger = logging.getLogger(__name__)
 
 
 
+# The keyword arguments of `pretrain` that are shortcuts for config fields (the command line's
+# flags are too): one configuration, stored whole in config.yaml and checked on resume.
+SHORTCUTS = {"steps": "optimizer.train_steps", "batch_size": "optimizer.batch_size",
+             "seed": "run.seed", "log_every": "run.log_every", "save_every": "run.save_every",
+             "keep_checkpoints": "run.keep_checkpoints", "lower_case": "corpus.lower_case",
+             "doc_format": "corpus.doc_format", "vocab_documents": "corpus.vocab_documents",
+             "vocab_learner": "corpus.vocab_learner", "strategy": "runtime.strategy",
+             "tpu": "runtime.tpu", "precision": "runtime.precision",
+             "jit_compile": "runtime.jit_compile",
+             "steps_per_execution": "runtime.steps_per_execution",
+             "deterministic": "runtime.deterministic"}
+
+
 def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
-             vocab: str | None = None, steps: int | None = None, batch_size: int | None = None,
-             save_every: int = 1000, keep_checkpoints: int = 3, log_every: int = 100,
-             seed: int = 0, lower_case: bool = True, doc_format: str = "auto",
-             vocab_documents: int = 20_000, vocab_learner: str = DEFAULT_LEARNER,
-             strategy="auto", tpu: str | None = None,
-             precision: str = "float32", jit_compile: bool = False,
-             steps_per_execution: int = 1, deterministic: bool = False,
-             verbose: int | str = "auto", prepare_only: bool = False) -> dict | None:
+             vocab: str | None = None, verbose: int | str = "auto", prepare_only: bool = False,
+             **settings) -> dict | None:
     """Pretrains ELECTRA on `corpus` into `out_dir` (see the module docstring), resuming if
     `out_dir` holds an unfinished run. Returns the metrics also written to `metrics.json`
     (None with `prepare_only`).
 
     Args:
-        config: model, objective and optimizer settings (e.g. `load_config("configs/...")`).
+        config: what to train and how (`load_config("configs/...")`): model, objective,
+            optimizer, and the run's `run` (seed, log/checkpoint intervals), `corpus` (document
+            format, casing, vocabulary learning) and `runtime` (strategy, precision, XLA) sections.
         corpus: a `Corpus` or a `--corpus` spec (file, folder, glob, IMDB archive, tfds:NAME).
         out_dir: the run directory.
         vocab: a vocab.txt; without one a WordPiece vocabulary of `config.model.vocab_size`
-            pieces is learned from the first `vocab_documents` documents by `vocab_learner`
-            (see `electra_tf.data.vocab_learning`).
-        steps, batch_size: override `optimizer.train_steps` / `optimizer.batch_size`.
-        save_every: steps between checkpoints; `log_every` shrinks to a divisor of it if
-            needed (a warning says so).
-        keep_checkpoints: how many recent checkpoints to keep.
-        log_every: steps per logging interval (one Keras "epoch" with its progress bar).
-        seed: seeds the initial weights, masking, dropout, packing and shuffling.
-        lower_case: lower-case and strip accents before WordPiece (BERT uncased). It must match
-            how the vocabulary was made (True for BERT-uncased and for learned vocabularies).
-        doc_format: "auto", "line" or "blank" (see `TextFileCorpus`).
-        strategy: "auto", "one_device", "mirrored", "multi_worker", "tpu" or a
-            `tf.distribute.Strategy` (see `electra_tf.distribute`). `batch_size` is
-            the global batch. In a multi-worker run every worker runs this same call; only the
-            chief writes to `out_dir`, which must be storage all workers can read (they restore
-            the chief's checkpoints when resuming).
-        tpu: the TPU for `strategy="tpu"` (a name, "grpc://HOST:PORT" or "local").
-        precision: "float32", "mixed_bfloat16", "bfloat16_matmul" or "mixed_float16"
-            (`electra_tf.distribute.PRECISIONS`).
-        jit_compile: compile the training step with XLA.
-        steps_per_execution: training steps per `tf.function` call; `log_every`, `save_every`
-            and the number of steps must be multiples of it.
-        deterministic: make TensorFlow's ops deterministic (for the rest of the process, see
-            `enable_deterministic_ops`): two runs with the same seed, and a run killed and
-            resumed, then end with identical weights, at a speed cost.
+            pieces is learned from the first `corpus.vocab_documents` documents (see
+            `electra_tf.data.vocab_learning`).
         verbose: Keras `fit` verbosity.
         prepare_only: stop once the vocabulary, config.yaml and run.json are written (minutes
             of vocabulary learning, no model): to look at the vocabulary before hours of
             training, or to give `finetune --from-scratch` the architecture and vocabulary of a
             run whose weights are not needed. The same call without it then trains that run.
+        **settings: shortcuts for config fields, as the command line's flags are (None leaves
+            the config's value): `steps`, `batch_size` (`optimizer.train_steps`, `.batch_size`);
+            `seed`, `log_every`, `save_every`, `keep_checkpoints` (`run.*`); `lower_case`,
+            `doc_format`, `vocab_documents`, `vocab_learner` (`corpus.*`); `strategy`, `tpu`,
+            `precision`, `jit_compile`, `steps_per_execution`, `deterministic` (`runtime.*`).
+            `strategy` may also be a `tf.distribute.Strategy` object. In a multi-worker run
+            every worker runs this same call; only the chief writes to `out_dir`, which must be
+            storage all workers can read (they restore the chief's checkpoints when resuming).
+            `runtime.deterministic` makes TensorFlow's ops deterministic for the rest of the
+            process: two runs with the same seed, and a run killed and resumed, then end with
+            identical weights, at a speed cost.
 
     Raises:
         ConfigError, DataError, CheckpointError: with a message saying what to change.
         TrainingError: the loss became NaN; the checkpoints written before are kept.
     """
     started = time.time()
+    strategy = settings.pop("strategy", None)
+    config = with_shortcuts(config, SHORTCUTS, settings, strategy, "pretrain")
     # First: a multi-worker strategy must exist before TensorFlow runs any other op.
-    runtime = Runtime.create(strategy, tpu, precision, jit_compile, steps_per_execution,
-                             deterministic)
+    runtime = Runtime.from_config(config.runtime, strategy)
     paths = PretrainPaths(out_dir)
-    log_every = logging_interval(steps, batch_size, log_every, save_every, keep_checkpoints,
-                                 steps_per_execution)
     refuse_another_kind_of_run(out_dir, "pretraining")
     if runtime.chief:
         ensure_writable_directory(out_dir)
     with run_lock(out_dir, held=runtime.chief):  # one process per run folder
-        run = resumed_pretraining_settings(paths, dict(
-            seed=seed, lower_case=lower_case, doc_format=doc_format, log_every=log_every,
-            save_every=save_every, corpus=corpus if isinstance(corpus, str) else repr(corpus)))
+        corpus_spec = corpus if isinstance(corpus, str) else repr(corpus)
+        config = checkpoint_grid(resumed_pretraining_config(paths, config, corpus_spec))
+        run = {k: v for k, v in read_json(paths.run).items()
+               if k in ("vocab_learned", "vocab_fingerprint")}
+        run.update(corpus=corpus_spec, lower_case=config.corpus.lower_case)
 
         # 1. Data: the corpus (checked before minutes of vocabulary learning), the vocabulary.
-        corpus = checked_corpus(corpus, run["doc_format"])
-        vocabulary = run_vocabulary(paths, vocab, corpus, run, config.model.vocab_size,
-                                    vocab_documents, vocab_learner, write=runtime.chief)
-        tokenizer = WordPieceTokenizer(vocabulary, lower_case=run["lower_case"])
+        corpus = checked_corpus(corpus, config.corpus.doc_format)
+        vocabulary = run_vocabulary(paths, vocab, corpus, run, config, write=runtime.chief)
+        tokenizer = WordPieceTokenizer(vocabulary, lower_case=config.corpus.lower_case)
 
         # 2. The effective config, checked against the runtime and the run being resumed.
-        config = effective_config(config, vocabulary, run["vocab_learned"], steps, batch_size)
+        config = effective_config(config, vocabulary, run["vocab_learned"])
         check_config_fits_runtime(config, runtime)
         check_resumable_pretraining(paths, config)
         finished = finished_pretraining_metrics(paths, config)
@@ -159,15 +156,15 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
             return None
 
         # 3. Model, then 4. the newest checkpoint and the history up to it.
-        pretrainer = _build_pretrainer(config, run["seed"], runtime)
+        pretrainer = _build_pretrainer(config, runtime)
         checkpointer = TrainingCheckpointer(paths.checkpoints, pretrainer, pretrainer.optimizer,
-                                            keep=keep_checkpoints)
+                                            keep=config.run.keep_checkpoints)
         start_step = _restore(checkpointer, paths, config)
         history = read_history(paths.history, up_to_step=start_step, rewrite=runtime.chief)
 
         # 5. Train, then 6. the products (the chief's; every worker returns the same metrics).
         if start_step < config.optimizer.train_steps:
-            history += _fit(pretrainer, corpus, tokenizer, config, run, start_step, checkpointer,
+            history += _fit(pretrainer, corpus, tokenizer, config, start_step, checkpointer,
                             paths, runtime, verbose)
         metrics = _final_metrics(config, history, corpus, vocabulary, start_step, started, runtime,
                                  pretrainer)
@@ -179,9 +176,10 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
 # ------------------------------------------------------------------------------ the stages
 
 
-def _build_pretrainer(config: ElectraConfig, seed: int, runtime: Runtime) -> ElectraPretrainer:
+def _build_pretrainer(config: ElectraConfig, runtime: Runtime) -> ElectraPretrainer:
     """The pretrainer and its optimizer, built (so that a checkpoint covers every variable)
     under the runtime's scope (mirrored variables, the training precision)."""
+    seed = config.run.seed
     keras.utils.set_random_seed(seed)
     with runtime.scope():
         pretrainer = ElectraPretrainer(config.model, config.pretraining, seed=seed)
@@ -201,28 +199,28 @@ def _restore(checkpointer: TrainingCheckpointer, paths: PretrainPaths, config) -
     return start_step
 
 
-def _fit(pretrainer, corpus, tokenizer, config, run, start_step, checkpointer, paths, runtime,
+def _fit(pretrainer, corpus, tokenizer, config, start_step, checkpointer, paths, runtime,
          verbose) -> list[dict]:
     """Trains from `start_step` to the last step, one Keras epoch per logging interval, the data
     stream continued where `start_step` left it. Returns the new history records."""
     total_steps, batch = config.optimizer.train_steps, config.optimizer.batch_size
-    chief = runtime.chief
+    chief, run = runtime.chief, config.run
     dataset = pretraining_dataset(
-        corpus, tokenizer, config.pretraining.max_seq_length, batch, seed=run["seed"],
+        corpus, tokenizer, config.pretraining.max_seq_length, batch, seed=run.seed,
         skip_batches=start_step).with_options(_split_batches_over_workers())
     interval_logger = IntervalLogger(paths.history if chief else None,
                                      paths.logs if chief else None, batch,
                                      checkpoint_dir=paths.checkpoints)
     callbacks = [StopAtStep(total_steps), interval_logger]
     if chief:
-        callbacks.append(PeriodicCheckpoint(checkpointer, run["save_every"], total_steps))
+        callbacks.append(PeriodicCheckpoint(checkpointer, run.save_every, total_steps))
     logger.info("Pretraining %s steps %d -> %d, batch %d x %d tokens; checkpoints every %d "
                 "steps in %s.", "ELECTRA" if config.pretraining.electra_objective else "MLM",
                 start_step, total_steps, batch, config.pretraining.max_seq_length,
-                run["save_every"], paths.checkpoints)
+                run.save_every, paths.checkpoints)
     pretrainer.fit(
-        dataset, epochs=math.ceil(total_steps / run["log_every"]),
-        initial_epoch=start_step // run["log_every"], steps_per_epoch=run["log_every"],
+        dataset, epochs=math.ceil(total_steps / run.log_every),
+        initial_epoch=start_step // run.log_every, steps_per_epoch=run.log_every,
         callbacks=callbacks, verbose=verbose if chief else 0, shuffle=False)
     # Finalise the Python-generator pipeline now: left to interpreter shutdown, its
     # iterator's clean-up prints a FAILED_PRECONDITION error line on stderr.
@@ -293,7 +291,8 @@ def export_checkpoint(run_dir: str, step: int, out_dir: str) -> str:
     config = ElectraConfig.from_yaml(paths.config)
     if not config.pretraining.electra_objective:
         raise ConfigError(f"{run_dir} is an MLM run: it has no discriminator to export.")
-    pretrainer = _build_pretrainer(config, 0, Runtime.create("one_device"))
+    pretrainer = _build_pretrainer(config.with_settings({"run.seed": 0}),
+                                   Runtime.create("one_device"))
     if step:
         TrainingCheckpointer(paths.checkpoints, pretrainer, pretrainer.optimizer,
                              keep=1).restore_step(step)

@@ -1,7 +1,6 @@
-"""Setting up a pretraining run before any model is built: the checked step counts, the corpus,
-the vocabulary (the run's own, the one given, or one learned from the corpus) and the effective
-config (special-token ids and vocabulary size from the vocabulary, the command line's steps and
-batch size)."""
+"""Setting up a pretraining run before any model is built: the checkpoint grid, the corpus, the
+vocabulary (the run's own, the one given, or one learned from the corpus) and the effective
+config (special-token ids and vocabulary size from the vocabulary)."""
 
 from __future__ import annotations
 
@@ -26,30 +25,18 @@ from electra_tf.errors import CheckpointError, ConfigError
 logger = logging.getLogger(__name__)
 
 
-def logging_interval(steps, batch_size, log_every, save_every, keep_checkpoints,
-                     steps_per_execution) -> int:
-    """Checks the step counts; returns `log_every`, shrunk to a divisor of `save_every` if
-    need be (a warning says so)."""
-    if steps is not None and steps < 1 or batch_size is not None and batch_size < 1:
-        raise ConfigError("--steps and --batch-size must be >= 1.")
-    if log_every < 1 or save_every < 1 or keep_checkpoints < 1:
-        raise ConfigError("--log-every, --save-every and --keep-checkpoints must be >= 1.")
-    if log_every % steps_per_execution:
-        raise ConfigError(f"--log-every {log_every} must be a multiple of --steps-per-execution "
-                          f"{steps_per_execution} (callbacks only see every "
-                          f"{steps_per_execution}-th step).")
-    if save_every % log_every:
-        # Checkpoints are written at the end of a logging interval: shrink the interval so
-        # that they land exactly where asked (a crash must not lose more than --save-every).
-        interval = math.gcd(save_every, log_every)
-        logger.warning("--save-every %d is not a multiple of --log-every %d: logging every %d "
-                       "steps, so that checkpoints land every %d steps.", save_every, log_every,
-                       interval, save_every)
-        log_every = interval
-        if log_every % steps_per_execution:
-            raise ConfigError(f"--save-every {save_every} must be a multiple of "
-                              f"--steps-per-execution {steps_per_execution}.")
-    return log_every
+def checkpoint_grid(config: ElectraConfig) -> ElectraConfig:
+    """`config`, its `run.log_every` shrunk to a divisor of `run.save_every` if need be (a
+    warning says so): checkpoints are written at the end of a logging interval, so that they
+    land exactly where asked (a crash must not lose more than `save_every` steps)."""
+    run = config.run
+    if run.save_every % run.log_every == 0:
+        return config
+    interval = math.gcd(run.save_every, run.log_every)
+    logger.warning("--save-every %d is not a multiple of --log-every %d: logging every %d "
+                   "steps, so that checkpoints land every %d steps.", run.save_every,
+                   run.log_every, interval, run.save_every)
+    return config.with_settings({"run.log_every": interval})
 
 
 def checked_corpus(corpus: str | Corpus, doc_format: str) -> Corpus:
@@ -61,12 +48,12 @@ def checked_corpus(corpus: str | Corpus, doc_format: str) -> Corpus:
     return corpus
 
 
-def run_vocabulary(paths, vocab, corpus, run, vocab_size, vocab_documents, learner,
-                   write=True) -> list[str]:
-    """The run's own vocabulary (resuming), the one given, or one learned from the corpus.
-    Records in `run` whether it was learned, and its fingerprint; saves it into the run unless
-    `write` is False (the non-chief workers of a multi-worker run, which read the vocabulary
-    the chief learns, or the one given)."""
+def run_vocabulary(paths, vocab, corpus, run, config: ElectraConfig, write=True) -> list[str]:
+    """The run's own vocabulary (resuming), the one given, or one learned from the corpus (as
+    `config.corpus` says). Records in `run` whether it was learned, and its fingerprint; saves
+    it into the run unless `write` is False (the non-chief workers of a multi-worker run, which
+    read the vocabulary the chief learns, or the one given)."""
+    settings = config.corpus
     if os.path.exists(paths.vocab):
         vocabulary = load_vocabulary(paths.vocab)
         if vocab and vocabulary_fingerprint(load_vocabulary(vocab)) != \
@@ -83,9 +70,12 @@ def run_vocabulary(paths, vocab, corpus, run, vocab_size, vocab_documents, learn
         vocabulary, learned = wait_for_vocabulary(paths.vocab), True
     else:
         logger.info("No --vocab given: learning a %d-piece WordPiece vocabulary from the first "
-                    "%d documents of %s ...", vocab_size, vocab_documents, corpus.name)
-        vocabulary = learn_vocabulary(itertools.islice(corpus.documents(), vocab_documents),
-                                      vocab_size, lower_case=run["lower_case"], learner=learner)
+                    "%d documents of %s ...", config.model.vocab_size, settings.vocab_documents,
+                    corpus.name)
+        vocabulary = learn_vocabulary(
+            itertools.islice(corpus.documents(), settings.vocab_documents),
+            config.model.vocab_size, lower_case=settings.lower_case,
+            learner=settings.vocab_learner)
         learned = True
         # learn_vocabulary has logged the pieces, documents and seconds.
         if write:
@@ -96,9 +86,9 @@ def run_vocabulary(paths, vocab, corpus, run, vocab_size, vocab_documents, learn
     return vocabulary
 
 
-def effective_config(config: ElectraConfig, vocabulary, vocab_learned: bool, steps, batch_size):
+def effective_config(config: ElectraConfig, vocabulary, vocab_learned: bool) -> ElectraConfig:
     """`config` with the vocabulary's special-token ids (and size, for a learned vocabulary),
-    `steps` and `batch_size` when given, and at most 10% of a short run as warm-up."""
+    and at most 10% of a short run as warm-up."""
     data = config.to_dict()
     ids = special_token_ids(vocabulary)
     changed = {k: v for k, v in ids.as_pretraining_overrides().items()
@@ -116,10 +106,6 @@ def effective_config(config: ElectraConfig, vocabulary, vocab_learned: bool, ste
         logger.info("model.vocab_size = %d, the size of the learned vocabulary.", len(vocabulary))
         data["model"]["vocab_size"] = len(vocabulary)
     optimizer = data["optimizer"]
-    if steps is not None:
-        optimizer["train_steps"] = steps
-    if batch_size is not None:
-        optimizer["batch_size"] = batch_size
     if optimizer["warmup_steps"] >= optimizer["train_steps"]:
         warmup = max(1, optimizer["train_steps"] // 10)
         logger.warning("warmup_steps %d >= train_steps %d: using %d warm-up steps (10%%).",
