@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 import keras
 import numpy as np
 
-from electra_tf.data.corpus import CorpusStats, ImdbCorpus, _decode_line
+from electra_tf.data.corpus import CorpusStats, ImdbCorpus, decode_line
 from electra_tf.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ def _load_tfds(name, split) -> LabelledTexts:
                         "Offline? Pass the dataset as a local path with --data.") from None
     texts, labels = [], []
     for text, label in dataset.as_numpy_iterator():
-        texts.append(_decode_line(text, CorpusStats()).replace("<br />", "\n").strip())
+        texts.append(decode_line(text, CorpusStats()).replace("<br />", "\n").strip())
         labels.append(int(label))
     names = info.features["label"].names
     return LabelledTexts(texts, labels, list(names), f"tfds:{name} [{split}]")
@@ -143,7 +143,7 @@ def _load_folder(data, split) -> LabelledTexts:
         verbose=False)
     texts, labels, stats = [], [], CorpusStats()
     for text, label in dataset.as_numpy_iterator():
-        texts.append(_decode_line(text, stats).strip())
+        texts.append(decode_line(text, stats).strip())
         labels.append(int(label))
     _report_invalid_utf8(root, stats, "file(s)")
     return LabelledTexts(texts, labels, list(dataset.class_names), f"{root}")
@@ -155,7 +155,7 @@ def _load_csv(path, text_column, label_column) -> LabelledTexts:
     with open(path, "rb") as f:
         raw = f.read()
     stats = CorpusStats()
-    text = "".join(_decode_line(line, stats) for line in raw.splitlines(keepends=True))
+    text = "".join(decode_line(line, stats) for line in raw.splitlines(keepends=True))
     _report_invalid_utf8(path, stats, "line(s)")
     # Excel's "CSV UTF-8" starts with a byte-order mark, which would become part of the first
     # column's name.
