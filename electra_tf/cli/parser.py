@@ -74,9 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--task", choices=("imdb", "folder", "csv"), default=None,
                           help="default: the config's task.name")
     finetune.add_argument("--pretrained", default=None,
-                          help="an 'electra-tf pretrain' --out-dir, a discriminator .keras, a "
-                               "HuggingFace ELECTRA folder, hf:ORG/NAME (hub id) or an "
-                               "installed preset's name (electra-tf presets lists them)")
+                          help="an 'electra-tf pretrain' (or finetune) --out-dir, a "
+                               "discriminator .keras (with --vocab), a HuggingFace ELECTRA "
+                               "folder, hf:ORG/NAME (hub id), a TF1 checkpoint or an installed "
+                               "preset's name (electra-tf presets lists them)")
     finetune.add_argument("--out-dir", required=True)
     finetune.add_argument("--data", default=None,
                           help="IMDB archive/folder, class folder, or CSV/TSV ({split} allowed); "
