@@ -32,6 +32,8 @@ def finetuning_report(metrics: dict, out_dir: str, has_test_split: bool = True) 
     for the test data)."""
     from electra_tf.tasks.scoring import format_metrics
 
+    beside = ", ".join(["metrics.json", "curves.png"] + (
+        ["confusion_validation.png"] if "confusion_matrix" in metrics["validation"] else []))
     test = f"electra-tf evaluate --model {out_dir} --split test"
     if not has_test_split:
         test += " --data TEST_DATA (the training data has no test split)"
@@ -39,5 +41,5 @@ def finetuning_report(metrics: dict, out_dir: str, has_test_split: bool = True) 
         f"\nFine-tuned {metrics['steps']:,d} steps in {metrics['train_time_s']:.0f} s; best "
         f"validation checkpoint at step {metrics['best_step']}:",
         format_metrics(metrics["validation"]),
-        f"Classifier: {os.path.join(out_dir, 'classifier.keras')} (metrics.json, curves.png, "
-        f"confusion_validation.png beside it). Test it with: {test}"])
+        f"Model: {os.path.join(out_dir, 'classifier.keras')} ({beside} beside it). Test it "
+        f"with: {test}"])

@@ -39,7 +39,13 @@ from electra_tf.layers import (
 from electra_tf.layers.dropout import HalfBitsDropout
 from electra_tf.layers.matmul import BFloat16MatmulPolicy, MatmulDense, MatmulEinsumDense
 from electra_tf.layers.normalization import LayerNorm
-from electra_tf.models import Discriminator, ElectraPretrainer, Generator, SequenceClassifier
+from electra_tf.models import (
+    Discriminator,
+    ElectraPretrainer,
+    Generator,
+    SequenceClassifier,
+    TokenClassifier,
+)
 from electra_tf.training import (
     NO_DECAY_NAME_PATTERNS,
     LayerwiseAdamW,
@@ -210,6 +216,10 @@ CASES = [
               TOKENS, (3, 2), trainable_weights=25, non_trainable_weights=0,
               mixed_output_dtype="float32", shorter_inputs=SHORTER_TOKENS,
               id="SequenceClassifier-mean"),
+    LayerCase(TokenClassifier,
+              lambda _: TokenClassifier(ElectraEncoder(**ENCODER), ["O", "B-PER", "I-PER"]),
+              TOKENS, (3, 8, 3), trainable_weights=25, non_trainable_weights=0,  # 23 + head 2
+              mixed_output_dtype="float32", shorter_inputs=SHORTER_TOKENS),
     # shared embeddings 5, generator encoder 16 (E = H: no projection) + MLM head 5,
     # discriminator encoder 2 + 16 + RTD head 4
     _electra_pretrainer_case({}, {}, trainable_weights=48),

@@ -71,8 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     finetune = sub.add_parser(
         "finetune", help="fine-tune a pretrained ELECTRA (or a from-scratch Transformer)")
-    finetune.add_argument("--task", choices=("imdb", "folder", "csv"), default=None,
-                          help="default: the config's task.name")
+    finetune.add_argument("--task", choices=("imdb", "folder", "csv", "conll", "jsonl"),
+                          default=None,
+                          help="the data: labelled texts (imdb, folder, csv) or tagged "
+                               "sentences for named entities (conll, jsonl); default: the "
+                               "config's task.name")
     finetune.add_argument("--pretrained", default=None,
                           help="an 'electra-tf pretrain' (or finetune) --out-dir, a "
                                "discriminator .keras (with --vocab), a HuggingFace ELECTRA "

@@ -26,26 +26,46 @@ from electra_tf.config.base import YamlConfig, load_yaml_config
 from electra_tf.config.runtime import RuntimeConfig
 from electra_tf.errors import ConfigError
 
+# The data sources of tagged sentences (token classification); the others hold labelled texts.
+TAGGING_SOURCES = ("conll", "jsonl")
+
 
 @dataclass
 class TaskConfig:
-    """The labelled data and the task's shape (`type`). `name`: `imdb` (tfds `imdb_reviews`
-    online, or the aclImdb archive / folder given as `data`), `folder` (one sub-folder of
-    `.txt` files per class, the `keras.utils.text_dataset_from_directory` layout, optionally
-    under `train/` and `test/`) or `csv` (a CSV/TSV file with `text_column` and
-    `label_column`; `{split}` in the path is replaced by the split name, e.g.
-    `data/{split}.csv`)."""
+    """The data and the task's shape (`type`).
 
-    name: Literal["imdb", "folder", "csv"] = "imdb"
+    Labelled texts (sequence classification), by `name`: `imdb` (tfds `imdb_reviews` online,
+    or the aclImdb archive / folder given as `data`), `folder` (one sub-folder of `.txt` files
+    per class, the `keras.utils.text_dataset_from_directory` layout, optionally under `train/`
+    and `test/`) or `csv` (a CSV/TSV file with `text_column` and `label_column`).
+    Tagged sentences (token classification, e.g. named entities): `conll` (word-per-line
+    column files, the tag in `tag_column`; without `data`, tfds `conll2003`) or `jsonl`
+    (`{"tokens": [...], "tags": [...]}` per line), in `tag_scheme` IOB1, IOB2 or BIOES.
+    `{split}` in `data` is replaced by the split name, e.g. `data/{split}.csv`.
+    """
+
+    name: Literal["imdb", "folder", "csv", "conll", "jsonl"] = "imdb"
     data: Optional[str] = None
-    # The shape of the task: a name in `electra_tf.tasks.TASKS` (checked when a run starts):
-    # what is predicted, with which head, loss and metrics.
-    type: str = "sequence_classification"
+    # The shape of the task: a name in `electra_tf.tasks.TASKS` (checked when a run starts),
+    # i.e. what is predicted, with which head, loss and metrics. None: the data's own
+    # (token_classification for conll/jsonl, else sequence_classification).
+    type: Optional[str] = None
     text_column: str = "text"
     label_column: str = "label"
+    tag_column: int = -1  # conll: the column of the tag, from 0 (-1: the last)
+    tag_scheme: Literal["iob1", "iob2", "bioes"] = "iob2"
     validation_fraction: float = 0.1  # carved from train, stratified, with `split_seed`
+    # Tagging: take validation from this split instead, e.g. "valid[:50%]" (the first half)
+    validation_split: Optional[str] = None
     split_seed: int = 0  # fixed across fine-tuning seeds: every model is chosen on the same split
     max_train_examples: Optional[int] = None  # a stratified subset, for quick runs
+
+    @property
+    def task_type(self) -> str:
+        if self.type is not None:
+            return self.type
+        return "token_classification" if self.name in TAGGING_SOURCES \
+            else "sequence_classification"
 
     def validate(self) -> None:
         if not 0.0 < self.validation_fraction < 1.0:

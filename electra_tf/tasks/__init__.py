@@ -6,18 +6,22 @@ by the config's `task.type`."""
 from electra_tf.errors import ConfigError
 from electra_tf.tasks.base import FinetuningTask
 from electra_tf.tasks.classification import SequenceClassification
+from electra_tf.tasks.tagging import TokenClassification
 
 TASKS: dict[str, type[FinetuningTask]] = {
     SequenceClassification.type: SequenceClassification,
+    TokenClassification.type: TokenClassification,
 }
 
 
 def get_task(task_config) -> FinetuningTask:
     """The task object for a config's `task` section (its `type`)."""
-    if task_config.type not in TASKS:
-        raise ConfigError(f"task.type {task_config.type!r} is not a fine-tuning task electra_tf "
-                          f"knows; choose one of {sorted(TASKS)}.")
-    return TASKS[task_config.type](task_config)
+    kind = task_config.task_type
+    if kind not in TASKS:
+        raise ConfigError(f"task.type {kind!r} is not a fine-tuning task electra_tf knows; choose "
+                          f"one of {sorted(TASKS)}.")
+    return TASKS[kind](task_config)
 
 
-__all__ = ["TASKS", "FinetuningTask", "SequenceClassification", "get_task"]
+__all__ = ["TASKS", "FinetuningTask", "SequenceClassification", "TokenClassification",
+           "get_task"]

@@ -55,6 +55,10 @@ def classification_metrics(labels, predictions, label_names: Sequence[str]) -> d
 def format_metrics(metrics: dict) -> str:
     """A few readable lines: accuracy, macro F1, per-class P/R/F1 and the confusion matrix (a
     task whose scores are not a classification's: each number on one line)."""
+    if "per_type" in metrics:  # a tagger's entity scores
+        from electra_tf.tasks.tagging_metrics import format_tagging_metrics
+
+        return format_tagging_metrics(metrics)
     if "label_names" not in metrics:
         return "  ".join(f"{key} {value:.4f}" if isinstance(value, float) else f"{key} {value}"
                          for key, value in metrics.items() if isinstance(value, (int, float)))

@@ -273,7 +273,8 @@ def _final_metrics(task: FinetuningTask, classifier, val_ds, validation, best, h
                    schedule, start_step, started, runtime: Runtime, batch_size) -> dict:
     val_metrics = task.score(classifier, val_ds, validation)
     name = task.monitor.removeprefix("val_")
-    logger.info("Best validation %s %.4f at step %d.", name, val_metrics[name], best["step"])
+    logger.info("Best validation %s %.4f at step %d.", name,
+                val_metrics.get(name, best[task.monitor]), best["step"])
     train_time = sum(record.get("interval_s", 0.0) for record in history)
     return {"validation": val_metrics, "best_step": best["step"], "steps": schedule.total_steps,
             "resumed_from_step": start_step, "train_time_s": round(train_time, 1),

@@ -1,0 +1,133 @@
+"""Token classification: a tag for every word (named entities, IOB2).
+
+The authors' tagging head (`TokenClassifier`) with softmax cross-entropy on each word's first
+piece (the other pieces, [CLS] and [SEP] are ignored: label -1); training logs the token
+accuracy on those pieces, and scoring reports the CoNLL evaluation's entity-level precision,
+recall and F1 (`tagging_metrics`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import keras
+import numpy as np
+from keras import ops
+
+from electra_tf.data.tagging import TaggedSentences, load_tagged_sentences
+from electra_tf.data.tagging_features import IGNORED, TaggingPreprocessor
+from electra_tf.errors import ConfigError
+from electra_tf.models.token_classifier import TokenClassifier
+from electra_tf.tasks.base import FinetuningTask
+from electra_tf.tasks.tagging_metrics import tagging_metrics
+
+logger = logging.getLogger(__name__)
+
+
+class TokenClassification(FinetuningTask):
+    """Examples are `TaggedSentences`; the model is a `TokenClassifier`."""
+
+    type = "token_classification"
+    monitor = "val_accuracy"  # token accuracy at first pieces
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.tag_names: list[str] | None = None
+        self._windows = {}  # id(examples) -> (examples, preprocessor, windows), for `score`
+
+    def load_examples(self, split, data=None, run=None) -> TaggedSentences:
+        task = self.config
+        if run is not None:
+            self.tag_names = list(run["tag_names"])
+        return load_tagged_sentences(task.name, data or task.data, split,
+                                     tag_column=task.tag_column, scheme=task.tag_scheme)
+
+    def train_and_validation(self, examples=None):
+        task = self.config
+        train = self.load_examples("train") if examples is None else examples
+        if task.validation_split:
+            validation = self.load_examples(task.validation_split)
+        else:
+            train, validation = self._hold_out(train)
+        if task.max_train_examples and len(train) > task.max_train_examples:
+            order = np.random.default_rng(task.split_seed).permutation(len(train))
+            train = train.subset(sorted(order[:task.max_train_examples]))
+        self.tag_names = train.tag_names()
+        logger.info("Task %s: %d training and %d validation sentences, entities %s, from %s.",
+                    task.name, len(train), len(validation), train.entity_counts(), train.source)
+        return train, validation
+
+    def validation_examples(self, examples):
+        if self.config.validation_split:
+            return self.load_examples(self.config.validation_split)
+        return self._hold_out(examples)[1]
+
+    def _hold_out(self, sentences):
+        order = np.random.default_rng(self.config.split_seed).permutation(len(sentences))
+        held = max(1, round(len(sentences) * self.config.validation_fraction))
+        return sentences.subset(sorted(order[held:])), sentences.subset(sorted(order[:held]))
+
+    def preprocessor(self, tokenizer, preprocessing) -> TaggingPreprocessor:
+        return TaggingPreprocessor(tokenizer, preprocessing.max_seq_length)
+
+    def dataset(self, examples, preprocessor, batch_size, *, training, seed=0):
+        windows = preprocessor.windows(examples, self.tag_names, strict=training)
+        self._windows[id(examples)] = (examples, preprocessor, windows)
+        return preprocessor.dataset(windows, batch_size, shuffle=training, seed=seed,
+                                    repeat=training)
+
+    def build_model(self, encoder, train_examples, training) -> TokenClassifier:
+        return TokenClassifier(encoder, self.tag_names, dropout=training.dropout)
+
+    def loss(self):
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True,
+                                                          ignore_class=IGNORED)
+
+    def metrics(self):
+        return [MaskedTokenAccuracy(name="accuracy")]
+
+    def score(self, model, dataset, examples) -> dict:
+        held = self._windows.get(id(examples))
+        if held is None or held[0] is not examples:
+            raise ValueError("score() takes the examples its dataset was made from.")
+        _, preprocessor, windows = held
+        predictions = []
+        for inputs, _ in dataset:
+            tags = np.argmax(model(inputs, training=False).numpy(), axis=-1)  # [batch, len]
+            predictions.extend(tags)
+        words = preprocessor.word_predictions(examples, windows, predictions, model.tag_names)
+        return tagging_metrics(examples.tags, words)
+
+    def run_record(self, train_examples) -> dict:
+        return {"tag_names": list(self.tag_names)}
+
+    def serving_module(self, model, preprocessor, vocab_path):
+        raise ConfigError("Exporting a token classifier as a SavedModel is not available yet; "
+                          "score it with 'electra-tf evaluate'.")
+
+    def export_summary(self, model) -> dict:
+        return {"kind": "tagger", "tag_names": list(model.tag_names)}
+
+
+class MaskedTokenAccuracy(keras.metrics.Metric):
+    """Accuracy over the positions whose label is not `IGNORED` (each word's first piece)."""
+
+    def __init__(self, name="accuracy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.correct = self.add_variable((), initializer="zeros", name="correct")
+        self.total = self.add_variable((), initializer="zeros", name="total")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = ops.cast(y_true, "int32")  # [batch, len]
+        counted = ops.cast(ops.not_equal(y_true, IGNORED), "float32")
+        hits = ops.cast(ops.equal(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), y_true),
+                        "float32")
+        self.correct.assign_add(ops.sum(hits * counted))
+        self.total.assign_add(ops.sum(counted))
+
+    def result(self):
+        return self.correct / ops.maximum(self.total, 1.0)
+
+    def reset_state(self):
+        self.correct.assign(0.0)
+        self.total.assign(0.0)
