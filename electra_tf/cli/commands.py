@@ -97,8 +97,10 @@ def cmd_evaluate(args) -> int:
     metrics = evaluate(args.model, args.split, data=args.data, batch_size=args.batch_size)
     print(f"{args.split} ({metrics['source']}, {metrics['seconds']:.0f} s):")
     print(format_metrics(metrics))
-    print(f"Written to {os.path.join(args.model, 'metrics.json')} and "
-          f"{os.path.join(args.model, f'confusion_{args.split}.png')}.")
+    written = [os.path.join(args.model, "metrics.json")]
+    if "confusion_matrix" in metrics:  # a classifier's
+        written.append(os.path.join(args.model, f"confusion_{args.split}.png"))
+    print(f"Written to {' and '.join(written)}.")
     return 0
 
 
