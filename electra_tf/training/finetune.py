@@ -252,11 +252,12 @@ def _fit(classifier, train_ds, val_ds, schedule: _Schedule, start_step, checkpoi
                                             schedule.total_steps))
     encoder_dropout = ("" if training.encoder_dropout is None
                        else f", encoder dropout {training.encoder_dropout:g}")
-    logger.info("Fine-tuning %s: %d steps (%d epochs of %d batches, validation every %d steps), "
-                "batch %d, lr %g, layer-wise decay %g%s, up to %d tokens (%s truncation).",
-                origin, schedule.total_steps, training.epochs, schedule.steps_per_pass,
-                schedule.steps_per_evaluation, training.batch_size, training.learning_rate,
-                training.layerwise_decay, encoder_dropout, prep.max_seq_length, prep.truncation)
+    logger.info("Fine-tuning %s for %s: %d steps (%d epochs of %d batches, validation every %d "
+                "steps), batch %d, lr %g, layer-wise decay %g%s, up to %d tokens per sequence.",
+                origin, config.task.task_type.replace("_", " "), schedule.total_steps,
+                training.epochs, schedule.steps_per_pass, schedule.steps_per_evaluation,
+                training.batch_size, training.learning_rate, training.layerwise_decay,
+                encoder_dropout, prep.max_seq_length)
     if start_step >= schedule.total_steps or best_checkpoint.patience_exhausted:
         return []
     if start_step:
