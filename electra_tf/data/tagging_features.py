@@ -123,6 +123,8 @@ class TaggingPreprocessor:
         data = tf.data.Dataset.from_tensor_slices((
             tf.ragged.constant(windows.token_ids, dtype=tf.int32),
             tf.ragged.constant(windows.labels, dtype=tf.int32)))
+        # The map is not idle: slices of a ragged tensor arrive as ragged rows, and a map
+        # gives them back as plain tensors, which `padded_batch` needs.
         data = data.map(lambda ids, labels: (ids, labels)).cache()
         if shuffle:
             data = data.shuffle(len(windows.token_ids), seed=seed, reshuffle_each_iteration=True)

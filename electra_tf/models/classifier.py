@@ -9,9 +9,9 @@ from keras import ops
 
 from electra_tf.config import ModelConfig
 from electra_tf.config.finetuning import Pooling
-from electra_tf.layers.encoder import ElectraEncoder, standardize_inputs
+from electra_tf.layers.encoder import standardize_inputs
 from electra_tf.layers.matmul import MatmulDense
-from electra_tf.models.task import EncoderTask
+from electra_tf.models.task import EncoderTask, new_encoder
 
 POOLINGS = typing.get_args(Pooling)  # ("cls", "mean")
 
@@ -100,9 +100,6 @@ class SequenceClassifier(EncoderTask):
         the "Transformer model" baseline. `encoder_dropout` (None: `model_config`'s) sets the
         encoder's hidden and attention dropout; `encoder_overrides` replace other encoder
         arguments, e.g. `position_embedding="sinusoidal"` as in the popular articles."""
-        kwargs = dict(model_config.encoder_kwargs(), **encoder_overrides)
-        if encoder_dropout is not None:
-            kwargs.update(dropout=encoder_dropout, attention_dropout=encoder_dropout)
-        encoder = ElectraEncoder(**kwargs, name="encoder")
+        encoder = new_encoder(model_config, encoder_dropout, **encoder_overrides)
         return cls(encoder, num_labels, label_names=label_names,
                    dropout=model_config.dropout if dropout is None else dropout, pooling=pooling)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from electra_tf.distribute.replicas import DistributedFitFixes
+from electra_tf.layers.encoder import ElectraEncoder
 
 
 class EncoderTask(DistributedFitFixes, keras.Model):
@@ -66,11 +67,8 @@ class EncoderTask(DistributedFitFixes, keras.Model):
         # Loading is the resolver's job (KerasHub-style): a model class reads no files itself.
         from electra_tf.pretrained.resolve import resolve
 
-        encoder = resolve(pretrained).encoder()
-        if reinitialise_top_layers:
-            encoder = encoder.with_reinitialised_top_layers(reinitialise_top_layers)
-        if encoder_dropout is not None:
-            encoder = encoder.with_dropout(encoder_dropout, encoder_dropout)
+        encoder = fine_tuning_encoder(resolve(pretrained).encoder(), encoder_dropout,
+                                      reinitialise_top_layers)
         return cls(encoder, *args, **kwargs)
 
     @classmethod
@@ -81,3 +79,24 @@ class EncoderTask(DistributedFitFixes, keras.Model):
         from electra_tf.pretrained.resolve import resolve_preset
 
         return cls.from_pretrained(resolve_preset(preset), *args, **kwargs)
+
+
+def fine_tuning_encoder(encoder, encoder_dropout=None, reinitialise_top_layers=0):
+    """A pretrained `encoder` as a fine-tuning recipe wants it: its top
+    `reinitialise_top_layers` blocks started afresh, its hidden and attention dropout set to
+    `encoder_dropout` (None keeps the rates it was pretrained with)."""
+    if reinitialise_top_layers:
+        encoder = encoder.with_reinitialised_top_layers(reinitialise_top_layers)
+    if encoder_dropout is not None:
+        encoder = encoder.with_dropout(encoder_dropout, encoder_dropout)
+    return encoder
+
+
+def new_encoder(model_config, encoder_dropout=None, **encoder_overrides) -> ElectraEncoder:
+    """A randomly initialised encoder of `model_config`'s (a `ModelConfig`) architecture:
+    `encoder_dropout` (None: the config's) sets its hidden and attention dropout;
+    `encoder_overrides` replace other encoder arguments (`position_embedding="sinusoidal"`)."""
+    kwargs = dict(model_config.encoder_kwargs(), **encoder_overrides)
+    if encoder_dropout is not None:
+        kwargs.update(dropout=encoder_dropout, attention_dropout=encoder_dropout)
+    return ElectraEncoder(**kwargs, name="encoder")

@@ -188,17 +188,15 @@ def _resolve_folder(given: str, folder: str) -> PretrainedSource:
     if kind is None and _holds_tf1_checkpoint(folder):
         return _tf1_source(given, folder, folder)
     paths = PretrainPaths(folder)
-    if kind is None and not os.path.isfile(os.path.join(folder, MANIFEST)):
-        if not any(os.path.isfile(paths.join(name)) for name in
-                   ("discriminator.keras", "generator.keras", "vocab.txt")):
-            raise CheckpointError(f"{given} holds no pretrained model electra_tf reads; "
-                                  f"{_WHAT_TO_GIVE}.")
-    if os.path.isfile(os.path.join(folder, MANIFEST)):
-        kind = "preset"
-    elif kind is None:
-        kind = "pretraining run"  # model files without run records: read as a run's
-    else:
-        kind = {"pretraining": "pretraining run", "import": "import"}[kind]
+    is_preset = os.path.isfile(paths.join(MANIFEST))
+    if kind is None and not is_preset and not any(
+            os.path.isfile(paths.join(name))
+            for name in ("discriminator.keras", "generator.keras", "vocab.txt")):
+        raise CheckpointError(f"{given} holds no pretrained model electra_tf reads; "
+                              f"{_WHAT_TO_GIVE}.")
+    # Model files without run records are read as a pretraining run's.
+    kind = "preset" if is_preset else {None: "pretraining run", "pretraining": "pretraining run",
+                                       "import": "import"}[kind]
     return PretrainedSource(given, kind, folder,
                             bool(read_json(paths.run).get("lower_case", True)), paths.vocab)
 

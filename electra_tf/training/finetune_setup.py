@@ -16,7 +16,7 @@ from electra_tf.data.vocab_learning import learn_vocabulary
 from electra_tf.distribute import Runtime, with_precision
 from electra_tf.errors import ConfigError
 from electra_tf.files import read_json
-from electra_tf.layers.encoder import ElectraEncoder
+from electra_tf.models.task import fine_tuning_encoder, new_encoder
 from electra_tf.pretrained.resolve import PretrainedSource, resolve
 from electra_tf.tasks import FinetuningTask
 
@@ -107,20 +107,13 @@ def _encoder(source: PretrainedSource | None, from_scratch, model_config, config
     new one of `model_config`'s (else the source's) architecture."""
     training = config.training
     if not from_scratch:
-        encoder = source.encoder()
-        if training.reinitialise_top_layers:
-            encoder = encoder.with_reinitialised_top_layers(training.reinitialise_top_layers)
-        if training.encoder_dropout is not None:
-            encoder = encoder.with_dropout(training.encoder_dropout, training.encoder_dropout)
-        return encoder
+        return fine_tuning_encoder(source.encoder(), training.encoder_dropout,
+                                   training.reinitialise_top_layers)
     if model_config is None:
         model_config = source.model_config()
         if model_config is None:
             raise ConfigError(f"{source.spec} has no electra_tf config.yaml to take the "
                               "architecture from; give --model-config with --from-scratch.")
-    kwargs = model_config.encoder_kwargs()
-    if config.from_scratch.position_embedding is not None:
-        kwargs["position_embedding"] = config.from_scratch.position_embedding
-    if training.encoder_dropout is not None:
-        kwargs.update(dropout=training.encoder_dropout, attention_dropout=training.encoder_dropout)
-    return ElectraEncoder(**kwargs, name="encoder")
+    position = config.from_scratch.position_embedding
+    return new_encoder(model_config, training.encoder_dropout,
+                       **({} if position is None else {"position_embedding": position}))
