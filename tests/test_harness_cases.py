@@ -44,6 +44,7 @@ from electra_tf.models import (
     ElectraPretrainer,
     Generator,
     SequenceClassifier,
+    SequenceRegressor,
     TokenClassifier,
 )
 from electra_tf.training import (
@@ -216,6 +217,9 @@ CASES = [
               TOKENS, (3, 2), trainable_weights=25, non_trainable_weights=0,
               mixed_output_dtype="float32", shorter_inputs=SHORTER_TOKENS,
               id="SequenceClassifier-mean"),
+    LayerCase(SequenceRegressor, lambda _: SequenceRegressor(ElectraEncoder(**ENCODER)),
+              TOKENS, (3,), trainable_weights=25, non_trainable_weights=0,  # 23 + head 2
+              mixed_output_dtype="float32", shorter_inputs=SHORTER_TOKENS),
     LayerCase(TokenClassifier,
               lambda _: TokenClassifier(ElectraEncoder(**ENCODER), ["O", "B-PER", "I-PER"]),
               TOKENS, (3, 8, 3), trainable_weights=25, non_trainable_weights=0,  # 23 + head 2

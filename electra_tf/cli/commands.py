@@ -90,6 +90,27 @@ def cmd_finetune(args) -> int:
     return 0
 
 
+def cmd_glue(args) -> int:
+    from electra_tf import load_config
+    from electra_tf.training.glue import run_glue
+
+    model_config = None
+    if args.model_config:
+        model_config = load_config(resolve_config_path(args.model_config)).model
+    run_glue([t.strip() for t in args.tasks.split(",") if t.strip()], args.out_dir,
+             pretrained=args.pretrained, data_dir=args.data_dir, seeds=args.seeds,
+             config=resolve_config_path(args.config), overrides=args.overrides,
+             from_scratch=args.from_scratch, model_config=model_config,
+             predict_test=args.predict_test, verbose=2 if args.quiet else 1,
+             **distribution_kwargs(args))
+    with open(os.path.join(args.out_dir, "glue_results.md"), encoding="utf-8") as f:
+        print(f.read().rstrip())
+    print(f"Written to {os.path.join(args.out_dir, 'glue_results.json')} (and .md)"
+          + (f"; test predictions in {os.path.join(args.out_dir, 'submission')}"
+             if args.predict_test and args.data_dir else "") + ".")
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     from electra_tf.tasks.scoring import format_metrics
     from electra_tf.training.evaluation import evaluate
@@ -226,4 +247,4 @@ def cmd_demo(args) -> int:
 COMMANDS = {"summary": cmd_summary, "demo": cmd_demo, "train-tokenizer": cmd_train_tokenizer,
             "pretrain": cmd_pretrain, "quickstart": cmd_quickstart, "finetune": cmd_finetune,
             "evaluate": cmd_evaluate, "export": cmd_export, "predict": cmd_predict,
-            "import": cmd_import, "presets": cmd_presets}
+            "import": cmd_import, "presets": cmd_presets, "glue": cmd_glue}

@@ -71,11 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     finetune = sub.add_parser(
         "finetune", help="fine-tune a pretrained ELECTRA (or a from-scratch Transformer)")
-    finetune.add_argument("--task", choices=("imdb", "folder", "csv", "conll", "jsonl"),
+    finetune.add_argument("--task", choices=("imdb", "folder", "csv", "conll", "jsonl", "glue"),
                           default=None,
-                          help="the data: labelled texts (imdb, folder, csv) or tagged "
-                               "sentences for named entities (conll, jsonl); default: the "
-                               "config's task.name")
+                          help="the data: labelled texts or text pairs (imdb, folder, csv, "
+                               "jsonl, glue) or tagged sentences for named entities (conll, "
+                               "jsonl); default: the config's task.name")
     finetune.add_argument("--pretrained", default=None,
                           help="an 'electra-tf pretrain' (or finetune) --out-dir, a "
                                "discriminator .keras (with --vocab), a HuggingFace ELECTRA "
@@ -100,6 +100,31 @@ def build_parser() -> argparse.ArgumentParser:
     add_set_argument(finetune, "training.epochs=2")
     finetune.add_argument("--quiet", action="store_true", help="one line per evaluation, no bar")
     _add_distribution_arguments(finetune)
+
+    glue = sub.add_parser(
+        "glue", help="fine-tune on GLUE tasks with several seeds: per-seed and median dev "
+                     "scores and the GLUE score")
+    glue.add_argument("--tasks", default="all",
+                      help="comma-separated GLUE tasks (CoLA,SST-2,MRPC,STS-B,QQP,MNLI,QNLI,"
+                           "RTE,WNLI) or all (default)")
+    glue.add_argument("--pretrained", default=None, help="as for finetune")
+    glue.add_argument("--data-dir", default=None,
+                      help="GLUE's data folder, one sub-folder per task (download_glue_data.py's "
+                           "layout); default: tfds glue/NAME")
+    glue.add_argument("--out-dir", required=True, help="results folder (re-use it to resume)")
+    glue.add_argument("--seeds", type=positive_int, default=3,
+                      help="fine-tuning seeds per task; medians are reported (the paper: 10)")
+    glue.add_argument("--config", default="finetune/glue_small",
+                      help="fine-tuning recipe: finetune/glue_small (default), glue_base, "
+                           "glue_large or a YAML path")
+    glue.add_argument("--predict-test", action="store_true",
+                      help="also write each task's test predictions (best seed on dev) in the "
+                           "GLUE server's format, under OUT/submission/")
+    glue.add_argument("--from-scratch", action="store_true", help="as for finetune")
+    glue.add_argument("--model-config", default=None, help="as for finetune")
+    add_set_argument(glue, "training.epochs=1")
+    glue.add_argument("--quiet", action="store_true", help="one line per evaluation, no bar")
+    _add_distribution_arguments(glue)
 
     evaluate = sub.add_parser("evaluate", help="evaluate a fine-tuned classifier on a split")
     evaluate.add_argument("--model", required=True, help="an 'electra-tf finetune' --out-dir")

@@ -37,21 +37,28 @@ class TaskConfig:
     Labelled texts (sequence classification), by `name`: `imdb` (tfds `imdb_reviews` online,
     or the aclImdb archive / folder given as `data`), `folder` (one sub-folder of `.txt` files
     per class, the `keras.utils.text_dataset_from_directory` layout, optionally under `train/`
-    and `test/`) or `csv` (a CSV/TSV file with `text_column` and `label_column`).
+    and `test/`), `csv` (a CSV/TSV file with `text_column` and `label_column`) or `jsonl` (one
+    object per line with those keys; set `type: sequence_classification`). With `text_b_column`
+    each example is a pair of texts (entailment, paraphrase). `type: regression` reads a number
+    from `label_column` instead of a class. `glue` reads the GLUE task `glue_task` from its
+    folder of GLUE's TSV files (`data`) or, without `data`, from tfds `glue/NAME`.
     Tagged sentences (token classification, e.g. named entities): `conll` (word-per-line
     column files, the tag in `tag_column`; without `data`, tfds `conll2003`) or `jsonl`
     (`{"tokens": [...], "tags": [...]}` per line), in `tag_scheme` IOB1, IOB2 or BIOES.
     `{split}` in `data` is replaced by the split name, e.g. `data/{split}.csv`.
     """
 
-    name: Literal["imdb", "folder", "csv", "conll", "jsonl"] = "imdb"
+    name: Literal["imdb", "folder", "csv", "conll", "jsonl", "glue"] = "imdb"
     data: Optional[str] = None
     # The shape of the task: a name in `electra_tf.tasks.TASKS` (checked when a run starts),
     # i.e. what is predicted, with which head, loss and metrics. None: the data's own
-    # (token_classification for conll/jsonl, else sequence_classification).
+    # (token_classification for conll/jsonl, the GLUE task's for glue, else
+    # sequence_classification).
     type: Optional[str] = None
     text_column: str = "text"
-    label_column: str = "label"
+    label_column: str = "label"  # the class, or the number a regression task predicts
+    text_b_column: Optional[str] = None  # the second text of a pair task
+    glue_task: Optional[str] = None  # with name glue: CoLA, SST-2, MRPC, STS-B, QQP, MNLI, ...
     tag_column: int = -1  # conll: the column of the tag, from 0 (-1: the last)
     tag_scheme: Literal["iob1", "iob2", "bioes"] = "iob2"
     validation_fraction: float = 0.1  # carved from train, stratified, with `split_seed`
@@ -64,8 +71,23 @@ class TaskConfig:
     def task_type(self) -> str:
         if self.type is not None:
             return self.type
+        if self.name == "glue":
+            from electra_tf.data.glue import glue_task
+
+            return glue_task(self.glue_task).task_type
         return "token_classification" if self.name in TAGGING_SOURCES \
             else "sequence_classification"
+
+    @property
+    def data_source(self) -> str:
+        """`data`, or the tfds dataset read without it."""
+        if self.data is not None:
+            return self.data
+        if self.name == "glue":
+            from electra_tf.data.glue import glue_task
+
+            return f"tfds:glue/{glue_task(self.glue_task).tfds_name}"
+        return "tfds:conll2003" if self.name == "conll" else "tfds:imdb_reviews"
 
     def validate(self) -> None:
         if not 0.0 < self.validation_fraction < 1.0:
@@ -73,6 +95,16 @@ class TaskConfig:
                               f"{self.validation_fraction}.")
         if self.max_train_examples is not None and self.max_train_examples < 4:
             raise ConfigError("task.max_train_examples must be >= 4.")
+        if self.name == "glue":
+            from electra_tf.data.glue import glue_task
+
+            if self.glue_task is None:
+                raise ConfigError("task.name glue needs task.glue_task (CoLA, SST-2, MRPC, "
+                                  "STS-B, QQP, MNLI, QNLI, RTE or WNLI).")
+            try:
+                glue_task(self.glue_task)
+            except ValueError as err:  # DataError: here a config mistake
+                raise ConfigError(str(err)) from None
 
 
 @dataclass

@@ -1,11 +1,9 @@
-"""Labelled texts for sequence classification: loading (IMDB, folder-per-class, CSV/TSV) and a
-stratified train/validation split. The in-graph text -> [CLS] ... [SEP] preprocessing is in
-`electra_tf.data.preprocessor`."""
+"""Labelled texts (or text pairs) for sequence classification: loading (IMDB, folder-per-class,
+CSV/TSV/JSONL, GLUE) and a stratified train/validation split. The in-graph text ->
+`[CLS] a [SEP] (b [SEP])` preprocessing is in `electra_tf.data.preprocessor`."""
 
 from __future__ import annotations
 
-import contextlib
-import csv
 import dataclasses
 import logging
 import os
@@ -15,6 +13,7 @@ import keras
 import numpy as np
 
 from electra_tf.data.corpus import CorpusStats, ImdbCorpus, decode_line
+from electra_tf.data.text_tables import read_table, report_invalid_utf8
 from electra_tf.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -24,36 +23,57 @@ IMDB_LABELS = ("neg", "pos")  # tfds imdb_reviews: 0 = negative, 1 = positive
 
 @dataclasses.dataclass
 class LabelledTexts:
-    """Texts with integer labels.
+    """Texts (or text pairs) with integer labels.
 
     Attributes:
-        texts: list of N strings.
+        texts: list of N strings (the first text of each pair).
         labels: int32 `[N]`, indices into `label_names`.
         label_names: the class names (index = label id).
         source: where the examples came from (for logs and metrics.json).
+        texts_b: None, or the N second texts of a pair task (entailment, paraphrase).
+        ids: None, or N example ids (a GLUE test file's `index`, for the submission file).
     """
 
     texts: list
     labels: np.ndarray
     label_names: list
     source: str = ""
+    texts_b: Optional[list] = None
+    ids: Optional[list] = None
 
     def __post_init__(self):
         self.labels = np.asarray(self.labels, dtype=np.int32)
-        if len(self.texts) != len(self.labels):
-            raise ValueError(f"{len(self.texts)} texts but {len(self.labels)} labels.")
+        check_lengths(self, self.labels, "labels")
 
     def __len__(self):
         return len(self.texts)
 
+    @property
+    def targets(self) -> np.ndarray:
+        """What the model is trained to output: the label ids."""
+        return self.labels
+
     def subset(self, indices) -> "LabelledTexts":
         indices = np.asarray(indices, dtype=np.int64)
-        return LabelledTexts([self.texts[i] for i in indices], self.labels[indices],
-                             self.label_names, self.source)
+        return LabelledTexts(pick(self.texts, indices), self.labels[indices], self.label_names,
+                             self.source, pick(self.texts_b, indices), pick(self.ids, indices))
 
     def class_counts(self) -> dict:
         counts = np.bincount(self.labels, minlength=len(self.label_names))
         return {name: int(c) for name, c in zip(self.label_names, counts)}
+
+
+def pick(values: Optional[list], indices) -> Optional[list]:
+    """`values[i]` for each of `indices` (None stays None)."""
+    return None if values is None else [values[i] for i in indices]
+
+
+def check_lengths(examples, targets, name: str) -> None:
+    """The texts, second texts, ids and targets of `examples` are equally many."""
+    for other, what in ((targets, name), (examples.texts_b, "second texts"),
+                        (examples.ids, "ids")):
+        if other is not None and len(other) != len(examples.texts):
+            raise ValueError(f"{len(examples.texts)} texts but {len(other)} {what}.")
 
 
 def stratified_split(data: LabelledTexts, fraction: float, seed: int):
@@ -70,14 +90,17 @@ def stratified_split(data: LabelledTexts, fraction: float, seed: int):
 
 
 def load_labelled_texts(task: str, data: Optional[str], split: str, *, text_column="text",
-                        label_column="label", label_names: Optional[Sequence[str]] = None
-                        ) -> LabelledTexts:
+                        label_column="label", text_b_column: Optional[str] = None,
+                        label_names: Optional[Sequence[str]] = None) -> LabelledTexts:
     """Loads one split of a text-classification task.
 
     Args:
-        task: `imdb`, `folder` or `csv` (see `TaskConfig`).
+        task: `imdb`, `folder`, `csv` or `jsonl` (see `TaskConfig`; GLUE's own files are read
+            by `electra_tf.data.glue.load_glue`).
         data: path (`{split}` is replaced by the split name), or None for IMDB from tfds.
-        split: `train` or `test` (any name for folders and CSVs).
+        split: `train` or `test` (any name for folders, tables and GLUE's own splits).
+        text_b_column: for `csv`/`jsonl`, the column of each pair's second text (None: single
+            texts).
         label_names: the classes a trained model knows; labels are then mapped onto them (and an
             unknown label is an error). Otherwise the classes are read from the data, sorted.
     """
@@ -87,10 +110,10 @@ def load_labelled_texts(task: str, data: Optional[str], split: str, *, text_colu
         result = _load_imdb(data, split)
     elif task == "folder":
         result = _load_folder(data, split)
-    elif task == "csv":
-        result = _load_csv(data, text_column, label_column)
+    elif task in ("csv", "jsonl"):
+        result = _load_table(data, text_column, label_column, text_b_column)
     else:
-        raise DataError(f"Unknown task {task!r}: use imdb, folder or csv.")
+        raise DataError(f"Unknown task {task!r}: use imdb, folder, csv or jsonl.")
     if label_names is not None:
         result = _relabel(result, list(label_names))
     if not len(result):
@@ -145,61 +168,20 @@ def _load_folder(data, split) -> LabelledTexts:
     for text, label in dataset.as_numpy_iterator():
         texts.append(decode_line(text, stats).strip())
         labels.append(int(label))
-    _report_invalid_utf8(root, stats, "file(s)")
+    report_invalid_utf8(root, stats, "file(s)")
     return LabelledTexts(texts, labels, list(dataset.class_names), f"{root}")
 
 
-def _load_csv(path, text_column, label_column) -> LabelledTexts:
-    if path is None or not os.path.isfile(path):
-        raise DataError(f"CSV task: file not found: {path!r}.")
-    with open(path, "rb") as f:
-        raw = f.read()
-    stats = CorpusStats()
-    text = "".join(decode_line(line, stats) for line in raw.splitlines(keepends=True))
-    _report_invalid_utf8(path, stats, "line(s)")
-    # Excel's "CSV UTF-8" starts with a byte-order mark, which would become part of the first
-    # column's name.
-    text = text.removeprefix("\ufeff")
-    delimiter = "\t" if path.endswith((".tsv", ".tab")) else ","
-    with _any_field_size():
-        rows = csv.DictReader(text.splitlines(keepends=True), delimiter=delimiter)
-        if rows.fieldnames is None or text_column not in rows.fieldnames \
-                or label_column not in rows.fieldnames:
-            raise DataError(f"{path}: the header {rows.fieldnames} must name the text column "
-                            f"{text_column!r} and the label column {label_column!r} "
-                            "(set task.text_column / task.label_column).")
-        texts, raw_labels = [], []
-        for row in rows:
-            if row[text_column] is None or row[label_column] is None:
-                raise DataError(f"{path}:{rows.line_num}: missing text or label column.")
-            if not row[label_column].strip():
-                raise DataError(f"{path}:{rows.line_num}: the {label_column!r} column is "
-                                "empty; give the row its label or remove it.")
-            texts.append(row[text_column].strip())
-            raw_labels.append(row[label_column].strip())
+def _load_table(path, text_column, label_column, text_b_column) -> LabelledTexts:
+    columns = [text_column, label_column] + ([text_b_column] if text_b_column else [])
+    settings = ["task.text_column", "task.label_column", "task.text_b_column"]
+    rows = read_table(path, columns, settings, what="labelled-text file")
+    raw_labels = [row[1] for row in rows]
     names = sorted(set(raw_labels), key=lambda v: (not v.lstrip("-").isdigit(),
                                                    int(v) if v.lstrip("-").isdigit() else 0, v))
     labels = [names.index(v) for v in raw_labels]
-    return LabelledTexts(texts, labels, names, path)
-
-
-@contextlib.contextmanager
-def _any_field_size():
-    """Lifts the csv module's 131,072-character field limit (a long review is a valid field)
-    while a file is read, then restores the caller's limit (it is process-wide)."""
-    previous = csv.field_size_limit()
-    csv.field_size_limit(2 ** 31 - 1)
-    try:
-        yield
-    finally:
-        csv.field_size_limit(previous)
-
-
-def _report_invalid_utf8(source: str, stats: CorpusStats, unit: str) -> None:
-    if stats.lines_with_invalid_utf8:
-        logger.warning("%s: %d %s had bytes that are not UTF-8; they were replaced by U+FFFD. "
-                       "Re-save the data as UTF-8 to keep those characters.", source,
-                       stats.lines_with_invalid_utf8, unit)
+    return LabelledTexts([row[0] for row in rows], labels, names, path,
+                         [row[2] for row in rows] if text_b_column else None)
 
 
 def _relabel(data: LabelledTexts, names: list) -> LabelledTexts:
@@ -210,4 +192,4 @@ def _relabel(data: LabelledTexts, names: list) -> LabelledTexts:
         raise DataError(f"{data.source} has labels {unknown} that the model does not know "
                         f"(it was trained on {names}).")
     mapping = np.array([names.index(n) for n in data.label_names], dtype=np.int32)
-    return LabelledTexts(data.texts, mapping[data.labels], names, data.source)
+    return dataclasses.replace(data, labels=mapping[data.labels], label_names=names)

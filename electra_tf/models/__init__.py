@@ -1,11 +1,12 @@
 """Trainable models: generator, discriminator and the ELECTRA pretrainer that owns both; the
-fine-tuning heads (`SequenceClassifier`, `TokenClassifier`)."""
+fine-tuning heads (`SequenceClassifier`, `SequenceRegressor`, `TokenClassifier`)."""
 
 from electra_tf.models.classifier import SequenceClassifier
 from electra_tf.models.discriminator import Discriminator
 from electra_tf.models.generator import Generator
 from electra_tf.models.pretrainer import ElectraPretrainer
+from electra_tf.models.regressor import SequenceRegressor
 from electra_tf.models.token_classifier import TokenClassifier
 
 __all__ = ["Discriminator", "ElectraPretrainer", "Generator", "SequenceClassifier",
-           "TokenClassifier"]
+           "SequenceRegressor", "TokenClassifier"]

@@ -48,11 +48,13 @@ class SequenceClassifier(EncoderTask):
     TensorShape([1, 2])
     """
 
+    min_labels = 2  # outputs the head must have (`SequenceRegressor`: 1)
+
     def __init__(self, encoder, num_labels=2, label_names=None, dropout=0.1, pooling="cls",
                  **kwargs):
         super().__init__(encoder, **kwargs)
-        if num_labels < 2:
-            raise ValueError(f"num_labels must be >= 2, got {num_labels}.")
+        if num_labels < self.min_labels:
+            raise ValueError(f"num_labels must be >= {self.min_labels}, got {num_labels}.")
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
         label_names = [str(n) for n in label_names] if label_names else [

@@ -1,4 +1,5 @@
-"""Sequence classification: one text -> one of N labels (IMDB sentiment, topic, intent).
+"""Sequence classification: one text, or a pair of texts, -> one of N labels (IMDB sentiment,
+topic, intent; entailment, paraphrase, the GLUE classification tasks).
 
 The paper's head (`SequenceClassifier`: the [CLS] vector -> dropout -> dense) with softmax
 cross-entropy; the best checkpoint is the one of highest validation accuracy.
@@ -12,11 +13,20 @@ import keras
 import tensorflow as tf
 
 from electra_tf.data.classification import LabelledTexts, load_labelled_texts, stratified_split
+from electra_tf.data.glue import glue_task, load_glue
 from electra_tf.data.preprocessor import ClassificationPreprocessor, classification_dataset
 from electra_tf.models.classifier import SequenceClassifier
 from electra_tf.tasks.base import FinetuningTask
 from electra_tf.tasks.scoring import predict_metrics
-from electra_tf.tasks.serving import IDS_SPEC, MASK_SPEC, TEXT_SPEC, ServingModule
+from electra_tf.tasks.serving import (
+    IDS_SPEC,
+    MASK_SPEC,
+    SEGMENT_SPEC,
+    TEXT_A_SPEC,
+    TEXT_B_SPEC,
+    TEXT_SPEC,
+    ServingModule,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -29,9 +39,17 @@ class SequenceClassification(FinetuningTask):
 
     def load_examples(self, split, data=None, run=None) -> LabelledTexts:
         task = self.config
+        if task.name == "glue":  # GLUE fixes each task's labels and their order
+            return load_glue(task.glue_task, data or task.data, split)
         return load_labelled_texts(task.name, data or task.data, split,
                                    text_column=task.text_column, label_column=task.label_column,
+                                   text_b_column=task.text_b_column,
                                    label_names=run["label_names"] if run else None)
+
+    @property
+    def pairs(self) -> bool:
+        """Whether each example is a pair of texts (its export then takes two strings)."""
+        return is_pair_task(self.config)
 
     def train_and_validation(self, examples=None):
         task = self.config
@@ -73,14 +91,23 @@ class SequenceClassification(FinetuningTask):
         return predict_metrics(model, dataset, examples.label_names)
 
     def run_record(self, train_examples) -> dict:
-        return {"label_names": list(train_examples.label_names)}
+        return {"label_names": list(train_examples.label_names), "pairs": self.pairs}
 
-    def serving_module(self, model, preprocessor, vocab_path) -> "ClassifierServing":
-        return ClassifierServing(model, preprocessor, vocab_path)
+    def serving_module(self, model, preprocessor, vocab_path) -> ServingModule:
+        serving = PairClassifierServing if self.pairs else ClassifierServing
+        return serving(model, preprocessor, vocab_path)
 
     def export_summary(self, model) -> dict:
-        return {"kind": "classifier", "signatures": ["serving_default", "classify_ids"],
+        return {"kind": "classifier", "inputs": ["text_a", "text_b"] if self.pairs else ["text"],
+                "signatures": ["serving_default", "classify_ids"],
                 "label_names": list(model.label_names)}
+
+
+def is_pair_task(task_config) -> bool:
+    """Whether the config's task reads pairs of texts: a `text_b_column`, or a GLUE pair task."""
+    if task_config.name == "glue":
+        return glue_task(task_config.glue_task).text_b is not None
+    return task_config.text_b_column is not None
 
 
 class ClassifierServing(ServingModule):
@@ -114,3 +141,24 @@ class ClassifierServing(ServingModule):
 
     def signatures(self):
         return {"serving_default": self.classify_text, "classify_ids": self.classify_ids}
+
+
+class PairClassifierServing(ClassifierServing):
+    """Signatures of an exported pair classifier (entailment, paraphrase):
+    `serving_default` (`classify_pair`): `text_a`, `text_b` string `[batch]` -> `logits` and
+        `probabilities` float32 `[batch, L]`, `label_id` int32 `[batch]`, `label` string
+        `[batch]`; packed `[CLS] a [SEP] b [SEP]`, b in segment 1.
+    `classify_ids`: `token_ids`, `segment_ids`, `padding_mask` int32 `[batch, seq_len]` -> the
+        same dict.
+    """
+
+    @tf.function(input_signature=[TEXT_A_SPEC, TEXT_B_SPEC])
+    def classify_pair(self, text_a, text_b):
+        return self._outputs(self.text_inputs(text_a, text_b))
+
+    @tf.function(input_signature=[IDS_SPEC, SEGMENT_SPEC, MASK_SPEC])
+    def classify_pair_ids(self, token_ids, segment_ids, padding_mask):
+        return self._outputs(self.ids_inputs(token_ids, padding_mask, segment_ids))
+
+    def signatures(self):
+        return {"serving_default": self.classify_pair, "classify_ids": self.classify_pair_ids}

@@ -8,7 +8,10 @@ from __future__ import annotations
 import tensorflow as tf
 
 TEXT_SPEC = tf.TensorSpec([None], tf.string, name="text")
+TEXT_A_SPEC = tf.TensorSpec([None], tf.string, name="text_a")  # a pair's first text
+TEXT_B_SPEC = tf.TensorSpec([None], tf.string, name="text_b")  # ... and its second
 IDS_SPEC = tf.TensorSpec([None, None], tf.int32, name="token_ids")
+SEGMENT_SPEC = tf.TensorSpec([None, None], tf.int32, name="segment_ids")
 MASK_SPEC = tf.TensorSpec([None, None], tf.int32, name="padding_mask")
 
 
@@ -26,10 +29,11 @@ class ServingModule(tf.Module):
         self.max_seq_length = tf.Variable(preprocessor.max_seq_length, trainable=False,
                                           name="max_seq_length")
 
-    def text_inputs(self, text):
-        token_ids = self.preprocessor(text)  # ragged [batch, (len)]
+    def text_inputs(self, text, text_b=None):
+        token_ids = self.preprocessor(text, text_b)  # ragged [batch, (len)]
         return self.preprocessor.pad_and_mask(token_ids)
 
-    def ids_inputs(self, token_ids, padding_mask):
-        return {"token_ids": token_ids, "segment_ids": tf.zeros_like(token_ids),
+    def ids_inputs(self, token_ids, padding_mask, segment_ids=None):
+        segment_ids = tf.zeros_like(token_ids) if segment_ids is None else segment_ids
+        return {"token_ids": token_ids, "segment_ids": segment_ids,
                 "padding_mask": padding_mask}

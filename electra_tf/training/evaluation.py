@@ -26,7 +26,7 @@ def evaluate(model_dir: str, split: str = "test", data: str | None = None,
     model, preprocessor, run, config = load_finetuned(model_dir)
     ensure_writable_directory(model_dir, "--model")  # before the work: no result is lost
     task, stored = get_task(config.task), config.task.data
-    if data is None and stored is None and run["task"] != "imdb":
+    if data is None and stored is None and run["task"] not in ("imdb", "conll", "glue"):
         raise ConfigError("This task has no stored data path; give --data.")
     if data is None and split != "validation":
         _check_split_exists(run["task"], stored, split)
@@ -50,8 +50,9 @@ def evaluate(model_dir: str, split: str = "test", data: str | None = None,
 def split_exists(task: str, data: str | None, split: str) -> bool:
     """Whether the task's stored data has `split` (a single CSV or class folder has only the
     texts the model was trained on; IMDB and a `{split}` path name their own splits)."""
-    if split == "train" or task == "imdb" or data is None or "{split}" in data:
-        return True  # IMDB checks its split names itself; a {split} path names its own files
+    if split == "train" or task in ("imdb", "glue") or data is None or "{split}" in data:
+        return True  # IMDB and GLUE check their split names themselves; a {split} path names
+        # its own files
     return task == "folder" and os.path.isdir(os.path.join(data, split))
 
 

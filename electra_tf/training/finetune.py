@@ -108,7 +108,7 @@ def finetune(config: FinetuneConfig, out_dir: str, *, pretrained: str | None = N
     refuse_another_kind_of_run(out_dir, "fine-tuning")
     source, config = checked_arguments(config, pretrained, from_scratch, model_config, runtime)
     task = get_task(config.task)
-    identity = {"task": config.task.name, "data": config.task.data or "tfds:imdb_reviews",
+    identity = {"task": config.task.name, "data": config.task.data_source,
                 "pretrained": source and source.path, "from_scratch": from_scratch}
     resuming = check_resumable_finetuning(paths, config, identity)
     finished = finished_finetuning_metrics(paths) if resuming else {}
