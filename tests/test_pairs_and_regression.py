@@ -161,10 +161,10 @@ def _pair_files(tmp_path, rows=60):
             f.write(json.dumps({"first": a["text"], "second": b["text"], "score": score}) + "\n")
 
 
-@pytest.mark.slow(seconds=40)
+@pytest.mark.slow(seconds=45)
 @pytest.mark.parametrize("kind", ["classification", "regression"])
 def test_pair_models_train_export_and_serve_without_electra_tf(tiny_pretrained_run, tmp_path,
-                                                              kind):
+                                                              kind, capsys):
     from electra_tf.pretrained import load_finetuned
 
     _pair_files(tmp_path)
@@ -214,3 +214,22 @@ def test_pair_models_train_export_and_serve_without_electra_tf(tiny_pretrained_r
         np.testing.assert_allclose(served["probabilities"], tf.nn.softmax(outputs).numpy(),
                                    atol=1e-5)
         assert served["label"] == [["no", "yes"][i] for i in np.argmax(outputs, axis=1)]
+
+    # `predict` reads pairs as TEXT_A<TAB>TEXT_B or JSON lines, from the export or the run.
+    lines = [f"{a}\t{b}" for a, b in zip(*texts[:2])]
+    for i in (1, 2):  # the third first text holds a TAB itself: only JSON can carry it
+        lines[i] = json.dumps({"text_a": texts[0][i], "text_b": texts[1][i]},
+                              ensure_ascii=False)
+    (tmp_path / "pairs.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for model_path in (tmp_path / "export", out):
+        capsys.readouterr()
+        assert main(["predict", "--model", str(model_path), "--file",
+                     str(tmp_path / "pairs.txt"), "--jsonl", "--quiet"]) == 0
+        printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert [p["text_b"] for p in printed] == texts[1]
+        key = "score" if kind == "regression" else "label"
+        assert [p[key] for p in printed] == pytest.approx(served[key], abs=1e-4) \
+            if kind == "regression" else [p[key] for p in printed] == served[key]
+    (tmp_path / "single.txt").write_text("no tab here\n", encoding="utf-8")
+    assert main(["predict", "--model", str(out), "--file", str(tmp_path / "single.txt")]) == 2
+    assert "this model reads pairs" in capsys.readouterr().err

@@ -171,7 +171,12 @@ def cmd_predict(args) -> int:
     import keras
 
     from electra_tf.errors import DataError
-    from electra_tf.export.predict import format_prediction, load_predictor, read_texts
+    from electra_tf.export.predict import (
+        format_prediction,
+        load_predictor,
+        read_pairs,
+        read_texts,
+    )
 
     if args.batch_size < 1:
         raise DataError("--batch-size must be at least 1.")
@@ -184,14 +189,22 @@ def cmd_predict(args) -> int:
     if not texts:
         raise DataError("No texts to classify: give them as arguments, with --file, or on stdin.")
     predictor = load_predictor(args.model, trust_saved_model=args.trust_saved_model)
+    if predictor.pairs:
+        texts = read_pairs(texts, args.file or "input")
     progress = None
     if args.file and not args.quiet and len(texts) > args.batch_size:
         progress = keras.utils.Progbar(len(texts), unit_name="text", stateful_metrics=())
     done = 0
     for result in predictor.predict_batches(texts, args.batch_size):
-        for label, probabilities in zip(result["label"], result["probabilities"]):
-            print(format_prediction(texts[done], label, probabilities, predictor.label_names,
-                                    args.jsonl))
+        for row in range(len(next(iter(result.values())))):
+            if predictor.regression:
+                line = format_prediction(texts[done], None, None, [], args.jsonl,
+                                         score=float(result["score"][row]))
+            else:
+                line = format_prediction(texts[done], result["label"][row],
+                                         result["probabilities"][row], predictor.label_names,
+                                         args.jsonl)
+            print(line)
             done += 1
         if progress is not None:  # on stderr, so stdout stays pure predictions for pipes
             with contextlib.redirect_stdout(sys.stderr):

@@ -170,7 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("texts", nargs="*", metavar="TEXT",
                          help="texts to classify; without them: --file, or one text per line "
                               "on stdin")
-    predict.add_argument("--file", default=None, help="one text per line (UTF-8)")
+    predict.add_argument("--file", default=None,
+                         help="one text per line (UTF-8); for a pair model TEXT_A<TAB>TEXT_B "
+                              "or JSON lines with text_a and text_b")
     predict.add_argument("--jsonl", action="store_true", help="one JSON object per line")
     predict.add_argument("--batch-size", type=positive_int, default=32)
     predict.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -1,4 +1,5 @@
-"""Classify raw texts with an exported SavedModel or a fine-tuning output directory."""
+"""Predict with an exported SavedModel or a fine-tuning output directory: labels of texts or
+text pairs (classifiers), or scores (regressors)."""
 
 from __future__ import annotations
 
@@ -17,20 +18,30 @@ logger = logging.getLogger(__name__)
 
 
 class Predictor:
-    """`predictor(texts)` -> `{"label": [n] str, "label_id": [n] int, "probabilities": [n, L]}`.
+    """`predictor(texts)` -> `{"label": [n] str, "label_id": [n] int, "probabilities": [n, L]}`
+    for a classifier, `{"score": [n] float}` for a regressor.
 
     Wraps either a SavedModel written by `electra-tf export` (its `serving_default` signature,
-    tokenizer inside) or a fine-tuning output directory (the Keras classifier and its
-    preprocessor). Both give the same numbers.
+    tokenizer inside) or a fine-tuning output directory (the Keras model and its preprocessor).
+    Both give the same numbers. A pair model (`pairs`) takes `(text_a, text_b)` tuples.
     """
 
-    def __init__(self, classify, label_names, source: str):
-        self._classify = classify
+    def __init__(self, classify, label_names, source: str, pairs: bool = False,
+                 regression: bool = False):
+        self._classify = classify  # (text_a [, text_b]) string tensors -> output dict
         self.label_names = list(label_names)
         self.source = source
+        self.pairs = pairs
+        self.regression = regression
 
     def __call__(self, texts) -> dict:
-        outputs = self._classify(tf.constant(list(texts), dtype=tf.string))
+        texts = list(texts)
+        columns = list(zip(*texts)) if self.pairs else [texts]
+        if self.pairs and not texts:
+            columns = [[], []]
+        outputs = self._classify(*(tf.constant(list(c), dtype=tf.string) for c in columns))
+        if self.regression:
+            return {"score": outputs["score"].numpy()}
         return {"label": [s.decode("utf-8") for s in outputs["label"].numpy()],
                 "label_id": outputs["label_id"].numpy().astype(int),
                 "probabilities": outputs["probabilities"].numpy()}
@@ -58,20 +69,21 @@ class Predictor:
 
     def _classify_window(self, texts: list, batch_size: int) -> Iterator[dict]:
         """`texts` classified in batches of similar length; yields per input-order batch."""
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        size = (lambda i: len(texts[i][0]) + len(texts[i][1])) if self.pairs else (
+            lambda i: len(texts[i]))
+        order = sorted(range(len(texts)), key=size)
         parts = [self([texts[i] for i in order[start:start + batch_size]])
                  for start in range(0, len(order), batch_size)]
         # Back to input order: position order[k] holds the k-th sorted result.
         restore = np.empty(len(order), dtype=np.int64)
         restore[order] = np.arange(len(order))
-        merged = {"label": [label for part in parts for label in part["label"]],
-                  "label_id": np.concatenate([part["label_id"] for part in parts]),
-                  "probabilities": np.concatenate([part["probabilities"] for part in parts])}
+        merged = {key: np.concatenate([np.asarray(part[key], dtype=object if key == "label"
+                                                  else None) for part in parts])
+                  for key in parts[0]}
         for start in range(0, len(texts), batch_size):
             rows = restore[start:start + batch_size]
-            yield {"label": [merged["label"][k] for k in rows],
-                   "label_id": merged["label_id"][rows],
-                   "probabilities": merged["probabilities"][rows]}
+            yield {key: (list(values[rows]) if key == "label" else values[rows])
+                   for key, values in merged.items()}
 
 
 def load_predictor(path: str, trust_saved_model: bool = False) -> Predictor:
@@ -92,12 +104,16 @@ def load_predictor(path: str, trust_saved_model: bool = False) -> Predictor:
         importlib.import_module("tensorflow_text")  # registers the tokenizer ops in the graph
 
         loaded = tf.saved_model.load(path)
-        if "classify_ids" not in loaded.signatures:
+        if "encode_ids" in loaded.signatures or "serving_default" not in loaded.signatures:
             raise CheckpointError(f"{path} is an encoder export (feature extraction), not a "
                                   "classifier; export a fine-tuned model to predict labels.")
         signature = loaded.signatures["serving_default"]
-        label_names = [s.decode("utf-8") for s in loaded.label_names.numpy()]
-        return Predictor(lambda texts: signature(text=texts), label_names, path)
+        inputs = sorted(signature.structured_input_signature[1])  # ["text"] or text_a, text_b
+        regression = "score" in signature.structured_outputs
+        label_names = [] if regression else [s.decode("utf-8")
+                                             for s in loaded.label_names.numpy()]
+        return Predictor(lambda *columns: signature(**dict(zip(inputs, columns))), label_names,
+                         path, pairs=len(inputs) == 2, regression=regression)
     from electra_tf.pretrained.finetuned import load_finetuned
     from electra_tf.runs.layouts import FinetunePaths
 
@@ -105,10 +121,14 @@ def load_predictor(path: str, trust_saved_model: bool = False) -> Predictor:
         from electra_tf.tasks import get_task
 
         classifier, preprocessor, _, config = load_finetuned(path)
-        module = get_task(config.task).serving_module(classifier, preprocessor,
-                                                      os.path.join(path, "vocab.txt"))
+        task = get_task(config.task)
+        module = task.serving_module(classifier, preprocessor, os.path.join(path, "vocab.txt"))
+        serve = module.signatures()["serving_default"]
+        regression = task.type == "regression"
         # A closure, not the bound tf.function: that holds only a weak reference to `module`.
-        return Predictor(lambda texts: module.classify_text(texts), classifier.label_names, path)
+        return Predictor(lambda *columns: (module, serve(*columns))[1],
+                         [] if regression else classifier.label_names, path,
+                         pairs=getattr(task, "pairs", False), regression=regression)
     raise CheckpointError(f"{path} is neither an 'electra-tf export' directory (saved_model.pb) "
                           "nor a finished 'electra-tf finetune' run (classifier.keras).")
 
@@ -139,18 +159,50 @@ def read_texts(file=None, stream=None) -> tuple[list[str], int]:
     return texts, invalid
 
 
-def format_prediction(text: str, label: str, probabilities: np.ndarray, label_names,
-                      as_json: bool) -> str:
-    """One output line: `label<TAB>probability<TAB>text` or a JSON object."""
-    label_id = label_names.index(label)
+def read_pairs(texts: list[str], source: str) -> list[tuple[str, str]]:
+    """`(text_a, text_b)` from lines `TEXT_A<TAB>TEXT_B`, or JSON objects with `text_a` and
+    `text_b` (a line starting with `{`); a line that is neither is a one-line error."""
+    import json
+
+    pairs = []
+    for number, line in enumerate(texts, start=1):
+        record = None
+        if line.lstrip().startswith("{"):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                record = None
+            if not isinstance(record, dict) or not {"text_a", "text_b"} <= set(record):
+                raise DataError(f"{source} line {number}: a JSON line needs \"text_a\" and "
+                                "\"text_b\".")
+            pairs.append((str(record["text_a"]), str(record["text_b"])))
+        elif "\t" in line:
+            text_a, text_b = line.split("\t", 1)
+            pairs.append((text_a, text_b))
+        else:
+            raise DataError(f"{source} line {number}: this model reads pairs; give each as "
+                            "TEXT_A<TAB>TEXT_B or {\"text_a\": ..., \"text_b\": ...}.")
+    return pairs
+
+
+def format_prediction(text, label: str | None, probabilities, label_names, as_json: bool,
+                      score: float | None = None) -> str:
+    """One output line: `label<TAB>probability<TAB>text` (a regressor: `score<TAB>text`) or a
+    JSON object. `text` is a string or a pair of strings."""
+    shown = {"text_a": text[0], "text_b": text[1]} if isinstance(text, tuple) else {"text": text}
     if as_json:
         import json
 
-        return json.dumps({"text": text, "label": label,
+        if score is not None:
+            return json.dumps({**shown, "score": round(float(score), 6)}, ensure_ascii=False)
+        label_id = label_names.index(label)
+        return json.dumps({**shown, "label": label,
                            "probability": round(float(probabilities[label_id]), 6),
                            "probabilities": {name: round(float(p), 6)
                                              for name, p in zip(label_names, probabilities)}},
                           ensure_ascii=False)
-    preview = " ".join(text.split())
+    preview = " ".join(" | ".join(text).split() if isinstance(text, tuple) else text.split())
     preview = preview if len(preview) <= 80 else preview[:77] + "..."
-    return f"{label}\t{probabilities[label_id]:.4f}\t{preview}"
+    if score is not None:
+        return f"{score:.4f}\t{preview}"
+    return f"{label}\t{probabilities[label_names.index(label)]:.4f}\t{preview}"
