@@ -19,7 +19,7 @@ from typing import Optional, Union
 from electra_tf.data.classification import LabelledTexts
 from electra_tf.data.corpus import CorpusStats, decode_line
 from electra_tf.data.regression import ScoredTexts, parse_score
-from electra_tf.data.text_tables import report_invalid_utf8
+from electra_tf.data.text_tables import read_decoded_text
 from electra_tf.errors import DataError
 
 Column = Union[str, int]  # a header name, or a position for a file without a header
@@ -184,13 +184,8 @@ def _split_file(task: GlueTask, folder: str, split: str) -> str:
 def _tsv_rows(path: str, header: bool, columns: list):
     """`(line number, {column: value})` for every row of a GLUE TSV file, the values stripped.
     A row too short for a column, or a header without one, is a one-line error."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    stats = CorpusStats()
-    lines = [decode_line(line, stats).rstrip("\r\n") for line in raw.splitlines()]
-    report_invalid_utf8(path, stats, "line(s)")
-    lines = [(number, line.removeprefix("\ufeff")) for number, line in enumerate(lines, 1)
-             if line.strip()]
+    lines = [(number, line) for number, line in
+             enumerate(read_decoded_text(path).splitlines(), 1) if line.strip()]
     names = None
     if header:
         if not lines:

@@ -44,14 +44,7 @@ def read_table(path: str, columns: Sequence[str], settings: Sequence[str],
     """
     if path is None or not os.path.isfile(path):
         raise DataError(f"{what}: file not found: {path!r}.")
-    with open(path, "rb") as f:
-        raw = f.read()
-    stats = CorpusStats()
-    text = "".join(decode_line(line, stats) for line in raw.splitlines(keepends=True))
-    report_invalid_utf8(path, stats, "line(s)")
-    # Excel's "CSV UTF-8" starts with a byte-order mark, which would become part of the first
-    # column's name.
-    text = text.removeprefix("\ufeff")
+    text = read_decoded_text(path)
     if path.endswith(".jsonl"):
         records = _jsonl_records(path, text)
     else:
@@ -71,6 +64,18 @@ def read_table(path: str, columns: Sequence[str], settings: Sequence[str],
             values.append(value)
         rows.append(tuple(values))
     return rows
+
+
+def read_decoded_text(path: str) -> str:
+    """The file's text: bytes that are not UTF-8 replaced by U+FFFD (with one warning that
+    counts the lines), a leading byte-order mark dropped (Excel's "CSV UTF-8" writes one, which
+    would otherwise become part of the first column's name)."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    stats = CorpusStats()
+    text = "".join(decode_line(line, stats) for line in raw.splitlines(keepends=True))
+    report_invalid_utf8(path, stats, "line(s)")
+    return text.removeprefix("\ufeff")
 
 
 def _delimited_records(path, text, columns, settings):

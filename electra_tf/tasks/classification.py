@@ -48,8 +48,12 @@ class SequenceClassification(FinetuningTask):
 
     @property
     def pairs(self) -> bool:
-        """Whether each example is a pair of texts (its export then takes two strings)."""
-        return is_pair_task(self.config)
+        """Whether each example is a pair of texts (a `text_b_column`, or a GLUE pair task); its
+        export then takes two strings."""
+        task = self.config
+        if task.name == "glue":
+            return glue_task(task.glue_task).text_b is not None
+        return task.text_b_column is not None
 
     def train_and_validation(self, examples=None):
         task = self.config
@@ -101,13 +105,6 @@ class SequenceClassification(FinetuningTask):
         return {"kind": "classifier", "inputs": ["text_a", "text_b"] if self.pairs else ["text"],
                 "signatures": ["serving_default", "classify_ids"],
                 "label_names": list(model.label_names)}
-
-
-def is_pair_task(task_config) -> bool:
-    """Whether the config's task reads pairs of texts: a `text_b_column`, or a GLUE pair task."""
-    if task_config.name == "glue":
-        return glue_task(task_config.glue_task).text_b is not None
-    return task_config.text_b_column is not None
 
 
 class ClassifierServing(ServingModule):

@@ -15,11 +15,9 @@ import keras
 import tensorflow as tf
 
 from electra_tf.data.glue import load_glue
-from electra_tf.data.preprocessor import ClassificationPreprocessor, classification_dataset
 from electra_tf.data.regression import ScoredTexts, load_scored_texts, random_split
 from electra_tf.models.regressor import SequenceRegressor
-from electra_tf.tasks.base import FinetuningTask
-from electra_tf.tasks.classification import is_pair_task
+from electra_tf.tasks.classification import SequenceClassification
 from electra_tf.tasks.scoring import model_outputs, regression_metrics
 from electra_tf.tasks.serving import (
     IDS_SPEC,
@@ -34,8 +32,9 @@ from electra_tf.tasks.serving import (
 logger = logging.getLogger(__name__)
 
 
-class TextRegression(FinetuningTask):
-    """Examples are `ScoredTexts`; the model is a `SequenceRegressor`."""
+class TextRegression(SequenceClassification):
+    """Examples are `ScoredTexts`; the model is a `SequenceRegressor`. The texts (or pairs) are
+    read, packed and batched as for sequence classification; the targets are numbers."""
 
     type = "regression"
     monitor = "val_pearson"
@@ -47,10 +46,6 @@ class TextRegression(FinetuningTask):
         return load_scored_texts(task.name, data or task.data, split,
                                  text_column=task.text_column, label_column=task.label_column,
                                  text_b_column=task.text_b_column)
-
-    @property
-    def pairs(self) -> bool:
-        return is_pair_task(self.config)
 
     def train_and_validation(self, examples=None):
         task = self.config
@@ -65,16 +60,6 @@ class TextRegression(FinetuningTask):
 
     def validation_examples(self, examples) -> ScoredTexts:
         return random_split(examples, self.config.validation_fraction, self.config.split_seed)[1]
-
-    def preprocessor(self, tokenizer, preprocessing) -> ClassificationPreprocessor:
-        return ClassificationPreprocessor(tokenizer, preprocessing.max_seq_length,
-                                          preprocessing.truncation, preprocessing.head_fraction)
-
-    def dataset(self, examples, preprocessor, batch_size, *, training, seed=0):
-        if training:
-            return classification_dataset(examples, preprocessor, batch_size, shuffle=True,
-                                          seed=seed, repeat=True, bucket_by_length=True)
-        return classification_dataset(examples, preprocessor, batch_size, sort_by_length=True)
 
     def build_model(self, encoder, train_examples, training) -> SequenceRegressor:
         return SequenceRegressor(encoder, dropout=training.dropout, pooling=training.pooling)
