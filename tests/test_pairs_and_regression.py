@@ -235,3 +235,54 @@ def test_pair_models_train_export_and_serve_without_electra_tf(tiny_pretrained_r
     (tmp_path / "single.txt").write_text("no tab here\n", encoding="utf-8")
     assert main(["predict", "--model", str(out), "--file", str(tmp_path / "single.txt")]) == 2
     assert "this model reads pairs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("task_type", ["sequence_classification", "regression"])
+def test_validation_can_come_from_its_own_split(tmp_path, task_type):
+    """`task.validation_split` names a file of its own (e.g. split by movie, so that no movie
+    is in both); train is then used whole, and the validation labels are train's."""
+    from electra_tf.config.finetuning import TaskConfig
+    from electra_tf.errors import DataError
+    from electra_tf.tasks import get_task
+
+    def write(split, rows):
+        with open(tmp_path / f"{split}.csv", "w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows([["text", "label"], *rows])
+
+    write("train", [[f"train text {i}", str(i % 2 + 3)] for i in range(10)])
+    write("valid", [["valid one", "3"], ["valid two", "4"], ["valid three", "4"]])
+    config = TaskConfig(name="csv", data=str(tmp_path / "{split}.csv"), type=task_type,
+                        validation_split="valid", max_train_examples=8)
+    task = get_task(config)
+    train, validation = task.train_and_validation()
+    assert len(train) == 8 and len(validation) == 3
+    assert set(train.texts) < {f"train text {i}" for i in range(10)}
+    assert list(validation.texts) == ["valid one", "valid two", "valid three"]
+    assert list(task.validation_examples(task.load_examples("train")).texts) == \
+        list(validation.texts)
+    if task_type == "regression":
+        assert list(validation.scores) == [3.0, 4.0, 4.0]
+    else:
+        assert list(validation.label_names) == list(train.label_names) == ["3", "4"]
+        write("valid", [["valid one", "3"], ["an unseen class", "5"]])
+        with pytest.raises(DataError, match="5"):
+            task.train_and_validation()
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".tsv"])
+def test_tables_split_rows_only_at_line_breaks(tmp_path, suffix):
+    """Reviews hold U+2028, U+0085 and form feeds, which `str.splitlines` treats as line breaks
+    and JSON writers leave unescaped; a row is still one row, its text intact."""
+    from electra_tf.data.text_tables import read_table
+
+    texts = ["one\u2028two", "three\x85four\x0cfive", "plain"]
+    path = tmp_path / f"table{suffix}"
+    if suffix == ".jsonl":
+        lines = [json.dumps({"text": t, "label": "a"}, ensure_ascii=False) for t in texts]
+        path.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+    else:
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f, delimiter="\t" if suffix == ".tsv" else ",")
+            writer.writerows([["text", "label"], *[[t, "a"] for t in texts]])
+    rows = read_table(str(path), ["text", "label"], ["task.text_column", "task.label_column"])
+    assert rows == [(t, "a") for t in texts]

@@ -61,8 +61,9 @@ class TaskConfig:
     glue_task: Optional[str] = None  # with name glue: CoLA, SST-2, MRPC, STS-B, QQP, MNLI, ...
     tag_column: int = -1  # conll: the column of the tag, from 0 (-1: the last)
     tag_scheme: Literal["iob1", "iob2", "bioes"] = "iob2"
-    validation_fraction: float = 0.1  # carved from train, stratified, with `split_seed`
-    # Tagging: take validation from this split instead, e.g. "valid[:50%]" (the first half)
+    validation_fraction: float = 0.1  # carved from train (stratified by class) with `split_seed`
+    # Take validation from this split of the data instead (any task), e.g. "valid" for a
+    # `{split}` path, or "valid[:50%]" (the first half) for tagged sentences
     validation_split: Optional[str] = None
     split_seed: int = 0  # fixed across fine-tuning seeds: every model is chosen on the same split
     max_train_examples: Optional[int] = None  # a stratified subset, for quick runs

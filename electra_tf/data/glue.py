@@ -19,7 +19,7 @@ from typing import Optional, Union
 from electra_tf.data.classification import LabelledTexts
 from electra_tf.data.corpus import CorpusStats, decode_line
 from electra_tf.data.regression import ScoredTexts, parse_score
-from electra_tf.data.text_tables import read_decoded_text
+from electra_tf.data.text_tables import read_decoded_text, text_lines
 from electra_tf.errors import DataError
 
 Column = Union[str, int]  # a header name, or a position for a file without a header
@@ -185,7 +185,7 @@ def _tsv_rows(path: str, header: bool, columns: list):
     """`(line number, {column: value})` for every row of a GLUE TSV file, the values stripped.
     A row too short for a column, or a header without one, is a one-line error."""
     lines = [(number, line) for number, line in
-             enumerate(read_decoded_text(path).splitlines(), 1) if line.strip()]
+             enumerate(text_lines(read_decoded_text(path)), 1) if line.strip()]
     names = None
     if header:
         if not lines:

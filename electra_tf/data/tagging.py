@@ -19,6 +19,7 @@ import json
 import os
 from typing import Optional, Sequence
 
+from electra_tf.data.text_tables import text_lines
 from electra_tf.errors import DataError
 
 TAG_SCHEMES = ("iob1", "iob2", "bioes")
@@ -147,7 +148,7 @@ def _read_columns(path: str, tag_column: int, scheme: str) -> TaggedSentences:
 
     with open(path, encoding="utf-8", errors="strict") as f:
         try:
-            lines = f.read().splitlines()
+            lines = text_lines(f.read())
         except UnicodeDecodeError as err:
             raise DataError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start}); "
                             "save it as UTF-8.") from None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import logging
 import os
@@ -66,6 +67,14 @@ def read_table(path: str, columns: Sequence[str], settings: Sequence[str],
     return rows
 
 
+def text_lines(text: str) -> list[str]:
+    """The lines of `text`, split at "\n", "\r\n" and "\r" only. (`str.splitlines` also
+    splits at U+2028, U+0085, form feeds and other separators, which reviews hold and which
+    JSON strings may carry unescaped: it would cut a JSON line or a TSV row in two.)"""
+    lines = io.StringIO(text, newline=None).read().split("\n")
+    return lines[:-1] if lines and not lines[-1] else lines
+
+
 def read_decoded_text(path: str) -> str:
     """The file's text: bytes that are not UTF-8 replaced by U+FFFD (with one warning that
     counts the lines), a leading byte-order mark dropped (Excel's "CSV UTF-8" writes one, which
@@ -81,7 +90,7 @@ def read_decoded_text(path: str) -> str:
 def _delimited_records(path, text, columns, settings):
     delimiter = "\t" if path.endswith((".tsv", ".tab")) else ","
     with any_field_size():
-        reader = csv.DictReader(text.splitlines(keepends=True), delimiter=delimiter)
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
         header = reader.fieldnames
         missing = [f"{c!r} ({s})" for c, s in zip(columns, settings)
                    if header is None or c not in header]
@@ -93,7 +102,7 @@ def _delimited_records(path, text, columns, settings):
 
 def _jsonl_records(path, text):
     records = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text_lines(text), start=1):
         if not line.strip():
             continue
         try:

@@ -56,19 +56,40 @@ class SequenceClassification(FinetuningTask):
         return task.text_b_column is not None
 
     def train_and_validation(self, examples=None):
-        task = self.config
         examples = examples if examples is not None else self.load_examples("train")
-        train, validation = stratified_split(examples, task.validation_fraction, task.split_seed)
-        if task.max_train_examples and len(train) > task.max_train_examples:
-            train, _ = stratified_split(train, 1 - task.max_train_examples / len(train),
-                                        task.split_seed)
-        logger.info("Task %s: %d training and %d validation examples %s from %s.", task.name,
-                    len(train), len(validation), train.class_counts(), examples.source)
+        if self.config.validation_split:
+            train, validation = examples, self._validation_split(examples)
+        else:
+            train, validation = self._hold_out(examples)
+        limit = self.config.max_train_examples
+        if limit and len(train) > limit:
+            train = self._subset(train, limit)
+        logger.info("Task %s: %d training and %d validation examples %s from %s.",
+                    self.config.name, len(train), len(validation), self._describe(train),
+                    examples.source)
         return train, validation
 
     def validation_examples(self, examples) -> LabelledTexts:
+        if self.config.validation_split:
+            return self._validation_split(examples)
+        return self._hold_out(examples)[1]
+
+    def _validation_split(self, train):
+        """`task.validation_split` of the data, labelled as `train` is (a class it lacks is
+        an error, as for a finished model)."""
+        return self.load_examples(self.config.validation_split, run=self.run_record(train))
+
+    def _hold_out(self, examples):
+        """`(train, validation)`: a stratified split, the same for every fine-tuning seed."""
         return stratified_split(examples, self.config.validation_fraction,
-                                self.config.split_seed)[1]
+                                self.config.split_seed)
+
+    def _subset(self, train, size):
+        """`size` of the training examples (`task.max_train_examples`), stratified."""
+        return stratified_split(train, 1 - size / len(train), self.config.split_seed)[0]
+
+    def _describe(self, train) -> str:
+        return str(train.class_counts())
 
     def preprocessor(self, tokenizer, preprocessing) -> ClassificationPreprocessor:
         return ClassificationPreprocessor(tokenizer, preprocessing.max_seq_length,

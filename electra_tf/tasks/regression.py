@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from electra_tf.data.glue import load_glue
@@ -47,19 +48,17 @@ class TextRegression(SequenceClassification):
                                  text_column=task.text_column, label_column=task.label_column,
                                  text_b_column=task.text_b_column)
 
-    def train_and_validation(self, examples=None):
-        task = self.config
-        examples = examples if examples is not None else self.load_examples("train")
-        train, validation = random_split(examples, task.validation_fraction, task.split_seed)
-        if task.max_train_examples and len(train) > task.max_train_examples:
-            train = train.subset(range(task.max_train_examples))  # already shuffled
-        logger.info("Task %s: %d training and %d validation examples (scores %.3g to %.3g) "
-                    "from %s.", task.name, len(train), len(validation), examples.scores.min(),
-                    examples.scores.max(), examples.source)
-        return train, validation
+    def _hold_out(self, examples):
+        """`(train, validation)`: a seeded random split (scores have no classes to stratify)."""
+        return random_split(examples, self.config.validation_fraction, self.config.split_seed)
 
-    def validation_examples(self, examples) -> ScoredTexts:
-        return random_split(examples, self.config.validation_fraction, self.config.split_seed)[1]
+    def _subset(self, train, size):
+        """`size` of the training examples (`task.max_train_examples`), at random."""
+        order = np.random.default_rng(self.config.split_seed).permutation(len(train))
+        return train.subset(sorted(order[:size]))
+
+    def _describe(self, train) -> str:
+        return f"(scores {train.scores.min():.3g} to {train.scores.max():.3g})"
 
     def build_model(self, encoder, train_examples, training) -> SequenceRegressor:
         return SequenceRegressor(encoder, dropout=training.dropout, pooling=training.pooling)
