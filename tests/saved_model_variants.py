@@ -11,7 +11,8 @@ import os
 import sys
 import tempfile
 
-# (name, model overrides of ModelConfig, pooling or None for an encoder export, precision)
+# (name, model overrides of ModelConfig, pooling, or None for an encoder export and "tagger"
+# for a token classifier's, precision)
 VARIANTS = (
     ("classifier_cls_learned_post_ln", {}, "cls", "float32"),
     ("classifier_mean_alibi_pre_ln_conv", dict(position_embedding="none", attention_bias="alibi",
@@ -22,17 +23,25 @@ VARIANTS = (
     ("classifier_bfloat16_matmul", dict(position_embedding="none", attention_bias="alibi",
                                         layer_norm_position="pre"), "mean", "bfloat16_matmul"),
     ("encoder_mixed_float16", {}, None, "mixed_float16"),
+    ("tagger_alibi", dict(position_embedding="none", attention_bias="alibi"), "tagger",
+     "float32"),
+    ("tagger_mixed_bfloat16", {}, "tagger", "mixed_bfloat16"),
 )
 
 
 def export_variant(root: str, name: str, overrides: dict, pooling, precision) -> str:
     """Exports one variant (a 1-layer, width-16 model) into `root/name`; returns the folder."""
     from electra_tf.config import ModelConfig
+    from electra_tf.config.finetuning import TaskConfig
     from electra_tf.data.preprocessor import ClassificationPreprocessor
+    from electra_tf.data.tagging_features import TaggingPreprocessor
     from electra_tf.data.tokenizer import WordPieceTokenizer
     from electra_tf.data.vocab import SPECIAL_TOKENS, save_vocabulary
     from electra_tf.export import export_classifier, export_encoder
     from electra_tf.models import SequenceClassifier
+    from electra_tf.models.task import new_encoder
+    from electra_tf.models.token_classifier import TokenClassifier
+    from electra_tf.tasks.tagging import TokenClassification
 
     vocab_path = os.path.join(root, "vocab.txt")
     vocabulary = list(SPECIAL_TOKENS) + ["a", "fine", "film", "##s"]
@@ -40,10 +49,16 @@ def export_variant(root: str, name: str, overrides: dict, pooling, precision) ->
     config = ModelConfig(vocab_size=len(vocabulary), embedding_size=16, hidden_size=16,
                          num_layers=1, num_heads=2, intermediate_size=32,
                          max_position_embeddings=64, **overrides)
+    out = os.path.join(root, name)
+    tokenizer = WordPieceTokenizer(vocabulary)
+    if pooling == "tagger":
+        tagger = TokenClassifier(new_encoder(config), ["O", "B-PER", "I-PER"])
+        export_classifier(tagger, TaggingPreprocessor(tokenizer, 32), vocab_path, out,
+                          precision, TokenClassification(TaskConfig()))
+        return out
     model = SequenceClassifier.from_scratch(config, 2, label_names=["neg", "pos"],
                                             pooling=pooling or "cls")
-    preprocessor = ClassificationPreprocessor(WordPieceTokenizer(vocabulary), 32)
-    out = os.path.join(root, name)
+    preprocessor = ClassificationPreprocessor(tokenizer, 32)
     if pooling is None:
         export_encoder(model.encoder, preprocessor, vocab_path, out, precision)
     else:

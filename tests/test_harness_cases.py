@@ -217,7 +217,8 @@ CASES = [
               TOKENS, (3, 2), trainable_weights=25, non_trainable_weights=0,
               mixed_output_dtype="float32", shorter_inputs=SHORTER_TOKENS,
               id="SequenceClassifier-mean"),
-    LayerCase(SequenceRegressor, lambda _: SequenceRegressor(ElectraEncoder(**ENCODER)),
+    LayerCase(SequenceRegressor,
+              lambda _: SequenceRegressor(ElectraEncoder(**ENCODER), initial_score=2.5),
               TOKENS, (3,), trainable_weights=25, non_trainable_weights=0,  # 23 + head 2
               mixed_output_dtype="float32", shorter_inputs=SHORTER_TOKENS),
     LayerCase(TokenClassifier,

@@ -286,3 +286,17 @@ def test_tables_split_rows_only_at_line_breaks(tmp_path, suffix):
             writer.writerows([["text", "label"], *[[t, "a"] for t in texts]])
     rows = read_table(str(path), ["text", "label"], ["task.text_column", "task.label_column"])
     assert rows == [(t, "a") for t in texts]
+
+
+def test_a_regressor_starts_at_the_mean_score():
+    """The output bias starts at `initial_score` (fine-tuning: the training scores' mean), so
+    the first steps learn the signal, not the scale."""
+    from electra_tf.layers import ElectraEncoder
+    from electra_tf.models.regressor import SequenceRegressor
+
+    encoder = ElectraEncoder(vocab_size=30, embedding_size=8, hidden_size=8, num_layers=1,
+                             num_heads=1, intermediate_size=16)
+    model = SequenceRegressor(encoder, initial_score=5.5)
+    scores = model({"token_ids": np.array([[2, 5, 6, 3], [2, 7, 3, 0]])}, training=False)
+    np.testing.assert_allclose(scores.numpy(), 5.5, atol=0.2)
+    assert model.classifier_head.bias.numpy().tolist() == [5.5]

@@ -4,7 +4,10 @@ alignment, the CoNLL metrics against seqeval, and fine-tuning + evaluating a tag
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -115,8 +118,9 @@ def _entity_sentences(count, seed):
     return "\n".join(lines) + "\n"
 
 
-@pytest.mark.slow(seconds=25)
-def test_a_tagger_fine_tunes_evaluates_and_finds_the_entities(tiny_pretrained_run, tmp_path):
+@pytest.mark.slow(seconds=45)
+def test_a_tagger_fine_tunes_evaluates_exports_and_serves_entities(tiny_pretrained_run, tmp_path,
+                                                                  capsys):
     write(tmp_path / "train.txt", _entity_sentences(160, seed=0))
     write(tmp_path / "test.txt", _entity_sentences(40, seed=1))
     out = tmp_path / "ner"
@@ -134,3 +138,73 @@ def test_a_tagger_fine_tunes_evaluates_and_finds_the_entities(tiny_pretrained_ru
     assert main(["evaluate", "--model", str(out), "--split", "test"]) == 0
     test = json.loads((out / "metrics.json").read_text())["test"]
     assert test["examples"] == 40 and test["f1"] > 0.9 and set(test["per_type"]) == {"LOC", "PER"}
+
+    # Exported, it answers raw text from a process that cannot import electra_tf: the words
+    # and entities with character offsets (accents, emoji, runs of spaces, a text longer than
+    # one window), and the tags the Python path gives for the same words.
+    assert main(["export", "--model", str(out), "--out", str(tmp_path / "export")]) == 0
+    texts = ["Anna  Smith visited Paris.", "", "😀 maría smith  visited rome , then berlin ."
+             + " peter smith visited london ." * 4, "Société Générale"]
+    (tmp_path / "texts.json").write_text(json.dumps(texts))
+    (tmp_path / "serve.py").write_text(SERVE_SCRIPT)
+    result = subprocess.run([sys.executable, str(tmp_path / "serve.py"),
+                             str(tmp_path / "export"), str(tmp_path / "texts.json")],
+                            cwd=tmp_path, env=dict(os.environ, PYTHONPATH=""),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    served = json.loads(result.stdout.strip().splitlines()[-1])
+    assert served["word_count"] == [5, 0, 29, 2]
+    for i, text in enumerate(texts):
+        count = served["word_count"][i]
+        words = served["words"][i][:count]
+        assert [text[s:e] for s, e in zip(served["word_start"][i][:count],
+                                          served["word_end"][i][:count])] == words
+        entities = served["entity_text"][i][:served["entity_count"][i]]
+        assert [text[s:e] for s, e in zip(served["entity_start"][i], served["entity_end"][i])
+                ][:len(entities)] == entities
+    assert served["words"][0][:5] == ["Anna", "Smith", "visited", "Paris", "."]
+    assert served["entity_text"][0][:2] == ["Anna  Smith", "Paris"]
+    assert served["entity_type"][0][:2] == ["PER", "LOC"]
+    assert served["entity_start"][0][:2] == [0, 20] and served["entity_end"][0][:2] == [11, 25]
+    assert "maría smith" in served["entity_text"][2] and "berlin" in served["entity_text"][2]
+    # Windows of 32 pieces: the third text is cut between words, as in training and scoring.
+    from electra_tf.pretrained import load_finetuned
+
+    model, preprocessor, _, _ = load_finetuned(str(out))
+    words = [served["words"][i][:served["word_count"][i]] for i in range(len(texts))]
+    sentences = TaggedSentences([w for w in words if w], [["O"] * len(w) for w in words if w])
+    windows = preprocessor.windows(sentences)
+    assert len(windows.token_ids) > 4  # the long text needed more than one window
+    logits = [model({"token_ids": ids[None]}, training=False).numpy()[0]
+              for ids in windows.token_ids]
+    expected = preprocessor.word_predictions(sentences, windows,
+                                             [np.argmax(x, axis=-1) for x in logits],
+                                             model.tag_names)
+    assert [served["tags"][i][:len(w)] for i, w in enumerate(words) if w] == expected
+
+    # `predict` prints the entities, from the export or the run folder alike.
+    (tmp_path / "texts.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    for model_path in (tmp_path / "export", out):
+        capsys.readouterr()
+        assert main(["predict", "--model", str(model_path), "--file",
+                     str(tmp_path / "texts.txt"), "--jsonl", "--quiet"]) == 0
+        printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert [[e["text"] for e in p["entities"]] for p in printed] == [
+            served["entity_text"][i][:served["entity_count"][i]] for i in range(len(texts))]
+        assert printed[0]["entities"][0] == {"text": "Anna  Smith", "type": "PER", "start": 0,
+                                             "end": 11, "score": pytest.approx(
+                                                 served["entity_score"][0][0], abs=1e-5)}
+    assert main(["predict", "--model", str(out), "Maria Smith visited Rome ."]) == 0
+    assert capsys.readouterr().out.startswith("PER 'Maria Smith' [0:11]; LOC 'Rome' [20:24]\t")
+
+
+SERVE_SCRIPT = r"""
+import json, sys
+sys.modules["electra_tf"] = None   # any attempt to import it now raises ImportError
+import tensorflow as tf, tensorflow_text  # noqa: F401
+model = tf.saved_model.load(sys.argv[1])
+out = model.signatures["serving_default"](text=tf.constant(json.load(open(sys.argv[2]))))
+print(json.dumps({key: (value.numpy().tolist() if value.dtype != tf.string else
+                        [[s.decode() for s in row] for row in value.numpy()])
+                  for key, value in out.items()}))
+"""

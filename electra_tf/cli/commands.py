@@ -172,6 +172,7 @@ def cmd_predict(args) -> int:
 
     from electra_tf.errors import DataError
     from electra_tf.export.predict import (
+        format_entities,
         format_prediction,
         load_predictor,
         read_pairs,
@@ -197,7 +198,9 @@ def cmd_predict(args) -> int:
     done = 0
     for result in predictor.predict_batches(texts, args.batch_size):
         for row in range(len(next(iter(result.values())))):
-            if predictor.regression:
+            if predictor.tagger:
+                line = format_entities(texts[done], result["entities"][row], args.jsonl)
+            elif predictor.regression:
                 line = format_prediction(texts[done], None, None, [], args.jsonl,
                                          score=float(result["score"][row]))
             else:

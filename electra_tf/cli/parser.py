@@ -163,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the vocabulary is cased (default: a HuggingFace folder's "
                           "tokenizer_config.json says; otherwise uncased)")
 
-    predict = sub.add_parser("predict", help="classify texts with an exported or fine-tuned model")
+    predict = sub.add_parser("predict", help="classify or score texts, or find their named "
+                                              "entities, with an exported or fine-tuned model")
     predict.add_argument("--model", required=True,
                          help="an 'electra-tf export' directory or an 'electra-tf finetune' "
                               "--out-dir")

@@ -42,6 +42,12 @@ ALLOWED_OPS = frozenset({
     "StringLength", "StringSplitV2", "Sub", "Substr", "Sum", "Tanh", "Tile", "TopKV2",
     "Transpose", "UnicodeTranscode", "Unpack", "UnsortedSegmentSum", "VarHandleOp",
     "VarIsInitializedOp", "Where", "While", "ZerosLike",
+    # A tagger's serving graph: words with offsets, greedy windows (a scan over in-memory
+    # tensor lists), entity spans by segment reductions.
+    "DenseBincount", "LowerBound", "RegexSplitWithOffsets", "TensorListFromTensor",
+    "TensorListGetItem", "TensorListReserve", "TensorListSetItem", "TensorListStack",
+    "UnicodeDecode", "UnicodeDecodeWithOffsets", "UnicodeEncode", "UnsortedSegmentJoin",
+    "UnsortedSegmentMax", "UnsortedSegmentMin",
 })
 # Reading and writing the variables' checkpoint: only inside TensorFlow's own save/restore
 # functions.

@@ -19,7 +19,9 @@ logger = logging.getLogger(__name__)
 
 class Predictor:
     """`predictor(texts)` -> `{"label": [n] str, "label_id": [n] int, "probabilities": [n, L]}`
-    for a classifier, `{"score": [n] float}` for a regressor.
+    for a classifier, `{"score": [n] float}` for a regressor, and for a tagger (named
+    entities) `{"entities": [n] lists of {"text", "type", "start", "end", "score"} (character
+    offsets), "words": [n] lists, "tags": [n] lists}`.
 
     Wraps either a SavedModel written by `electra-tf export` (its `serving_default` signature,
     tokenizer inside) or a fine-tuning output directory (the Keras model and its preprocessor).
@@ -27,12 +29,13 @@ class Predictor:
     """
 
     def __init__(self, classify, label_names, source: str, pairs: bool = False,
-                 regression: bool = False):
+                 regression: bool = False, tagger: bool = False):
         self._classify = classify  # (text_a [, text_b]) string tensors -> output dict
-        self.label_names = list(label_names)
+        self.label_names = list(label_names)  # a tagger's: its tags
         self.source = source
         self.pairs = pairs
         self.regression = regression
+        self.tagger = tagger
 
     def __call__(self, texts) -> dict:
         texts = list(texts)
@@ -42,6 +45,8 @@ class Predictor:
         outputs = self._classify(*(tf.constant(list(c), dtype=tf.string) for c in columns))
         if self.regression:
             return {"score": outputs["score"].numpy()}
+        if self.tagger:
+            return _tagger_results(outputs)
         return {"label": [s.decode("utf-8") for s in outputs["label"].numpy()],
                 "label_id": outputs["label_id"].numpy().astype(int),
                 "probabilities": outputs["probabilities"].numpy()}
@@ -77,13 +82,44 @@ class Predictor:
         # Back to input order: position order[k] holds the k-th sorted result.
         restore = np.empty(len(order), dtype=np.int64)
         restore[order] = np.arange(len(order))
-        merged = {key: np.concatenate([np.asarray(part[key], dtype=object if key == "label"
-                                                  else None) for part in parts])
+        merged = {key: np.concatenate([_column(part[key]) for part in parts])
                   for key in parts[0]}
         for start in range(0, len(texts), batch_size):
             rows = restore[start:start + batch_size]
-            yield {key: (list(values[rows]) if key == "label" else values[rows])
+            yield {key: (list(values[rows]) if values.dtype == object else values[rows])
                    for key, values in merged.items()}
+
+
+def _column(values) -> np.ndarray:
+    """One result key of a batch as an array with one row per text: lists (labels, a tagger's
+    entities) as a 1-D object array, whatever their lengths."""
+    if isinstance(values, np.ndarray):
+        return values
+    column = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        column[i] = value
+    return column
+
+
+def _tagger_results(outputs) -> dict:
+    """A tagger signature's padded outputs -> per text lists of words, tags and entities."""
+    def strings(key):
+        return [[s.decode("utf-8") for s in row] for row in outputs[key].numpy()]
+
+    words, tags = strings("words"), strings("tags")
+    texts, types = strings("entity_text"), strings("entity_type")
+    starts, ends = outputs["entity_start"].numpy(), outputs["entity_end"].numpy()
+    scores = outputs["entity_score"].numpy()
+    results = {"entities": [], "words": [], "tags": []}
+    for i, (count, found) in enumerate(zip(outputs["word_count"].numpy(),
+                                           outputs["entity_count"].numpy())):
+        results["words"].append(words[i][:count])
+        results["tags"].append(tags[i][:count])
+        results["entities"].append([{"text": texts[i][k], "type": types[i][k],
+                                     "start": int(starts[i][k]), "end": int(ends[i][k]),
+                                     "score": round(float(scores[i][k]), 6)}
+                                    for k in range(found)])
+    return results
 
 
 def load_predictor(path: str, trust_saved_model: bool = False) -> Predictor:
@@ -110,10 +146,11 @@ def load_predictor(path: str, trust_saved_model: bool = False) -> Predictor:
         signature = loaded.signatures["serving_default"]
         inputs = sorted(signature.structured_input_signature[1])  # ["text"] or text_a, text_b
         regression = "score" in signature.structured_outputs
-        label_names = [] if regression else [s.decode("utf-8")
-                                             for s in loaded.label_names.numpy()]
+        tagger = "entity_text" in signature.structured_outputs
+        names = loaded.tag_names if tagger else None if regression else loaded.label_names
+        label_names = [] if names is None else [s.decode("utf-8") for s in names.numpy()]
         return Predictor(lambda *columns: signature(**dict(zip(inputs, columns))), label_names,
-                         path, pairs=len(inputs) == 2, regression=regression)
+                         path, pairs=len(inputs) == 2, regression=regression, tagger=tagger)
     from electra_tf.pretrained.finetuned import load_finetuned
     from electra_tf.runs.layouts import FinetunePaths
 
@@ -124,11 +161,12 @@ def load_predictor(path: str, trust_saved_model: bool = False) -> Predictor:
         task = get_task(config.task)
         module = task.serving_module(classifier, preprocessor, os.path.join(path, "vocab.txt"))
         serve = module.signatures()["serving_default"]
-        regression = task.type == "regression"
+        regression, tagger = task.type == "regression", task.type == "token_classification"
+        names = [] if regression else classifier.tag_names if tagger else classifier.label_names
         # A closure, not the bound tf.function: that holds only a weak reference to `module`.
-        return Predictor(lambda *columns: (module, serve(*columns))[1],
-                         [] if regression else classifier.label_names, path,
-                         pairs=getattr(task, "pairs", False), regression=regression)
+        return Predictor(lambda *columns: (module, serve(*columns))[1], names, path,
+                         pairs=getattr(task, "pairs", False), regression=regression,
+                         tagger=tagger)
     raise CheckpointError(f"{path} is neither an 'electra-tf export' directory (saved_model.pb) "
                           "nor a finished 'electra-tf finetune' run (classifier.keras).")
 
@@ -183,6 +221,19 @@ def read_pairs(texts: list[str], source: str) -> list[tuple[str, str]]:
             raise DataError(f"{source} line {number}: this model reads pairs; give each as "
                             "TEXT_A<TAB>TEXT_B or {\"text_a\": ..., \"text_b\": ...}.")
     return pairs
+
+
+def format_entities(text: str, entities: list[dict], as_json: bool) -> str:
+    """A tagger's output line: `TYPE "entity" [start:end]` for each entity, `;`-separated,
+    `<TAB>text` (or a JSON object with the entities' character offsets)."""
+    if as_json:
+        import json
+
+        return json.dumps({"text": text, "entities": entities}, ensure_ascii=False)
+    found = "; ".join(f"{e['type']} {e['text']!r} [{e['start']}:{e['end']}]" for e in entities)
+    preview = " ".join(text.split())
+    preview = preview if len(preview) <= 80 else preview[:77] + "..."
+    return f"{found or '(no entities)'}\t{preview}"
 
 
 def format_prediction(text, label: str | None, probabilities, label_names, as_json: bool,

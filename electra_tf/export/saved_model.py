@@ -153,9 +153,12 @@ def _export_finetuned(model_dir, export_dir, precision) -> dict:
     task = get_task(config.task)
     export_classifier(model, preprocessor, os.path.join(model_dir, "vocab.txt"), export_dir,
                       precision, task)
+    # How a long input is fitted: cut (classifiers) or split into windows between words
+    # (taggers, every word predicted).
+    fitting = getattr(preprocessor, "truncation", "windows")
     return {**task.export_summary(model), "source": os.path.abspath(model_dir),
             "export_dir": export_dir, "max_seq_length": preprocessor.max_seq_length,
-            "truncation": preprocessor.truncation, "lower_case": run["lower_case"]}
+            "truncation": fitting, "lower_case": run["lower_case"]}
 
 
 def _export_pretrained(model_dir, export_dir, precision) -> dict:

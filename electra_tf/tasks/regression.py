@@ -61,7 +61,9 @@ class TextRegression(SequenceClassification):
         return f"(scores {train.scores.min():.3g} to {train.scores.max():.3g})"
 
     def build_model(self, encoder, train_examples, training) -> SequenceRegressor:
-        return SequenceRegressor(encoder, dropout=training.dropout, pooling=training.pooling)
+        # The output starts at the training scores' mean (see `SequenceRegressor`).
+        return SequenceRegressor(encoder, dropout=training.dropout, pooling=training.pooling,
+                                 initial_score=float(train_examples.scores.mean()))
 
     def loss(self):
         return keras.losses.MeanSquaredError()

@@ -16,10 +16,10 @@ from keras import ops
 
 from electra_tf.data.tagging import TaggedSentences, load_tagged_sentences
 from electra_tf.data.tagging_features import IGNORED, TaggingPreprocessor
-from electra_tf.errors import ConfigError
 from electra_tf.models.token_classifier import TokenClassifier
 from electra_tf.tasks.base import FinetuningTask
 from electra_tf.tasks.tagging_metrics import tagging_metrics
+from electra_tf.tasks.tagging_serving import TaggerServing
 
 logger = logging.getLogger(__name__)
 
@@ -101,12 +101,12 @@ class TokenClassification(FinetuningTask):
     def run_record(self, train_examples) -> dict:
         return {"tag_names": list(self.tag_names)}
 
-    def serving_module(self, model, preprocessor, vocab_path):
-        raise ConfigError("Exporting a token classifier as a SavedModel is not available yet; "
-                          "score it with 'electra-tf evaluate'.")
+    def serving_module(self, model, preprocessor, vocab_path) -> TaggerServing:
+        return TaggerServing(model, preprocessor, vocab_path)
 
     def export_summary(self, model) -> dict:
-        return {"kind": "tagger", "tag_names": list(model.tag_names)}
+        return {"kind": "tagger", "inputs": ["text"], "signatures": ["serving_default"],
+                "tag_names": list(model.tag_names)}
 
 
 class MaskedTokenAccuracy(keras.metrics.Metric):
