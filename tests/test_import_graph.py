@@ -17,11 +17,14 @@ BUILDING_BLOCKS = ("electra_tf.layers", "electra_tf.models", "electra_tf.data")
 HIGHER_LEVELS = ("electra_tf.pretrained", "electra_tf.runs", "electra_tf.convert",
                  "electra_tf.training", "electra_tf.export", "electra_tf.cli",
                  "electra_tf.quickstart", "electra_tf.demo")
-# The one sanctioned exception: `EncoderTask.from_pretrained` / `from_preset`, a KerasHub-style
-# convenience, delegates to the resolver with an import inside the method (so importing a model
-# never imports a loader). The circle it closes at call time is this delegation and no other.
+# The sanctioned exceptions: `EncoderTask.from_pretrained` / `from_preset` and
+# `ElectraPretrainer.from_pretrained`, KerasHub-style conveniences, delegate to the loaders with
+# an import inside the method (so importing a model never imports a loader). The circles they
+# close at call time are these delegations and no other.
 DELEGATION = {("electra_tf.models.task", "electra_tf.pretrained.resolve"),
-              ("electra_tf.models.task", "electra_tf.pretrained")}  # the package's __init__
+              ("electra_tf.models.task", "electra_tf.pretrained"),  # the package's __init__
+              ("electra_tf.models.pretrainer", "electra_tf.pretrained.init_from"),
+              ("electra_tf.models.pretrainer", "electra_tf.pretrained")}
 
 
 def _modules() -> dict[str, str]:

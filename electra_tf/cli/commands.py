@@ -49,7 +49,8 @@ def cmd_pretrain(args) -> int:
 
     config = load_config(resolve_config_path(args.config), args.overrides)
     metrics = pretrain(
-        config, args.corpus, args.out_dir, vocab=args.vocab, steps=args.steps,
+        config, args.corpus, args.out_dir, vocab=args.vocab, init_from=args.init_from,
+        init_generator=args.init_generator, steps=args.steps,
         batch_size=args.batch_size, save_every=args.save_every,
         keep_checkpoints=args.keep_checkpoints, log_every=args.log_every, seed=args.seed,
         lower_case=None if args.cased is None else not args.cased, doc_format=args.doc_format,

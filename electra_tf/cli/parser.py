@@ -61,6 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument("--vocab", default=None,
                           help="vocab.txt (e.g. BERT-uncased); default: learn one from the corpus")
     pretrain.add_argument("--out-dir", required=True, help="run directory (re-use it to resume)")
+    pretrain.add_argument("--init-from", default=None, metavar="SOURCE",
+                          help="continue pretraining from a finished pretrain run, a preset, an "
+                               "'electra-tf import' folder, a TF1 pretraining checkpoint or a "
+                               "HuggingFace discriminator (folder or hf:ORG/NAME): its "
+                               "architecture, vocabulary, casing and weights; a fresh optimizer "
+                               "and schedule (docs/pretraining.md)")
+    pretrain.add_argument("--init-generator", default=None, metavar="SOURCE",
+                          help="with --init-from: the generator, when it is a separate "
+                               "checkpoint (e.g. hf:google/electra-small-generator)")
     _add_learner_argument(pretrain)
     _add_training_arguments(pretrain)
     _add_distribution_arguments(pretrain)

@@ -298,3 +298,18 @@ class ElectraPretrainer(DistributedFitFixes, keras.Model):
                       pretraining_config=dataclasses.asdict(self.pretraining_config),
                       seed=self.seed)
         return config
+
+    @classmethod
+    def from_pretrained(cls, source, generator=None, pretraining_config=None, seed=None):
+        """A built pretrainer that continues `source` (continued, domain-adaptive pretraining):
+        a finished `electra-tf pretrain` run, an installed preset, an `electra-tf import`
+        folder, Google's TF1 pretraining checkpoint or a HuggingFace discriminator (with its
+        generator as `generator` when that is a checkpoint of its own). It takes the source's
+        architecture and, at step 0, computes exactly what the source's networks compute; a
+        source without a generator gets a fresh one. Tokenize with the source's vocabulary
+        (`electra_tf.pretrained.resolve(source).vocab_path`); compile with a fresh optimizer.
+        """
+        # Loading is the resolver's job (KerasHub-style): a model class reads no files itself.
+        from electra_tf.pretrained.init_from import pretrainer_from_source
+
+        return pretrainer_from_source(source, generator, pretraining_config, seed)[0]

@@ -41,6 +41,7 @@ from electra_tf.distribute import Runtime, with_precision
 from electra_tf.errors import ConfigError
 from electra_tf.files import ensure_writable_directory, read_json, write_json
 from electra_tf.models.pretrainer import ElectraPretrainer
+from electra_tf.pretrained.init_from import load_initial_weights, read_initial_networks
 from electra_tf.runs.keras_files import save_keras_atomically
 from electra_tf.runs.layouts import PretrainPaths, refuse_another_kind_of_run, run_lock
 from electra_tf.runs.resume import (
@@ -58,8 +59,10 @@ from electra_tf.training.checkpoints import TrainingCheckpointer
 from electra_tf.training.optimizer import create_optimizer
 from electra_tf.training.pretrain_setup import (
     check_config_fits_runtime,
+    check_same_source,
     checked_corpus,
     checkpoint_grid,
+    continued_config,
     effective_config,
     run_vocabulary,
 )
@@ -82,7 +85,8 @@ SHORTCUTS = {"steps": "optimizer.train_steps", "batch_size": "optimizer.batch_si
 
 
 def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
-             vocab: str | None = None, verbose: int | str = "auto", prepare_only: bool = False,
+             vocab: str | None = None, init_from=None, init_generator: str | None = None,
+             verbose: int | str = "auto", prepare_only: bool = False,
              **settings) -> dict | None:
     """Pretrains ELECTRA on `corpus` into `out_dir` (see the module docstring), resuming if
     `out_dir` holds an unfinished run. Returns the metrics also written to `metrics.json`
@@ -97,6 +101,12 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
         vocab: a vocab.txt; without one a WordPiece vocabulary of `config.model.vocab_size`
             pieces is learned from the first `corpus.vocab_documents` documents (see
             `electra_tf.data.vocab_learning`).
+        init_from: continued pretraining: a source `electra_tf.pretrained.init_from` reads (a
+            finished run, a preset, an import folder, a TF1 pretraining checkpoint, a
+            HuggingFace discriminator). The run takes its architecture (`config.model` is
+            replaced), vocabulary and casing, and starts from its weights with a fresh
+            optimizer and schedule; run.json records the source. `init_generator`: the
+            generator when it is a checkpoint of its own (HuggingFace).
         verbose: Keras `fit` verbosity.
         prepare_only: stop once the vocabulary, config.yaml and run.json are written (minutes
             of vocabulary learning, no model): to look at the vocabulary before hours of
@@ -120,9 +130,16 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
     """
     started = time.time()
     strategy = settings.pop("strategy", None)
+    asked_lower_case = settings.get("lower_case")
     config = with_shortcuts(config, SHORTCUTS, settings, strategy, "pretrain")
     # First: a multi-worker strategy must exist before TensorFlow runs any other op.
     runtime = Runtime.from_config(config.runtime, strategy)
+    networks = None
+    if init_from is not None:
+        networks = read_initial_networks(init_from, init_generator)
+        config, vocab = continued_config(config, networks, vocab, asked_lower_case, init_from)
+    elif init_generator is not None:
+        raise ConfigError("--init-generator goes with --init-from (the discriminator's source).")
     paths = PretrainPaths(out_dir)
     refuse_another_kind_of_run(out_dir, "pretraining")
     if runtime.chief:
@@ -133,6 +150,9 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
         run = {k: v for k, v in read_json(paths.run).items()
                if k in ("vocab_learned", "vocab_fingerprint")}
         run.update(corpus=corpus_spec, lower_case=config.corpus.lower_case)
+        check_same_source(paths, networks and networks.record)
+        if networks is not None:
+            run["init_from"] = networks.record
 
         # 1. Data: the corpus (checked before minutes of vocabulary learning), the vocabulary.
         corpus = checked_corpus(corpus, config.corpus.doc_format)
@@ -160,6 +180,10 @@ def pretrain(config: ElectraConfig, corpus: str | Corpus, out_dir: str, *,
         checkpointer = TrainingCheckpointer(paths.checkpoints, pretrainer, pretrainer.optimizer,
                                             keep=config.run.keep_checkpoints)
         start_step = _restore(checkpointer, paths, config)
+        if networks is not None and start_step == 0:  # resumed runs restore their own weights
+            load_initial_weights(pretrainer, networks)
+            logger.info("Starting from the weights of %s (%s).", init_from,
+                        networks.record["kind"])
         history = read_history(paths.history, up_to_step=start_step, rewrite=runtime.chief)
 
         # 5. Train, then 6. the products (the chief's; every worker returns the same metrics).

@@ -124,3 +124,45 @@ def check_config_fits_runtime(config: ElectraConfig, runtime: Runtime) -> None:
         raise ConfigError(f"The global batch size {batch} does not split evenly over "
                           f"{runtime.replicas} replicas: pass a multiple of "
                           f"{runtime.replicas} with --batch-size.")
+
+
+# ------------------------------------------------------------------ continued pretraining
+
+def continued_config(config: ElectraConfig, networks, vocab: str | None, asked_lower_case,
+                     source: str) -> tuple[ElectraConfig, str]:
+    """`(config, vocab)` of a run continued from `networks` (`read_initial_networks`): the
+    source's architecture and casing, and its vocabulary -- its embedding rows are indexed by
+    it, so another vocabulary (`vocab`) or casing asked for is refused."""
+    import dataclasses
+
+    if vocab is not None and vocabulary_fingerprint(load_vocabulary(vocab)) != \
+            vocabulary_fingerprint(load_vocabulary(networks.vocab_path)):
+        raise ConfigError(f"--vocab {vocab} is not the vocabulary of {source}, whose embeddings "
+                          "are indexed by its own: leave --vocab out (its vocabulary is used).")
+    if asked_lower_case is not None and bool(asked_lower_case) != networks.lower_case:
+        raise ConfigError(f"{source} is {'un' if networks.lower_case else ''}cased; its "
+                          "vocabulary fixes the casing: leave --cased out.")
+    if config.model != networks.model_config:
+        logger.info("The architecture is %s's (the config's model section is not used).",
+                    source)
+    config = dataclasses.replace(
+        config, model=networks.model_config,
+        corpus=dataclasses.replace(config.corpus, lower_case=networks.lower_case))
+    return config, networks.vocab_path
+
+
+def check_same_source(paths, record: dict | None) -> None:
+    """A run folder started from another source (`run.json`'s `init_from`; None: a random
+    initialisation) is not resumed from this one: one line says so."""
+    from electra_tf.files import read_json
+
+    if not os.path.isfile(paths.config):  # nothing started here yet
+        return
+    stored = read_json(paths.run).get("init_from")
+    key = ("spec", "kind", "generator")
+    if (stored and {k: stored.get(k) for k in key}) != (record and {k: record.get(k)
+                                                                   for k in key}):
+        started = f"from {stored['spec']}" if stored else "from a random initialisation"
+        asked = f"--init-from {record['spec']}" if record else "no --init-from"
+        raise ConfigError(f"{paths.root} holds a run started {started}, not with {asked}; "
+                          "resume it with its own command, or give a new --out-dir.")
