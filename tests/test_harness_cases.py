@@ -45,6 +45,7 @@ from electra_tf.models import (
     Generator,
     SequenceClassifier,
     SequenceRegressor,
+    SpanExtractor,
     TokenClassifier,
 )
 from electra_tf.training import (
@@ -224,6 +225,9 @@ CASES = [
     LayerCase(TokenClassifier,
               lambda _: TokenClassifier(ElectraEncoder(**ENCODER), ["O", "B-PER", "I-PER"]),
               TOKENS, (3, 8, 3), trainable_weights=25, non_trainable_weights=0,  # 23 + head 2
+              mixed_output_dtype="float32", shorter_inputs=SHORTER_TOKENS),
+    LayerCase(SpanExtractor, lambda _: SpanExtractor(ElectraEncoder(**ENCODER)),
+              TOKENS, (3, 8, 2), trainable_weights=25, non_trainable_weights=0,  # 23 + head 2
               mixed_output_dtype="float32", shorter_inputs=SHORTER_TOKENS),
     # shared embeddings 5, generator encoder 16 (E = H: no projection) + MLM head 5,
     # discriminator encoder 2 + 16 + RTD head 4

@@ -80,11 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     finetune = sub.add_parser(
         "finetune", help="fine-tune a pretrained ELECTRA (or a from-scratch Transformer)")
-    finetune.add_argument("--task", choices=("imdb", "folder", "csv", "conll", "jsonl", "glue"),
+    finetune.add_argument("--task", choices=("imdb", "folder", "csv", "conll", "jsonl", "glue",
+                                             "squad"),
                           default=None,
                           help="the data: labelled texts or text pairs (imdb, folder, csv, "
-                               "jsonl, glue) or tagged sentences for named entities (conll, "
-                               "jsonl); default: the config's task.name")
+                               "jsonl, glue), tagged sentences for named entities (conll, "
+                               "jsonl) or questions about contexts (squad: SQuAD JSON or "
+                               ".jsonl); default: the config's task.name")
     finetune.add_argument("--pretrained", default=None,
                           help="an 'electra-tf pretrain' (or finetune) --out-dir, a "
                                "discriminator .keras (with --vocab), a HuggingFace ELECTRA "

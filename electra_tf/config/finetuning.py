@@ -42,13 +42,15 @@ class TaskConfig:
     each example is a pair of texts (entailment, paraphrase). `type: regression` reads a number
     from `label_column` instead of a class. `glue` reads the GLUE task `glue_task` from its
     folder of GLUE's TSV files (`data`) or, without `data`, from tfds `glue/NAME`.
+    Questions about contexts (question answering): `squad` (SQuAD 1.1 / 2.0 JSON, or JSON lines
+    named .jsonl; without `data`, tfds `squad`).
     Tagged sentences (token classification, e.g. named entities): `conll` (word-per-line
     column files, the tag in `tag_column`; without `data`, tfds `conll2003`) or `jsonl`
     (`{"tokens": [...], "tags": [...]}` per line), in `tag_scheme` IOB1, IOB2 or BIOES.
     `{split}` in `data` is replaced by the split name, e.g. `data/{split}.csv`.
     """
 
-    name: Literal["imdb", "folder", "csv", "conll", "jsonl", "glue"] = "imdb"
+    name: Literal["imdb", "folder", "csv", "conll", "jsonl", "glue", "squad"] = "imdb"
     data: Optional[str] = None
     # The shape of the task: a name in `electra_tf.tasks.TASKS` (checked when a run starts),
     # i.e. what is predicted, with which head, loss and metrics. None: the data's own
@@ -67,6 +69,9 @@ class TaskConfig:
     validation_split: Optional[str] = None
     split_seed: int = 0  # fixed across fine-tuning seeds: every model is chosen on the same split
     max_train_examples: Optional[int] = None  # a stratified subset, for quick runs
+    # Question answering: answer "" where the no-answer score ([CLS] minus the best span)
+    # exceeds this (metrics.json's best_f1_threshold on validation is the one to set)
+    no_answer_threshold: float = 0.0
 
     @property
     def task_type(self) -> str:
@@ -76,6 +81,8 @@ class TaskConfig:
             from electra_tf.data.glue import glue_task
 
             return glue_task(self.glue_task).task_type
+        if self.name == "squad":
+            return "question_answering"
         return "token_classification" if self.name in TAGGING_SOURCES \
             else "sequence_classification"
 
@@ -88,7 +95,8 @@ class TaskConfig:
             from electra_tf.data.glue import glue_task
 
             return f"tfds:glue/{glue_task(self.glue_task).tfds_name}"
-        return "tfds:conll2003" if self.name == "conll" else "tfds:imdb_reviews"
+        return {"conll": "tfds:conll2003", "squad": "tfds:squad"}.get(self.name,
+                                                                       "tfds:imdb_reviews")
 
     def validate(self) -> None:
         if not 0.0 < self.validation_fraction < 1.0:
@@ -121,6 +129,10 @@ class PreprocessingConfig:
     # `electra_tf.data.vocab_learning`); a pretrained model brings its own casing.
     lower_case: bool = True
     vocab_learner: Literal["tokenizers", "tensorflow-text"] = "tokenizers"
+    # Question answering: the question's pieces kept, and the pieces between the starts of
+    # consecutive windows over a long context (the authors': 64 and 128)
+    max_question_pieces: int = 64
+    doc_stride: int = 128
 
     def validate(self) -> None:
         if self.max_seq_length < 8:

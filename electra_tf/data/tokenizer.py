@@ -74,6 +74,19 @@ class WordPieceTokenizer(keras.layers.Layer):
         call machinery), for tf.data maps and `tf.function`s."""
         return self.call(inputs)
 
+    def tokenize_with_offsets(self, inputs):
+        """Strings `[batch]` -> `(ids, starts, ends)`, int32 ragged `[batch, (tokens)]`: the ids,
+        and each piece's character offsets into the *original* string (`text[start:end]` in
+        Python is the text the piece came from, accents and case as written). For answer spans
+        and entity offsets."""
+        inputs = tf.convert_to_tensor(inputs, dtype=tf.string)
+        # The normaliser's offsets map each byte of its output back to the input's bytes.
+        normalized, to_input = self._normalizer.normalize_with_offsets(inputs)
+        ids, starts, ends = self._wordpiece.tokenize_with_offsets(normalized)
+        starts = tf.gather(to_input, starts, batch_dims=1)
+        ends = tf.gather(to_input, ends, batch_dims=1)
+        return ids, char_offsets(inputs, starts), char_offsets(inputs, ends)
+
     def detokenize(self, token_ids):
         """Ids `[batch, (tokens)]` (ragged or dense, padding dropped by the caller) -> strings."""
         return self._wordpiece.detokenize(token_ids)
@@ -88,3 +101,20 @@ class WordPieceTokenizer(keras.layers.Layer):
         config = super().get_config()
         config.update(vocabulary=self.vocabulary, lower_case=self.lower_case)
         return config
+
+
+_INT_MAX = 2 ** 31 - 1
+
+
+def char_offsets(text, byte_offsets):
+    """Byte offsets into UTF-8 strings -> character offsets. `text`: string `[batch]`;
+    `byte_offsets`: int ragged `[batch, (n)]`, each at a character boundary or the end.
+    Returns int32 ragged `[batch, (n)]`."""
+    _, char_bytes = tf.strings.unicode_decode_with_offsets(text, "UTF-8", errors="replace")
+    # The character that begins at a byte offset: how many characters begin before it.
+    # Padding with INT_MAX keeps every row sorted for searchsorted.
+    char_bytes = tf.cast(char_bytes, tf.int64).to_tensor(default_value=_INT_MAX)  # [b, chars]
+    dense = tf.cast(byte_offsets, tf.int64).to_tensor(default_value=0)  # [batch, n]
+    chars = tf.searchsorted(char_bytes, dense, side="left")
+    return tf.RaggedTensor.from_tensor(tf.cast(chars, tf.int32),
+                                       lengths=byte_offsets.row_lengths())

@@ -6,6 +6,7 @@ by the config's `task.type`."""
 from electra_tf.errors import ConfigError
 from electra_tf.tasks.base import FinetuningTask
 from electra_tf.tasks.classification import SequenceClassification
+from electra_tf.tasks.question_answering import QuestionAnswering
 from electra_tf.tasks.regression import TextRegression
 from electra_tf.tasks.tagging import TokenClassification
 
@@ -13,6 +14,7 @@ TASKS: dict[str, type[FinetuningTask]] = {
     SequenceClassification.type: SequenceClassification,
     TextRegression.type: TextRegression,
     TokenClassification.type: TokenClassification,
+    QuestionAnswering.type: QuestionAnswering,
 }
 
 
@@ -25,5 +27,5 @@ def get_task(task_config) -> FinetuningTask:
     return TASKS[kind](task_config)
 
 
-__all__ = ["TASKS", "FinetuningTask", "SequenceClassification", "TextRegression",
-           "TokenClassification", "get_task"]
+__all__ = ["TASKS", "FinetuningTask", "QuestionAnswering", "SequenceClassification",
+           "TextRegression", "TokenClassification", "get_task"]

@@ -16,6 +16,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from electra_tf.data.preprocessor import encoder_inputs
+from electra_tf.data.tokenizer import char_offsets
 from electra_tf.tasks.serving import TEXT_SPEC, ServingModule
 
 # A word: letters/digits, joined by inner punctuation ("U.S", "O'Neill", "1996-08-22",
@@ -23,7 +24,6 @@ from electra_tf.tasks.serving import TEXT_SPEC, ServingModule
 # punctuation off words the same way, so served words look like the words a tagger was trained
 # on. RE2 syntax (tensorflow-text's regex ops).
 WORD_PATTERN = r"[\p{L}\p{N}\p{M}]+(?:[.'’&/-][\p{L}\p{N}\p{M}]+)*|\S"
-_INT_MAX = 2 ** 31 - 1
 
 
 def split_words(text):
@@ -31,17 +31,7 @@ def split_words(text):
     and their character offsets (`text[start:end]` in Python is the word)."""
     words, byte_starts, byte_ends = tf_text.regex_split_with_offsets(
         text, r"\s+|" + WORD_PATTERN, WORD_PATTERN)
-    _, char_bytes = tf.strings.unicode_decode_with_offsets(text, "UTF-8", errors="replace")
-    # The character that begins at each byte offset: how many characters begin before it.
-    # Padding with INT_MAX keeps every row sorted for searchsorted.
-    char_bytes = tf.cast(char_bytes, tf.int64).to_tensor(default_value=_INT_MAX)  # [b, chars]
-
-    def to_chars(offsets):
-        dense = offsets.to_tensor(default_value=0)  # [batch, max_words]
-        chars = tf.searchsorted(char_bytes, dense, side="left")
-        return tf.RaggedTensor.from_tensor(tf.cast(chars, tf.int32), lengths=offsets.row_lengths())
-
-    return words, to_chars(byte_starts), to_chars(byte_ends)
+    return words, char_offsets(text, byte_starts), char_offsets(text, byte_ends)
 
 
 class TaggerServing(ServingModule):

@@ -26,7 +26,7 @@ def evaluate(model_dir: str, split: str = "test", data: str | None = None,
     model, preprocessor, run, config = load_finetuned(model_dir)
     ensure_writable_directory(model_dir, "--model")  # before the work: no result is lost
     task, stored = get_task(config.task), config.task.data
-    if data is None and stored is None and run["task"] not in ("imdb", "conll", "glue"):
+    if data is None and stored is None and run["task"] not in ("imdb", "conll", "glue", "squad"):
         raise ConfigError("This task has no stored data path; give --data.")
     if data is None and split != "validation":
         _check_split_exists(run["task"], stored, split)
