@@ -11,8 +11,8 @@ import os
 import sys
 import tempfile
 
-# (name, model overrides of ModelConfig, pooling, or None for an encoder export and "tagger"
-# for a token classifier's, precision)
+# (name, model overrides of ModelConfig, pooling, or None for an encoder export, "tagger" for a
+# token classifier's and "reader" for a question-answering model's, precision)
 VARIANTS = (
     ("classifier_cls_learned_post_ln", {}, "cls", "float32"),
     ("classifier_mean_alibi_pre_ln_conv", dict(position_embedding="none", attention_bias="alibi",
@@ -26,6 +26,8 @@ VARIANTS = (
     ("tagger_alibi", dict(position_embedding="none", attention_bias="alibi"), "tagger",
      "float32"),
     ("tagger_mixed_bfloat16", {}, "tagger", "mixed_bfloat16"),
+    ("reader_alibi_mixed_bfloat16", dict(position_embedding="none", attention_bias="alibi"),
+     "reader", "mixed_bfloat16"),
 )
 
 
@@ -34,13 +36,15 @@ def export_variant(root: str, name: str, overrides: dict, pooling, precision) ->
     from electra_tf.config import ModelConfig
     from electra_tf.config.finetuning import TaskConfig
     from electra_tf.data.preprocessor import ClassificationPreprocessor
+    from electra_tf.data.qa_features import QAPreprocessor
     from electra_tf.data.tagging_features import TaggingPreprocessor
     from electra_tf.data.tokenizer import WordPieceTokenizer
     from electra_tf.data.vocab import SPECIAL_TOKENS, save_vocabulary
     from electra_tf.export import export_classifier, export_encoder
-    from electra_tf.models import SequenceClassifier
+    from electra_tf.models import SequenceClassifier, SpanExtractor
     from electra_tf.models.task import new_encoder
     from electra_tf.models.token_classifier import TokenClassifier
+    from electra_tf.tasks.question_answering import QuestionAnswering
     from electra_tf.tasks.tagging import TokenClassification
 
     vocab_path = os.path.join(root, "vocab.txt")
@@ -55,6 +59,11 @@ def export_variant(root: str, name: str, overrides: dict, pooling, precision) ->
         tagger = TokenClassifier(new_encoder(config), ["O", "B-PER", "I-PER"])
         export_classifier(tagger, TaggingPreprocessor(tokenizer, 32), vocab_path, out,
                           precision, TokenClassification(TaskConfig()))
+        return out
+    if pooling == "reader":
+        reader = SpanExtractor(new_encoder(config))
+        export_classifier(reader, QAPreprocessor(tokenizer, 32, 8, 8), vocab_path, out,
+                          precision, QuestionAnswering(TaskConfig()))
         return out
     model = SequenceClassifier.from_scratch(config, 2, label_names=["neg", "pos"],
                                             pooling=pooling or "cls")

@@ -3,6 +3,10 @@ answer labels, the max-context rule, and decoding logits back to the exact answe
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -125,6 +129,64 @@ def test_a_reader_fine_tunes_over_windows_and_scores_with_the_squad_metric(tiny_
     test = json.loads((out / "metrics.json").read_text())["test"]
     assert test["total"] == 60 and test["has_ans_total"] + test["no_ans_total"] == 60
     assert test["exact_match"] > 90 and test["has_ans_f1"] > 90 and test["no_ans_exact_match"] > 80
-    capsys.readouterr()
-    assert main(["export", "--model", str(out), "--out", str(tmp_path / "export")]) == 2
-    assert "not available yet" in capsys.readouterr().err
+
+    # Exported, it answers raw question/context pairs where electra_tf cannot be imported,
+    # as the Python decoding does -- including an answer only the second window holds.
+    assert main(["export", "--model", str(out), "--out", str(tmp_path / "export")]) == 0
+    from electra_tf.data.squad import load_squad
+
+    test_data = load_squad(str(tmp_path / "test.jsonl"))
+    long_context = ("the film was good . i liked the acting . the plot was slow . it was a "
+                    "long movie . the music was great . my  rating is nine .")
+    questions = [*test_data.questions, "what is the rating ?"]
+    contexts = [*test_data.contexts, long_context]
+    (tmp_path / "pairs.json").write_text(json.dumps([questions, contexts]))
+    (tmp_path / "serve.py").write_text(SERVE_SCRIPT)
+    result = subprocess.run([sys.executable, str(tmp_path / "serve.py"),
+                             str(tmp_path / "export"), str(tmp_path / "pairs.json")],
+                            cwd=tmp_path, env=dict(os.environ, PYTHONPATH=""),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    served = json.loads(result.stdout.strip().splitlines()[-1])
+    assert served["answer"][-1] == "nine"
+    assert long_context[served["answer_start"][-1]:served["answer_end"][-1]] == "nine"
+    from electra_tf.pretrained import load_finetuned
+    from electra_tf.tasks import get_task
+
+    model, preprocessor, _, config = load_finetuned(str(out))
+    task = get_task(config.task)
+    windows = preprocessor.windows(test_data)
+    assert any(windows.example.count(k) > 1 and test_data.answers[k] for k in range(60))
+    logits = [model({"token_ids": ids[None], "segment_ids": (np.arange(len(ids)) >= start)
+                     .astype("int32")[None]}, training=False).numpy()[0]
+              for ids, start in zip(windows.token_ids, windows.context_start)]
+    answers, no_answer = best_answers(test_data, windows, logits)
+    expected = [("" if no_answer[q] > task.config.no_answer_threshold else answers[q])
+                for q in test_data.ids]
+    assert served["answer"][:60] == expected
+    np.testing.assert_allclose(served["no_answer_score"][:60],
+                               [no_answer[q] for q in test_data.ids], atol=1e-4)
+
+    # `predict` reads JSON lines (or QUESTION<TAB>CONTEXT), from the export or the run.
+    (tmp_path / "questions.jsonl").write_text(json.dumps(
+        {"question": "what is the rating ?", "context": long_context}) + "\n"
+        + "what is the rating ?\tthe music was great .\n", encoding="utf-8")
+    for model_path in (tmp_path / "export", out):
+        capsys.readouterr()
+        assert main(["predict", "--model", str(model_path), "--file",
+                     str(tmp_path / "questions.jsonl"), "--jsonl", "--quiet"]) == 0
+        printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert printed[0]["answer"] == "nine" and printed[1]["answer"] == ""
+
+
+SERVE_SCRIPT = r"""
+import json, sys
+sys.modules["electra_tf"] = None   # any attempt to import it now raises ImportError
+import tensorflow as tf, tensorflow_text  # noqa: F401
+model = tf.saved_model.load(sys.argv[1])
+questions, contexts = json.load(open(sys.argv[2]))
+out = model.signatures["serving_default"](question=tf.constant(questions),
+                                          context=tf.constant(contexts))
+print(json.dumps({key: (value.numpy().tolist() if value.dtype != tf.string
+                        else [s.decode() for s in value.numpy()]) for key, value in out.items()}))
+"""

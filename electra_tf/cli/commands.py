@@ -173,6 +173,7 @@ def cmd_predict(args) -> int:
 
     from electra_tf.errors import DataError
     from electra_tf.export.predict import (
+        format_answer,
         format_entities,
         format_prediction,
         load_predictor,
@@ -192,14 +193,17 @@ def cmd_predict(args) -> int:
         raise DataError("No texts to classify: give them as arguments, with --file, or on stdin.")
     predictor = load_predictor(args.model, trust_saved_model=args.trust_saved_model)
     if predictor.pairs:
-        texts = read_pairs(texts, args.file or "input")
+        texts = read_pairs(texts, args.file or "input",
+                           ("question", "context") if predictor.reader else ("text_a", "text_b"))
     progress = None
     if args.file and not args.quiet and len(texts) > args.batch_size:
         progress = keras.utils.Progbar(len(texts), unit_name="text", stateful_metrics=())
     done = 0
     for result in predictor.predict_batches(texts, args.batch_size):
         for row in range(len(next(iter(result.values())))):
-            if predictor.tagger:
+            if predictor.reader:
+                line = format_answer(texts[done], result, row, args.jsonl)
+            elif predictor.tagger:
                 line = format_entities(texts[done], result["entities"][row], args.jsonl)
             elif predictor.regression:
                 line = format_prediction(texts[done], None, None, [], args.jsonl,

@@ -12,10 +12,10 @@ as written. A window that holds the whole reference answer is labelled with its 
 pieces; any other window, and every window of an unanswerable question, points at [CLS]
 (position 0): "no answer here".
 
-Decoding (`best_answers`) takes, over all windows of a question, the `n_best` highest start and
-end logits of context pieces, keeps the pairs with end >= start and at most
-`max_answer_pieces` pieces whose start is scored in the window where it has the most context
-on both sides, and answers with the best pair's characters. The no-answer score is the smallest
+Decoding (`best_answers`) takes, over all windows of a question, the best pair of a start and an
+end context piece by the sum of their logits, among the pairs with end >= start, at most
+`max_answer_pieces` pieces, and a start scored in the window where it has the most context on
+both sides; it answers with that span's characters. The no-answer score is the smallest
 [CLS] start + end logit over the windows minus the best span's score: SQuAD 2.0 answers ""
 where it is above a threshold chosen on validation (BERT's rule; the authors' extra
 answerability classifier is not used).
@@ -125,7 +125,7 @@ class QAPreprocessor:
                         num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def best_answers(data: QuestionsAndContexts, windows: QAWindows, logits, n_best: int = 20,
+def best_answers(data: QuestionsAndContexts, windows: QAWindows, logits,
                  max_answer_pieces: int = 30) -> tuple[dict, dict]:
     """`logits`: per window (in `windows` order) float `[length, 2]` start/end logits.
     Returns `({question id: answer text}, {question id: no-answer score})`: the best span's
@@ -138,25 +138,32 @@ def best_answers(data: QuestionsAndContexts, windows: QAWindows, logits, n_best:
         window_logits = np.asarray(window_logits, np.float64)
         null[k] = min(null.get(k, np.inf), window_logits[0, 0] + window_logits[0, 1])
         offset, count = windows.context_start[w], len(windows.char_starts[w])
-        context = window_logits[offset:offset + count]  # [count, 2]
-        starts = np.argsort(-context[:, 0])[:n_best]
-        ends = np.argsort(-context[:, 1])[:n_best]
-        for s in starts:
-            if not windows.max_context[w][s]:
-                continue
-            for e in ends:
-                if e < s or e - s + 1 > max_answer_pieces:
-                    continue
-                score = context[s, 0] + context[e, 1]
-                if score > best.get(k, (-np.inf, ""))[0]:
-                    text = data.contexts[k][windows.char_starts[w][s]:windows.char_ends[w][e]]
-                    best[k] = (score, text)
+        scores = span_scores(window_logits[offset:offset + count], windows.max_context[w],
+                             max_answer_pieces)
+        if not scores.size:
+            continue
+        s, e = np.unravel_index(np.argmax(scores), scores.shape)
+        if scores[s, e] > best.get(k, (-np.inf, ""))[0]:
+            text = data.contexts[k][windows.char_starts[w][s]:windows.char_ends[w][e]]
+            best[k] = (scores[s, e], text)
     answers, no_answer = {}, {}
     for k, qid in enumerate(data.ids):
         score, text = best.get(k, (-np.inf, ""))
         answers[qid] = text
         no_answer[qid] = float(null.get(k, np.inf) - score)
     return answers, no_answer
+
+
+def span_scores(context_logits, max_context, max_answer_pieces: int) -> np.ndarray:
+    """`[count, count]` scores of every span (start i, end j) of a window's context pieces:
+    start logit + end logit where j >= i, the span has at most `max_answer_pieces` pieces and
+    the window gives piece i the most context; -inf elsewhere. (BERT only looks at the 20
+    best starts and ends, which can miss the best valid pair, never add one.)"""
+    count = len(context_logits)
+    i, j = np.arange(count)[:, None], np.arange(count)[None, :]
+    valid = (j >= i) & (j - i < max_answer_pieces) & np.asarray(max_context, bool)[:, None]
+    scores = context_logits[:, 0][:, None] + context_logits[:, 1][None, :]
+    return np.where(valid, scores, -np.inf)
 
 
 # ------------------------------------------------------------------ helpers

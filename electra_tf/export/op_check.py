@@ -48,6 +48,8 @@ ALLOWED_OPS = frozenset({
     "TensorListGetItem", "TensorListReserve", "TensorListSetItem", "TensorListStack",
     "UnicodeDecode", "UnicodeDecodeWithOffsets", "UnicodeEncode", "UnsortedSegmentJoin",
     "UnsortedSegmentMax", "UnsortedSegmentMin",
+    # A reader's: windows over the context and the max-context rule.
+    "ScatterNd",
 })
 # Reading and writing the variables' checkpoint: only inside TensorFlow's own save/restore
 # functions.

@@ -21,7 +21,9 @@ class Predictor:
     """`predictor(texts)` -> `{"label": [n] str, "label_id": [n] int, "probabilities": [n, L]}`
     for a classifier, `{"score": [n] float}` for a regressor, and for a tagger (named
     entities) `{"entities": [n] lists of {"text", "type", "start", "end", "score"} (character
-    offsets), "words": [n] lists, "tags": [n] lists}`.
+    offsets), "words": [n] lists, "tags": [n] lists}`; for a reader (question answering),
+    given `(question, context)` pairs, `{"answer": [n] str ("" for none), "answer_start",
+    "answer_end": [n] character offsets (-1), "score", "no_answer_score", "has_answer"}`.
 
     Wraps either a SavedModel written by `electra-tf export` (its `serving_default` signature,
     tokenizer inside) or a fine-tuning output directory (the Keras model and its preprocessor).
@@ -29,13 +31,14 @@ class Predictor:
     """
 
     def __init__(self, classify, label_names, source: str, pairs: bool = False,
-                 regression: bool = False, tagger: bool = False):
+                 regression: bool = False, tagger: bool = False, reader: bool = False):
         self._classify = classify  # (text_a [, text_b]) string tensors -> output dict
         self.label_names = list(label_names)  # a tagger's: its tags
         self.source = source
         self.pairs = pairs
         self.regression = regression
         self.tagger = tagger
+        self.reader = reader  # question answering: (question, context) pairs
 
     def __call__(self, texts) -> dict:
         texts = list(texts)
@@ -47,6 +50,11 @@ class Predictor:
             return {"score": outputs["score"].numpy()}
         if self.tagger:
             return _tagger_results(outputs)
+        if self.reader:
+            return {"answer": [a.decode("utf-8") for a in outputs["answer"].numpy()],
+                    **{key: outputs[key].numpy() for key in (
+                        "answer_start", "answer_end", "score", "no_answer_score",
+                        "has_answer")}}
         return {"label": [s.decode("utf-8") for s in outputs["label"].numpy()],
                 "label_id": outputs["label_id"].numpy().astype(int),
                 "probabilities": outputs["probabilities"].numpy()}
@@ -145,12 +153,17 @@ def load_predictor(path: str, trust_saved_model: bool = False) -> Predictor:
                                   "classifier; export a fine-tuned model to predict labels.")
         signature = loaded.signatures["serving_default"]
         inputs = sorted(signature.structured_input_signature[1])  # ["text"] or text_a, text_b
-        regression = "score" in signature.structured_outputs
+        reader = "answer" in signature.structured_outputs
+        regression = "score" in signature.structured_outputs and not reader
         tagger = "entity_text" in signature.structured_outputs
-        names = loaded.tag_names if tagger else None if regression else loaded.label_names
+        if reader:
+            inputs = ["question", "context"]
+        names = loaded.tag_names if tagger else None if regression or reader \
+            else loaded.label_names
         label_names = [] if names is None else [s.decode("utf-8") for s in names.numpy()]
         return Predictor(lambda *columns: signature(**dict(zip(inputs, columns))), label_names,
-                         path, pairs=len(inputs) == 2, regression=regression, tagger=tagger)
+                         path, pairs=len(inputs) == 2, regression=regression, tagger=tagger,
+                         reader=reader)
     from electra_tf.pretrained.finetuned import load_finetuned
     from electra_tf.runs.layouts import FinetunePaths
 
@@ -162,11 +175,13 @@ def load_predictor(path: str, trust_saved_model: bool = False) -> Predictor:
         module = task.serving_module(classifier, preprocessor, os.path.join(path, "vocab.txt"))
         serve = module.signatures()["serving_default"]
         regression, tagger = task.type == "regression", task.type == "token_classification"
-        names = [] if regression else classifier.tag_names if tagger else classifier.label_names
+        reader = task.type == "question_answering"
+        names = [] if regression or reader else classifier.tag_names if tagger \
+            else classifier.label_names
         # A closure, not the bound tf.function: that holds only a weak reference to `module`.
         return Predictor(lambda *columns: (module, serve(*columns))[1], names, path,
-                         pairs=getattr(task, "pairs", False), regression=regression,
-                         tagger=tagger)
+                         pairs=reader or getattr(task, "pairs", False),
+                         regression=regression, tagger=tagger, reader=reader)
     raise CheckpointError(f"{path} is neither an 'electra-tf export' directory (saved_model.pb) "
                           "nor a finished 'electra-tf finetune' run (classifier.keras).")
 
@@ -197,11 +212,14 @@ def read_texts(file=None, stream=None) -> tuple[list[str], int]:
     return texts, invalid
 
 
-def read_pairs(texts: list[str], source: str) -> list[tuple[str, str]]:
+def read_pairs(texts: list[str], source: str,
+               keys: tuple[str, str] = ("text_a", "text_b")) -> list[tuple[str, str]]:
     """`(text_a, text_b)` from lines `TEXT_A<TAB>TEXT_B`, or JSON objects with `text_a` and
-    `text_b` (a line starting with `{`); a line that is neither is a one-line error."""
+    `text_b` (a line starting with `{`; a reader's: `keys` = question, context); a line that
+    is neither is a one-line error."""
     import json
 
+    first, second = keys
     pairs = []
     for number, line in enumerate(texts, start=1):
         record = None
@@ -210,17 +228,35 @@ def read_pairs(texts: list[str], source: str) -> list[tuple[str, str]]:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 record = None
-            if not isinstance(record, dict) or not {"text_a", "text_b"} <= set(record):
-                raise DataError(f"{source} line {number}: a JSON line needs \"text_a\" and "
-                                "\"text_b\".")
-            pairs.append((str(record["text_a"]), str(record["text_b"])))
+            if not isinstance(record, dict) or not {first, second} <= set(record):
+                raise DataError(f"{source} line {number}: a JSON line needs \"{first}\" and "
+                                f"\"{second}\".")
+            pairs.append((str(record[first]), str(record[second])))
         elif "\t" in line:
             text_a, text_b = line.split("\t", 1)
             pairs.append((text_a, text_b))
         else:
             raise DataError(f"{source} line {number}: this model reads pairs; give each as "
-                            "TEXT_A<TAB>TEXT_B or {\"text_a\": ..., \"text_b\": ...}.")
+                            f"{first.upper()}<TAB>{second.upper()} or {{\"{first}\": ..., "
+                            f"\"{second}\": ...}}.")
     return pairs
+
+
+def format_answer(pair: tuple[str, str], result: dict, row: int, as_json: bool) -> str:
+    """A reader's output line: `answer<TAB>[start:end]<TAB>score<TAB>question` ("(no answer)"
+    when there is none), or a JSON object."""
+    question, _ = pair
+    answer, start, end = result["answer"][row], int(result["answer_start"][row]), \
+        int(result["answer_end"][row])
+    if as_json:
+        import json
+
+        return json.dumps({"question": question, "answer": answer, "start": start, "end": end,
+                           "score": round(float(result["score"][row]), 6),
+                           "no_answer_score": round(float(result["no_answer_score"][row]), 6)},
+                          ensure_ascii=False)
+    shown = f"{answer}\t[{start}:{end}]" if result["has_answer"][row] else "(no answer)\t-"
+    return f"{shown}\t{float(result['score'][row]):.3f}\t{' '.join(question.split())}"
 
 
 def format_entities(text: str, entities: list[dict], as_json: bool) -> str:

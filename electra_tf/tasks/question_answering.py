@@ -21,10 +21,10 @@ from keras import ops
 
 from electra_tf.data.qa_features import QAPreprocessor, best_answers
 from electra_tf.data.squad import QuestionsAndContexts, load_squad
-from electra_tf.errors import ConfigError
 from electra_tf.models.span_extractor import SpanExtractor, span_loss
 from electra_tf.tasks.base import FinetuningTask
 from electra_tf.tasks.qa_metrics import squad_metrics
+from electra_tf.tasks.qa_serving import ReaderServing
 
 logger = logging.getLogger(__name__)
 
@@ -113,12 +113,13 @@ class QuestionAnswering(FinetuningTask):
     def run_record(self, train_examples) -> dict:
         return {"answerable_fraction": float(np.mean(train_examples.answerable))}
 
-    def serving_module(self, model, preprocessor, vocab_path):
-        raise ConfigError("Exporting a question-answering model as a SavedModel is not available "
-                          "yet; score it with 'electra-tf evaluate'.")
+    def serving_module(self, model, preprocessor, vocab_path) -> ReaderServing:
+        return ReaderServing(model, preprocessor, vocab_path, self.config.no_answer_threshold)
 
     def export_summary(self, model) -> dict:
-        return {"kind": "reader"}
+        return {"kind": "reader", "inputs": ["question", "context"],
+                "signatures": ["serving_default"],
+                "no_answer_threshold": self.config.no_answer_threshold}
 
 
 class SpanAccuracy(keras.metrics.Metric):
