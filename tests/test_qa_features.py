@@ -190,3 +190,15 @@ out = model.signatures["serving_default"](question=tf.constant(questions),
 print(json.dumps({key: (value.numpy().tolist() if value.dtype != tf.string
                         else [s.decode() for s in value.numpy()]) for key, value in out.items()}))
 """
+
+
+def test_a_question_that_leaves_no_room_for_the_context_is_one_line(tiny_pretrained_run, tmp_path,
+                                                                     capsys):
+    from electra_tf.cli import main
+
+    _reading_questions(tmp_path / "train.jsonl", 0, 20)
+    assert main(["finetune", "--task", "squad", "--data", str(tmp_path / "{split}.jsonl"),
+                 "--pretrained", tiny_pretrained_run, "--out-dir", str(tmp_path / "out"),
+                 "--set", "preprocessing.max_seq_length=32"]) == 2  # 64 question pieces
+    error = capsys.readouterr().err.strip()
+    assert "preprocessing.max_question_pieces" in error and "\n" not in error

@@ -31,6 +31,7 @@ import tensorflow as tf
 from electra_tf.data.preprocessor import encoder_inputs
 from electra_tf.data.squad import QuestionsAndContexts
 from electra_tf.data.vocab import special_token_ids
+from electra_tf.errors import ConfigError
 
 
 @dataclasses.dataclass
@@ -69,9 +70,11 @@ class QAPreprocessor:
 
     def __init__(self, tokenizer, max_seq_length: int = 384, max_question_pieces: int = 64,
                  doc_stride: int = 128):
-        if max_seq_length - max_question_pieces - 3 < 1:
-            raise ValueError(f"max_seq_length {max_seq_length} leaves no room for the context "
-                             f"beside a question of {max_question_pieces} pieces.")
+        if max_seq_length - max_question_pieces - 3 < 8:
+            raise ConfigError(f"preprocessing.max_seq_length={max_seq_length} leaves fewer than "
+                              f"8 context pieces beside a question of up to "
+                              f"{max_question_pieces} pieces (preprocessing.max_question_pieces); "
+                              "raise the first or lower the second.")
         self.tokenizer = tokenizer
         self.max_seq_length = max_seq_length
         self.max_question_pieces = max_question_pieces
