@@ -17,9 +17,14 @@ of task, so that the training loop, the run folder, resuming and distribution ar
 
 from __future__ import annotations
 
+import logging
 from typing import Any, ClassVar
 
+import numpy as np
+
 from electra_tf.config.finetuning import PreprocessingConfig, TaskConfig, TrainingConfig
+
+logger = logging.getLogger(__name__)
 
 
 class FinetuningTask:
@@ -45,14 +50,45 @@ class FinetuningTask:
         raise NotImplementedError
 
     def train_and_validation(self, examples=None):
-        """`(train, validation)`: the training split (or `examples`), with validation held out
-        of it the same way on every run of the same config."""
-        raise NotImplementedError
+        """`(train, validation)`: the training split (or `examples`), with validation either
+        `task.validation_split` of the data or held out of train (`_hold_out`) the same way on
+        every run of the same config; train cut to `task.max_train_examples` (`_subset`)."""
+        train = self.load_examples("train") if examples is None else examples
+        if self.config.validation_split:
+            validation = self._validation_split(train)
+        else:
+            train, validation = self._hold_out(train)
+        limit = self.config.max_train_examples
+        if limit and len(train) > limit:
+            train = self._subset(train, limit)
+        logger.info("Task %s: %d training and %d validation examples%s from %s.",
+                    self.config.name, len(train), len(validation), self._describe(train),
+                    getattr(train, "source", ""))
+        return train, validation
 
     def validation_examples(self, examples):
         """The validation part of the training split `examples`, as `train_and_validation`
         holds it out (to score it again after training)."""
+        if self.config.validation_split:
+            return self._validation_split(examples)
+        return self._hold_out(examples)[1]
+
+    def _validation_split(self, train):
+        """`task.validation_split` of the task's data."""
+        return self.load_examples(self.config.validation_split)
+
+    def _hold_out(self, examples):
+        """`(train, validation)` carved from `examples` with `task.split_seed`."""
         raise NotImplementedError
+
+    def _subset(self, train, size: int):
+        """`size` training examples, a seeded random choice in their own order."""
+        order = np.random.default_rng(self.config.split_seed).permutation(len(train))
+        return train.subset(sorted(order[:size]))
+
+    def _describe(self, train) -> str:
+        """What the log line says about the training examples (e.g. class counts)."""
+        return ""
 
     def preprocessor(self, tokenizer, preprocessing: PreprocessingConfig):
         """The Keras layer that turns raw inputs into token ids, in training and in serving."""
@@ -94,3 +130,23 @@ class FinetuningTask:
     def export_summary(self, model) -> dict[str, Any]:
         """What an export's `assets.extra/electra_tf.json` says about the model's outputs."""
         raise NotImplementedError
+
+
+class WindowedTask(FinetuningTask):
+    """A task whose examples become model windows that are not one per example (a long
+    sentence cut in two, a long context in overlapping windows): `dataset` remembers the
+    windows it made (`_remember`), so that `score` can map the outputs back (`_windows_of`)."""
+
+    def __init__(self, config: TaskConfig):
+        super().__init__(config)
+        self._windows = {}  # id(examples) -> (examples, preprocessor, windows)
+
+    def _remember(self, examples, preprocessor, windows) -> None:
+        self._windows[id(examples)] = (examples, preprocessor, windows)
+
+    def _windows_of(self, examples):
+        """`(preprocessor, windows)` of the dataset made from `examples`."""
+        held = self._windows.get(id(examples))
+        if held is None or held[0] is not examples:
+            raise ValueError("score() takes the examples its dataset was made from.")
+        return held[1], held[2]

@@ -7,8 +7,6 @@ cross-entropy; the best checkpoint is the one of highest validation accuracy.
 
 from __future__ import annotations
 
-import logging
-
 import keras
 import tensorflow as tf
 
@@ -27,8 +25,6 @@ from electra_tf.tasks.serving import (
     TEXT_SPEC,
     ServingModule,
 )
-
-logger = logging.getLogger(__name__)
 
 
 class SequenceClassification(FinetuningTask):
@@ -55,25 +51,6 @@ class SequenceClassification(FinetuningTask):
             return glue_task(task.glue_task).text_b is not None
         return task.text_b_column is not None
 
-    def train_and_validation(self, examples=None):
-        examples = examples if examples is not None else self.load_examples("train")
-        if self.config.validation_split:
-            train, validation = examples, self._validation_split(examples)
-        else:
-            train, validation = self._hold_out(examples)
-        limit = self.config.max_train_examples
-        if limit and len(train) > limit:
-            train = self._subset(train, limit)
-        logger.info("Task %s: %d training and %d validation examples %s from %s.",
-                    self.config.name, len(train), len(validation), self._describe(train),
-                    examples.source)
-        return train, validation
-
-    def validation_examples(self, examples) -> LabelledTexts:
-        if self.config.validation_split:
-            return self._validation_split(examples)
-        return self._hold_out(examples)[1]
-
     def _validation_split(self, train):
         """`task.validation_split` of the data, labelled as `train` is (a class it lacks is
         an error, as for a finished model)."""
@@ -89,7 +66,7 @@ class SequenceClassification(FinetuningTask):
         return stratified_split(train, 1 - size / len(train), self.config.split_seed)[0]
 
     def _describe(self, train) -> str:
-        return str(train.class_counts())
+        return f" {train.class_counts()}"
 
     def preprocessor(self, tokenizer, preprocessing) -> ClassificationPreprocessor:
         return ClassificationPreprocessor(tokenizer, preprocessing.max_seq_length,

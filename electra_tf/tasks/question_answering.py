@@ -13,8 +13,6 @@ gives more windows than one).
 
 from __future__ import annotations
 
-import logging
-
 import keras
 import numpy as np
 from keras import ops
@@ -22,45 +20,19 @@ from keras import ops
 from electra_tf.data.qa_features import QAPreprocessor, best_answers
 from electra_tf.data.squad import QuestionsAndContexts, load_squad
 from electra_tf.models.span_extractor import SpanExtractor, span_loss
-from electra_tf.tasks.base import FinetuningTask
+from electra_tf.tasks.base import WindowedTask
 from electra_tf.tasks.qa_metrics import squad_metrics
 from electra_tf.tasks.qa_serving import ReaderServing
 
-logger = logging.getLogger(__name__)
 
-
-class QuestionAnswering(FinetuningTask):
+class QuestionAnswering(WindowedTask):
     """Examples are `QuestionsAndContexts`; the model is a `SpanExtractor`."""
 
     type = "question_answering"
     monitor = "val_span_accuracy"  # windows whose start and end are both right
 
-    def __init__(self, config):
-        super().__init__(config)
-        self._windows = {}  # id(examples) -> (examples, preprocessor, windows), for `score`
-
     def load_examples(self, split, data=None, run=None) -> QuestionsAndContexts:
         return load_squad(data or self.config.data, split)
-
-    def train_and_validation(self, examples=None):
-        task = self.config
-        train = self.load_examples("train") if examples is None else examples
-        if task.validation_split:
-            validation = self.load_examples(task.validation_split)
-        else:
-            train, validation = self._hold_out(train)
-        if task.max_train_examples and len(train) > task.max_train_examples:
-            order = np.random.default_rng(task.split_seed).permutation(len(train))
-            train = train.subset(sorted(order[:task.max_train_examples]))
-        logger.info("Task %s: %d training and %d validation questions (%d and %d answerable) "
-                    "from %s.", task.name, len(train), len(validation), sum(train.answerable),
-                    sum(validation.answerable), train.source)
-        return train, validation
-
-    def validation_examples(self, examples):
-        if self.config.validation_split:
-            return self.load_examples(self.config.validation_split)
-        return self._hold_out(examples)[1]
 
     def _hold_out(self, data):
         """Held out by context: every question about a paragraph lands on the same side."""
@@ -72,13 +44,16 @@ class QuestionAnswering(FinetuningTask):
         outside = [i for i, context in enumerate(data.contexts) if context not in held]
         return data.subset(outside), data.subset(inside)
 
+    def _describe(self, train) -> str:
+        return f" ({sum(train.answerable)} answerable)"
+
     def preprocessor(self, tokenizer, preprocessing) -> QAPreprocessor:
         return QAPreprocessor(tokenizer, preprocessing.max_seq_length,
                               preprocessing.max_question_pieces, preprocessing.doc_stride)
 
     def dataset(self, examples, preprocessor, batch_size, *, training, seed=0):
         windows = preprocessor.windows(examples)
-        self._windows[id(examples)] = (examples, preprocessor, windows)
+        self._remember(examples, preprocessor, windows)
         return preprocessor.dataset(windows, batch_size, shuffle=training, seed=seed,
                                     repeat=training)
 
@@ -92,10 +67,7 @@ class QuestionAnswering(FinetuningTask):
         return [SpanAccuracy(name="span_accuracy")]
 
     def score(self, model, dataset, examples) -> dict:
-        held = self._windows.get(id(examples))
-        if held is None or held[0] is not examples:
-            raise ValueError("score() takes the examples its dataset was made from.")
-        _, _, windows = held
+        _, windows = self._windows_of(examples)
         logits = []
         for inputs, _ in dataset:
             lengths = np.asarray(inputs["padding_mask"]).sum(axis=1)

@@ -9,15 +9,13 @@ own metric of that name averages per-batch correlations, which is not the correl
 
 from __future__ import annotations
 
-import logging
-
 import keras
-import numpy as np
 import tensorflow as tf
 
 from electra_tf.data.glue import load_glue
 from electra_tf.data.regression import ScoredTexts, load_scored_texts, random_split
 from electra_tf.models.regressor import SequenceRegressor
+from electra_tf.tasks.base import FinetuningTask
 from electra_tf.tasks.classification import SequenceClassification
 from electra_tf.tasks.scoring import model_outputs, regression_metrics
 from electra_tf.tasks.serving import (
@@ -29,8 +27,6 @@ from electra_tf.tasks.serving import (
     TEXT_SPEC,
     ServingModule,
 )
-
-logger = logging.getLogger(__name__)
 
 
 class TextRegression(SequenceClassification):
@@ -52,13 +48,10 @@ class TextRegression(SequenceClassification):
         """`(train, validation)`: a seeded random split (scores have no classes to stratify)."""
         return random_split(examples, self.config.validation_fraction, self.config.split_seed)
 
-    def _subset(self, train, size):
-        """`size` of the training examples (`task.max_train_examples`), at random."""
-        order = np.random.default_rng(self.config.split_seed).permutation(len(train))
-        return train.subset(sorted(order[:size]))
+    _subset = FinetuningTask._subset  # at random: scores have no classes to stratify
 
     def _describe(self, train) -> str:
-        return f"(scores {train.scores.min():.3g} to {train.scores.max():.3g})"
+        return f" (scores {train.scores.min():.3g} to {train.scores.max():.3g})"
 
     def build_model(self, encoder, train_examples, training) -> SequenceRegressor:
         # The output starts at the training scores' mean (see `SequenceRegressor`).

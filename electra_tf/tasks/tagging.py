@@ -8,8 +8,6 @@ recall and F1 (`tagging_metrics`).
 
 from __future__ import annotations
 
-import logging
-
 import keras
 import numpy as np
 from keras import ops
@@ -17,14 +15,12 @@ from keras import ops
 from electra_tf.data.tagging import TaggedSentences, load_tagged_sentences
 from electra_tf.data.tagging_features import IGNORED, TaggingPreprocessor
 from electra_tf.models.token_classifier import TokenClassifier
-from electra_tf.tasks.base import FinetuningTask
+from electra_tf.tasks.base import WindowedTask
 from electra_tf.tasks.tagging_metrics import tagging_metrics
 from electra_tf.tasks.tagging_serving import TaggerServing
 
-logger = logging.getLogger(__name__)
 
-
-class TokenClassification(FinetuningTask):
+class TokenClassification(WindowedTask):
     """Examples are `TaggedSentences`; the model is a `TokenClassifier`."""
 
     type = "token_classification"
@@ -33,7 +29,6 @@ class TokenClassification(FinetuningTask):
     def __init__(self, config):
         super().__init__(config)
         self.tag_names: list[str] | None = None
-        self._windows = {}  # id(examples) -> (examples, preprocessor, windows), for `score`
 
     def load_examples(self, split, data=None, run=None) -> TaggedSentences:
         task = self.config
@@ -43,36 +38,24 @@ class TokenClassification(FinetuningTask):
                                      tag_column=task.tag_column, scheme=task.tag_scheme)
 
     def train_and_validation(self, examples=None):
-        task = self.config
-        train = self.load_examples("train") if examples is None else examples
-        if task.validation_split:
-            validation = self.load_examples(task.validation_split)
-        else:
-            train, validation = self._hold_out(train)
-        if task.max_train_examples and len(train) > task.max_train_examples:
-            order = np.random.default_rng(task.split_seed).permutation(len(train))
-            train = train.subset(sorted(order[:task.max_train_examples]))
+        train, validation = super().train_and_validation(examples)
         self.tag_names = train.tag_names()
-        logger.info("Task %s: %d training and %d validation sentences, entities %s, from %s.",
-                    task.name, len(train), len(validation), train.entity_counts(), train.source)
         return train, validation
-
-    def validation_examples(self, examples):
-        if self.config.validation_split:
-            return self.load_examples(self.config.validation_split)
-        return self._hold_out(examples)[1]
 
     def _hold_out(self, sentences):
         order = np.random.default_rng(self.config.split_seed).permutation(len(sentences))
         held = max(1, round(len(sentences) * self.config.validation_fraction))
         return sentences.subset(sorted(order[held:])), sentences.subset(sorted(order[:held]))
 
+    def _describe(self, train) -> str:
+        return f", entities {train.entity_counts()},"
+
     def preprocessor(self, tokenizer, preprocessing) -> TaggingPreprocessor:
         return TaggingPreprocessor(tokenizer, preprocessing.max_seq_length)
 
     def dataset(self, examples, preprocessor, batch_size, *, training, seed=0):
         windows = preprocessor.windows(examples, self.tag_names, strict=training)
-        self._windows[id(examples)] = (examples, preprocessor, windows)
+        self._remember(examples, preprocessor, windows)
         return preprocessor.dataset(windows, batch_size, shuffle=training, seed=seed,
                                     repeat=training)
 
@@ -87,10 +70,7 @@ class TokenClassification(FinetuningTask):
         return [MaskedTokenAccuracy(name="accuracy")]
 
     def score(self, model, dataset, examples) -> dict:
-        held = self._windows.get(id(examples))
-        if held is None or held[0] is not examples:
-            raise ValueError("score() takes the examples its dataset was made from.")
-        _, preprocessor, windows = held
+        preprocessor, windows = self._windows_of(examples)
         predictions = []
         for inputs, _ in dataset:
             tags = np.argmax(model(inputs, training=False).numpy(), axis=-1)  # [batch, len]
