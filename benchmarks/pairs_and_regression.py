@@ -43,7 +43,7 @@ ARCHIVE = os.path.join(os.path.dirname(ROOT), "shared", "data", "aclImdb_v1-text
 WORK_DIR = os.path.join(ROOT, "runs", "pairs_and_regression")
 CLI = [sys.executable, "-m", "electra_tf.cli"]
 
-SIZES = {"train": 6000, "valid": 1000, "test": 2000}  # examples per split, for each task
+SIZES = {"train": 4000, "valid": 1000, "test": 2000}  # examples per split, for each task
 VALIDATION_MOVIES = 0.1  # of the movies of IMDB's train/
 # task: (electra-tf finetune settings, the metrics reported, the one that makes choices)
 TASKS = {

@@ -25,7 +25,6 @@ VARIANTS = (
     ("encoder_mixed_float16", {}, None, "mixed_float16"),
     ("tagger_alibi", dict(position_embedding="none", attention_bias="alibi"), "tagger",
      "float32"),
-    ("tagger_mixed_bfloat16", {}, "tagger", "mixed_bfloat16"),
     ("reader_alibi_mixed_bfloat16", dict(position_embedding="none", attention_bias="alibi"),
      "reader", "mixed_bfloat16"),
 )
