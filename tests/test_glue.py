@@ -132,20 +132,17 @@ def test_glue_score_averages_task_scores_and_leaves_out_wnli():
     assert scores["glue_score_without_wnli"] == pytest.approx(0.65)
 
 
-@pytest.mark.slow(seconds=75)
-def test_glue_runner_scores_tasks_resumes_and_writes_a_submission(tiny_pretrained_run,
-                                                                  tmp_path):
-    """One task of each shape (a headerless single-text task scored by MCC, a pair task with
-    two metrics, a regression, a task with two dev splits); every task's files and submission
-    format are tested above without training."""
+@pytest.mark.slow(seconds=150)
+def test_glue_runner_scores_every_task_resumes_and_writes_a_submission(tiny_pretrained_run,
+                                                                      tmp_path):
     data = write_glue_folder(tmp_path / "glue_data")
     out = tmp_path / "glue"
-    tasks = ["CoLA", "MRPC", "STS-B", "MNLI"]
-    command = ["glue", "--tasks", ",".join(tasks), "--data-dir", str(data), "--pretrained",
+    tasks = list(GLUE_TASKS)
+    command = ["glue", "--tasks", "all", "--data-dir", str(data), "--pretrained",
                tiny_pretrained_run, "--out-dir", str(out), "--seeds", "1", "--predict-test",
                "--quiet"]
-    for setting in ("training.epochs=1", "preprocessing.max_seq_length=24",
-                    "training.batch_size=8"):
+    for setting in ("training.epochs=1", "training.evaluations_per_epoch=1",
+                    "preprocessing.max_seq_length=24", "training.batch_size=8"):
         command += ["--set", setting]
     assert main(command) == 0
     results = json.loads((out / "glue_results.json").read_text())
@@ -159,13 +156,14 @@ def test_glue_runner_scores_tasks_resumes_and_writes_a_submission(tiny_pretraine
     assert mrpc["score"] == pytest.approx(
         (mrpc["metrics"]["accuracy"]["median"] + mrpc["metrics"]["f1"]["median"]) / 2)
     assert results["glue_score"] == pytest.approx(
-        sum(t["score"] for t in results["tasks"].values()) / 4)
+        sum(t["score"] for t in results["tasks"].values()) / 9)
     # The dev scores are what `evaluate` stored in each run.
     stored = json.loads((out / "CoLA" / "seed_0" / "metrics.json").read_text())
     assert results["tasks"]["CoLA"]["metrics"]["mcc"]["per_seed"] == [stored["dev"]["mcc"]]
 
     submission = out / "submission"
-    expected = {"CoLA", "MRPC", "STS-B", "MNLI-m", "MNLI-mm"}
+    expected = {"CoLA", "SST-2", "MRPC", "STS-B", "QQP", "MNLI-m", "MNLI-mm", "QNLI", "RTE",
+                "WNLI"}
     assert {name[:-4] for name in os.listdir(submission)} == expected
     rows = (submission / "MNLI-mm.tsv").read_text().splitlines()
     assert rows[0] == "index\tprediction" and len(rows) == 7
