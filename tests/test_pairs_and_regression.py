@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from serving_helpers import serve_without_electra_tf
 
 from electra_tf.cli import main
 from electra_tf.data import SAMPLE_LABELLED
@@ -135,18 +133,6 @@ def test_a_bad_pair_or_score_file_is_one_line(tmp_path, capsys, header, row, mes
     assert len(err) == 1 and message in err[0] and "Traceback" not in err[0]
 
 
-SERVE_SCRIPT = r"""
-import json, sys
-sys.modules["electra_tf"] = None   # any attempt to import it now raises ImportError
-import tensorflow as tf, tensorflow_text  # noqa: F401
-model = tf.saved_model.load(sys.argv[1])
-a, b = json.load(open(sys.argv[2]))
-out = model.signatures["serving_default"](text_a=tf.constant(a), text_b=tf.constant(b))
-print(json.dumps({key: (value.numpy().tolist() if value.dtype != tf.string
-                        else [s.decode() for s in value.numpy()]) for key, value in out.items()}))
-"""
-
-
 def _pair_files(tmp_path, rows=60):
     """Pairs from the sample reviews: "is the second review's label the first one's?" (a
     classification) and a score, 2 if both are positive, 1 if one is, 0 if neither."""
@@ -196,14 +182,8 @@ def test_pair_models_train_export_and_serve_without_electra_tf(tiny_pretrained_r
     assert summary["inputs"] == ["text_a", "text_b"]
     texts = [["A moving film.", "Dull.", "Odd  spacing\tand émojis 🎬"],
              ["Dull and far too long.", "A moving film, wonderful.", "second"]]
-    (tmp_path / "texts.json").write_text(json.dumps(texts))
-    (tmp_path / "serve.py").write_text(SERVE_SCRIPT)
-    result = subprocess.run([sys.executable, str(tmp_path / "serve.py"),
-                             str(tmp_path / "export"), str(tmp_path / "texts.json")],
-                            cwd=tmp_path, env=dict(os.environ, PYTHONPATH=""),
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    served = json.loads(result.stdout.strip().splitlines()[-1])
+    served = serve_without_electra_tf(tmp_path / "export",
+                                      {"text_a": texts[0], "text_b": texts[1]}, tmp_path)
 
     model, preprocessor, _, _ = load_finetuned(str(out))
     inputs = preprocessor.pad_and_mask(preprocessor(tf.constant(texts[0]),

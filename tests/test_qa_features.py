@@ -3,12 +3,9 @@ answer labels, the max-context rule, and decoding logits back to the exact answe
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+from serving_helpers import serve_without_electra_tf
 
 from electra_tf.data.qa_features import QAPreprocessor, best_answers
 from electra_tf.data.squad import QuestionsAndContexts
@@ -140,14 +137,8 @@ def test_a_reader_fine_tunes_over_windows_and_scores_with_the_squad_metric(tiny_
                     "long movie . the music was great . my  rating is nine .")
     questions = [*test_data.questions, "what is the rating ?"]
     contexts = [*test_data.contexts, long_context]
-    (tmp_path / "pairs.json").write_text(json.dumps([questions, contexts]))
-    (tmp_path / "serve.py").write_text(SERVE_SCRIPT)
-    result = subprocess.run([sys.executable, str(tmp_path / "serve.py"),
-                             str(tmp_path / "export"), str(tmp_path / "pairs.json")],
-                            cwd=tmp_path, env=dict(os.environ, PYTHONPATH=""),
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    served = json.loads(result.stdout.strip().splitlines()[-1])
+    served = serve_without_electra_tf(tmp_path / "export",
+                                      {"question": questions, "context": contexts}, tmp_path)
     assert served["answer"][-1] == "nine"
     assert long_context[served["answer_start"][-1]:served["answer_end"][-1]] == "nine"
     from electra_tf.pretrained import load_finetuned
@@ -178,18 +169,6 @@ def test_a_reader_fine_tunes_over_windows_and_scores_with_the_squad_metric(tiny_
         printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
         assert printed[0]["answer"] == "nine" and printed[1]["answer"] == ""
 
-
-SERVE_SCRIPT = r"""
-import json, sys
-sys.modules["electra_tf"] = None   # any attempt to import it now raises ImportError
-import tensorflow as tf, tensorflow_text  # noqa: F401
-model = tf.saved_model.load(sys.argv[1])
-questions, contexts = json.load(open(sys.argv[2]))
-out = model.signatures["serving_default"](question=tf.constant(questions),
-                                          context=tf.constant(contexts))
-print(json.dumps({key: (value.numpy().tolist() if value.dtype != tf.string
-                        else [s.decode() for s in value.numpy()]) for key, value in out.items()}))
-"""
 
 
 def test_a_question_that_leaves_no_room_for_the_context_is_one_line(tiny_pretrained_run, tmp_path,

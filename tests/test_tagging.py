@@ -4,13 +4,11 @@ alignment, the CoNLL metrics against seqeval, and fine-tuning + evaluating a tag
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from serving_helpers import serve_without_electra_tf
 
 from electra_tf.cli import main
 from electra_tf.data.tagging import TaggedSentences, entity_spans, load_tagged_sentences, to_iob2
@@ -145,14 +143,7 @@ def test_a_tagger_fine_tunes_evaluates_exports_and_serves_entities(tiny_pretrain
     assert main(["export", "--model", str(out), "--out", str(tmp_path / "export")]) == 0
     texts = ["Anna  Smith visited Paris.", "", "😀 maría smith  visited rome , then berlin ."
              + " peter smith visited london ." * 4, "Société Générale"]
-    (tmp_path / "texts.json").write_text(json.dumps(texts))
-    (tmp_path / "serve.py").write_text(SERVE_SCRIPT)
-    result = subprocess.run([sys.executable, str(tmp_path / "serve.py"),
-                             str(tmp_path / "export"), str(tmp_path / "texts.json")],
-                            cwd=tmp_path, env=dict(os.environ, PYTHONPATH=""),
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    served = json.loads(result.stdout.strip().splitlines()[-1])
+    served = serve_without_electra_tf(tmp_path / "export", {"text": texts}, tmp_path)
     assert served["word_count"] == [5, 0, 29, 2]
     for i, text in enumerate(texts):
         count = served["word_count"][i]
@@ -197,14 +188,3 @@ def test_a_tagger_fine_tunes_evaluates_exports_and_serves_entities(tiny_pretrain
     assert main(["predict", "--model", str(out), "Maria Smith visited Rome ."]) == 0
     assert capsys.readouterr().out.startswith("PER 'Maria Smith' [0:11]; LOC 'Rome' [20:24]\t")
 
-
-SERVE_SCRIPT = r"""
-import json, sys
-sys.modules["electra_tf"] = None   # any attempt to import it now raises ImportError
-import tensorflow as tf, tensorflow_text  # noqa: F401
-model = tf.saved_model.load(sys.argv[1])
-out = model.signatures["serving_default"](text=tf.constant(json.load(open(sys.argv[2]))))
-print(json.dumps({key: (value.numpy().tolist() if value.dtype != tf.string else
-                        [[s.decode() for s in row] for row in value.numpy()])
-                  for key, value in out.items()}))
-"""
