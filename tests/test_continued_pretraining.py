@@ -177,6 +177,11 @@ def test_the_command_continues_a_run_records_it_and_refuses_mismatches(tiny_pret
           "--init-generator", tiny_pretrained_run], "goes with --init-from"),
         ([c if c != tiny_pretrained_run else "electra_cpu_imdb" for c in command],
          "holds a run started from"),
+        ([c if c != tiny_pretrained_run else str(tmp_path / "missing") for c in command],
+         "does not exist"),
+        ([c if c != tiny_pretrained_run else os.path.join(tiny_pretrained_run,
+                                                           "discriminator.keras")
+          for c in command], "cannot be pretrained further"),
     ]
     for args, message in cases:
         capsys.readouterr()
